@@ -1,0 +1,26 @@
+# Two commands on a fresh machine:  `make demo` (the main job on embedded data)  and  `make test`.
+# Each sets up its own virtualenv in .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[cpu,test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m keras_nas.demo
+
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
