@@ -1,1 +1,1 @@
-"""keras_nas.controllers"""
+"""Search controllers (ask/tell, keras-tuner independent) and their keras-tuner Oracle adapters."""
