@@ -68,6 +68,9 @@ class CellGenotype:
     def __setattr__(self, key, value):
         raise AttributeError("CellGenotype is immutable; build a new one (e.g. with .replace_block()).")
 
+    def __reduce__(self):
+        return (CellGenotype, (self.blocks, self.concat))
+
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
@@ -212,6 +215,9 @@ class Genotype:
 
     def __setattr__(self, key, value):
         raise AttributeError("Genotype is immutable; use .replace(normal=..., reduce=...).")
+
+    def __reduce__(self):
+        return (Genotype, (self.normal, self.reduce, self.name))
 
     def replace(self, normal=None, reduce=None, name=None) -> "Genotype":
         return Genotype(normal or self.normal, reduce or self.reduce, name=name)

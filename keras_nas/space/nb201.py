@@ -36,6 +36,9 @@ class NB201Cell:
     def __setattr__(self, k, v):
         raise AttributeError("NB201Cell is immutable.")
 
+    def __reduce__(self):
+        return (NB201Cell, (self.ops,))
+
     def op(self, to: int, frm: int) -> str:
         return self.ops[EDGES.index((to, frm))]
 
