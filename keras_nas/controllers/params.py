@@ -129,7 +129,8 @@ class ParamSpace:
                     options = None
                 else:
                     n = hp._get_n_values() if getattr(hp, "step", None) is not None else int(hp.max_value - hp.min_value + 1)
-                    options = tuple(plain(v) for v in hp.values) if n <= MAX_OPTIONS else None
+                    cast = int if isinstance(hp, hp_module.Int) else plain  # kt gives log-Int values as floats
+                    options = tuple(dict.fromkeys(cast(plain(v)) for v in hp.values)) if n <= MAX_OPTIONS else None
             else:  # an unknown HyperParameter subclass: fall back to its prob mapping
                 options = None
             params.append(Param(hp.name, options, kind, conds, hp))
