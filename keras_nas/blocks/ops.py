@@ -1,0 +1,349 @@
+"""Keras layers for the cell operations of NASNet, AmoebaNet, DARTS and ENAS genotypes.
+
+Why this module exists: a genotype only names its ops (``keras_nas.space.ops``); this
+module maps each name to a Keras 3 layer that implements the op the way the reference
+code does (TF-slim ``nasnet_utils``, ``keras.applications.nasnet``, the DARTS
+``operations.py``), so that networks built from genotypes have the published structure
+and parameter counts.
+
+Design, chosen for tracing speed on CPU: every op is ONE Keras layer that owns its raw
+weights and computes with ``keras.ops`` (no nested Conv2D/BatchNormalization/Activation
+sublayers). A NASNet separable-conv op is thus one layer call instead of ~8, which
+roughly halves the time to the first training step compared with
+``keras.applications.NASNet`` (see ``benchmarks/README.md``). Parameter layout is
+identical to the keras.applications layers: BN keeps gamma, beta, moving mean and
+moving variance; convs have no bias.
+
+Every op layer takes ``(filters, strides)``; whether a projection is needed (channels
+differ, stride 2) is decided in ``build`` from the input shape, as in slim.
+
+Backend-agnostic: ``keras.ops`` and ``keras.layers`` only.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_nas.space import ops as space_ops
+
+PACKAGE = "keras_nas"
+BN_MOMENTUM = 0.9997  # keras.applications.nasnet / slim ImageNet (slim CIFAR uses 0.9)
+BN_EPSILON = 1e-3
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+class NASOp(keras.layers.Layer):
+    """Base class of the built-in ops: raw weights, helpers for conv and batch norm.
+
+    Subclasses implement ``build_op(in_channels)`` and ``call_op(x, training)``.
+    ``compute_output_shape`` is analytic (strides halve the spatial size with SAME
+    padding, channels become ``filters``), so Keras never traces an op just to learn
+    its output shape.
+    """
+
+    def __init__(self, filters, strides=1, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"{type(self).__name__}: filters must be a positive integer, got {filters!r}.")
+        self.filters = int(filters)
+        self.strides = int(strides[0] if isinstance(strides, (tuple, list)) else strides)
+        if self.strides not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: strides must be 1 or 2, got {strides!r}.")
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+
+    # -- weight helpers ----------------------------------------------------------
+    def _conv_w(self, name, shape):
+        return self.add_weight(name=name, shape=shape, initializer="he_normal", trainable=True)
+
+    def _bn_w(self, name, channels):
+        return (
+            self.add_weight(name=f"{name}_gamma", shape=(channels,), initializer="ones", trainable=True),
+            self.add_weight(name=f"{name}_beta", shape=(channels,), initializer="zeros", trainable=True),
+            self.add_weight(name=f"{name}_moving_mean", shape=(channels,), initializer="zeros", trainable=False),
+            self.add_weight(name=f"{name}_moving_variance", shape=(channels,), initializer="ones", trainable=False),
+        )
+
+    def _bn(self, x, bn, training):
+        return batch_norm(x, bn, training, self.bn_momentum, self.bn_epsilon)
+
+    # -- Layer API ---------------------------------------------------------------
+    def build(self, input_shape):
+        self.in_channels = int(input_shape[-1])
+        self.build_op(self.in_channels)
+        self.built = True
+
+    def build_op(self, in_channels):  # pragma: no cover - abstract
+        pass
+
+    def call(self, x, training=None):
+        return self.call_op(x, bool(training))
+
+    def out_channels(self, in_channels):
+        return self.filters
+
+    def compute_output_shape(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        if self.strides == 2:
+            h = None if h is None else (h + 1) // 2
+            w = None if w is None else (w + 1) // 2
+        return (input_shape[0], h, w, self.out_channels(input_shape[-1]))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(filters=self.filters, strides=self.strides, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+        return cfg
+
+
+def batch_norm(x, bn, training, momentum, epsilon):
+    """Batch norm with raw variables (gamma, beta, moving_mean, moving_variance), as keras' layer."""
+    gamma, beta, mmean, mvar = bn
+    if training:
+        xf = ops.cast(x, "float32") if x.dtype != "float32" else x
+        mean, var = ops.moments(xf, axes=[0, 1, 2])
+        mmean.assign(mmean * momentum + mean * (1.0 - momentum))
+        mvar.assign(mvar * momentum + var * (1.0 - momentum))
+        mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
+    else:
+        mean, var = ops.cast(mmean, x.dtype), ops.cast(mvar, x.dtype)
+    return ops.batch_normalization(
+        x, mean, var, axis=-1, offset=ops.cast(beta, x.dtype), scale=ops.cast(gamma, x.dtype), epsilon=epsilon
+    )
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SepConv(NASOp):
+    """NASNet 'separable conv applied twice': ReLU-SepConv(k, s)-BN-ReLU-SepConv(k, 1)-BN.
+
+    With ``repeats=1`` and ``dilation=2`` it is the DARTS dil_conv
+    (ReLU-depthwise dilated-pointwise-BN). Depth multiplier 1, no bias, as keras.applications.
+    """
+
+    def __init__(self, filters, strides=1, kernel_size=3, dilation=1, repeats=2, **kwargs):
+        super().__init__(filters, strides, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.dilation = int(dilation)
+        self.repeats = int(repeats)
+
+    def build_op(self, cin):
+        k, self.w = self.kernel_size, []
+        for r in range(self.repeats):
+            c = cin if r == 0 else self.filters
+            self.w.append(
+                (
+                    self._conv_w(f"depthwise_{r}", (k, k, c, 1)),
+                    self._conv_w(f"pointwise_{r}", (1, 1, c, self.filters)),
+                    self._bn_w(f"bn_{r}", self.filters),
+                )
+            )
+
+    def call_op(self, x, training):
+        for r, (dw, pw, bn) in enumerate(self.w):
+            x = ops.relu(x)
+            x = ops.separable_conv(
+                x, dw, pw, strides=self.strides if r == 0 else 1, padding="same", dilation_rate=self.dilation
+            )
+            x = self._bn(x, bn, training)
+        return x
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=self.kernel_size, dilation=self.dilation, repeats=self.repeats)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ConvBN(NASOp):
+    """ReLU-Conv-BN. ``kernel_size`` k gives a kxk conv; ``factorized=True`` gives the
+    1xk then kx1 pair (NASNet conv_1x7_7x1 / conv_1x3_3x1: ReLU-conv1xk-convkx1-BN,
+    stride on the first conv)."""
+
+    def __init__(self, filters, strides=1, kernel_size=3, factorized=False, **kwargs):
+        super().__init__(filters, strides, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.factorized = bool(factorized)
+
+    def build_op(self, cin):
+        k, f = self.kernel_size, self.filters
+        if self.factorized:
+            self.kernels = [self._conv_w("kernel_1xk", (1, k, cin, f)), self._conv_w("kernel_kx1", (k, 1, f, f))]
+        else:
+            self.kernels = [self._conv_w("kernel", (k, k, cin, f))]
+        self.bn = self._bn_w("bn", f)
+
+    def call_op(self, x, training):
+        x = ops.relu(x)
+        for i, kern in enumerate(self.kernels):
+            x = ops.conv(x, kern, strides=self.strides if i == 0 else 1, padding="same")
+        return self._bn(x, self.bn, training)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=self.kernel_size, factorized=self.factorized)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FactorizedReduction(NASOp):
+    """ReLU, two 1x1 stride-2 convs (the second on the input shifted by one pixel), concat, BN.
+
+    slim ``factorized_reduction`` / keras.applications ``_adjust_block``; an avg-pool(1, s2)
+    followed by a 1x1 conv equals a 1x1 stride-2 conv, so that is what is computed.
+    With ``strides=1`` this is ReLU-1x1 conv-BN (the projection case of ``_adjust_block``).
+    """
+
+    def __init__(self, filters, strides=2, relu=True, **kwargs):
+        super().__init__(filters, strides, **kwargs)
+        self.relu = bool(relu)
+
+    def build_op(self, cin):
+        if self.strides == 1:
+            self.kernels = [self._conv_w("kernel", (1, 1, cin, self.filters))]
+        else:
+            half = self.filters // 2
+            self.kernels = [
+                self._conv_w("kernel_path1", (1, 1, cin, half)),
+                self._conv_w("kernel_path2", (1, 1, cin, self.filters - half)),
+            ]
+        self.bn = self._bn_w("bn", self.filters)
+
+    def call_op(self, x, training):
+        if self.relu:
+            x = ops.relu(x)
+        if self.strides == 1:
+            y = ops.conv(x, self.kernels[0], strides=1, padding="valid")
+        else:
+            p1 = ops.conv(x, self.kernels[0], strides=2, padding="valid")
+            shifted = ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+            p2 = ops.conv(shifted, self.kernels[1], strides=2, padding="valid")
+            y = ops.concatenate([p1, p2], axis=-1)
+        return self._bn(y, self.bn, training)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(relu=self.relu)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Pool(NASOp):
+    """avg/max pool (SAME padding, stride s), then 1x1 conv + BN when the channel count
+    differs from ``filters`` (slim ``_pooling``). Average pooling excludes padding."""
+
+    def __init__(self, filters, strides=1, pool_size=3, mode="avg", **kwargs):
+        super().__init__(filters, strides, **kwargs)
+        self.pool_size = int(pool_size)
+        if mode not in ("avg", "max"):
+            raise ValueError(f"Pool mode must be 'avg' or 'max', got {mode!r}.")
+        self.mode = mode
+
+    def build_op(self, cin):
+        self.proj = None
+        if cin != self.filters:
+            self.proj = (self._conv_w("kernel", (1, 1, cin, self.filters)), self._bn_w("bn", self.filters))
+
+    def call_op(self, x, training):
+        pool = ops.average_pool if self.mode == "avg" else ops.max_pool
+        x = pool(x, self.pool_size, strides=self.strides, padding="same")
+        if self.proj is not None:
+            x = self._bn(ops.conv(x, self.proj[0], padding="valid"), self.proj[1], training)
+        return x
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(pool_size=self.pool_size, mode=self.mode)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Identity(NASOp):
+    """Identity; factorized reduction when stride 2, ReLU-1x1 conv-BN when channels differ."""
+
+    def build_op(self, cin):
+        self.proj = None
+        if self.strides == 2 or cin != self.filters:
+            self.proj = FactorizedReduction(
+                self.filters, self.strides, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, name="reduce"
+            )
+            self.proj.build((None, None, None, cin))
+
+    def call_op(self, x, training):
+        return x if self.proj is None else self.proj.call_op(x, training)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Zero(NASOp):
+    """DARTS 'none': zeros shaped like the op's output."""
+
+    def call_op(self, x, training):
+        if self.strides == 2:
+            x = x[:, ::2, ::2, :]
+        z = ops.zeros_like(x[..., :1])
+        return ops.repeat(z, self.filters, axis=-1) if self.filters != 1 else z
+
+
+# name -> builder(filters, strides, **kwargs) -> keras Layer
+_BUILDERS: dict = {}
+
+
+def _builtin(name, cls, **fixed):
+    def builder(filters, strides=1, **kwargs):
+        return cls(filters, strides, **fixed, **kwargs)
+
+    builder.__name__ = f"build_{name}"
+    _BUILDERS[name] = builder
+
+
+for _k in (3, 5, 7):
+    _builtin(f"sep_conv_{_k}x{_k}", SepConv, kernel_size=_k)
+_builtin("dil_sep_conv_3x3", SepConv, kernel_size=3, dilation=2)
+_builtin("dil_conv_3x3", SepConv, kernel_size=3, dilation=2, repeats=1)
+_builtin("dil_conv_5x5", SepConv, kernel_size=5, dilation=2, repeats=1)
+_builtin("conv_1x7_7x1", ConvBN, kernel_size=7, factorized=True)
+_builtin("conv_1x3_3x1", ConvBN, kernel_size=3, factorized=True)
+_builtin("conv_1x1", ConvBN, kernel_size=1)
+_builtin("conv_3x3", ConvBN, kernel_size=3)
+_builtin("avg_pool_3x3", Pool, pool_size=3, mode="avg")
+for _k in (3, 5, 7):
+    _builtin(f"max_pool_{_k}x{_k}", Pool, pool_size=_k, mode="max")
+_builtin("identity", Identity)
+_builtin("none", Zero)
+_BUILTIN_NAMES = frozenset(_BUILDERS)
+
+
+def register_op(name: str, builder) -> None:
+    """Make op ``name`` usable in genotypes and cells.
+
+    ``builder(filters, strides)`` must return a Keras layer mapping a ``(B, H, W, C)``
+    tensor to ``(B, H / strides, W / strides, filters)`` (SAME padding). Register the
+    layer class with ``keras.saving.register_keras_serializable`` if models using it
+    should be saved and loaded; the op name itself is saved in the cell's genotype and
+    looked up again here, so register the op before ``keras.models.load_model``.
+    """
+    if not callable(builder):
+        raise TypeError(f"register_op({name!r}, builder): builder must be callable(filters, strides) -> Layer.")
+    space_ops.add_op_name(name)
+    _BUILDERS[name] = builder
+
+
+def registered_ops() -> tuple:
+    return tuple(sorted(_BUILDERS))
+
+
+def build_op(name: str, filters: int, strides: int = 1, **kwargs):
+    """Instantiate op ``name`` (canonical or alias) as a Keras layer."""
+    name = space_ops.canonical_op(name)
+    try:
+        builder = _BUILDERS[name]
+    except KeyError:
+        raise ValueError(
+            f"Op {name!r} has no Keras implementation; known ops: {list(registered_ops())}. "
+            "Add one with keras_nas.blocks.register_op(name, builder)."
+        ) from None
+    if name in _BUILTIN_NAMES:
+        return builder(filters, strides, **kwargs)
+    return builder(filters, strides)
