@@ -1,0 +1,560 @@
+"""RNN controller trained with REINFORCE (Zoph & Le 2017; NASNet, Zoph et al. 2018; ENAS, Pham et al. 2018).
+
+An LSTM emits one softmax per *active* decision of the :class:`ParamSpace`, in order. Each
+decision has its own output head (sized to its options; continuous params use
+``param.bins(k)``) and its own option embedding; the embedding of the option just chosen is
+the next step's input (the first step reads a learned ``g_emb``). Inactive conditional params
+are skipped (nothing is fed). Heads and embeddings are created lazily, per param name, the first
+time a param is seen, so the space may grow between calls.
+
+Training: REINFORCE with an exponential-moving-average baseline and an entropy bonus, Adam,
+one update per ``batch_size`` finished trials (so parallel workers all contribute to a batch).
+For each reward in arrival order the baseline is updated first, then the advantage
+``reward - baseline`` is taken (ENAS and NAS-Bench-201 order); the EMA is bias-corrected
+(NAS-Bench-201's ``ExponentialMovingAverage``), so the first reward gives advantage 0.
+Log-probabilities are recomputed under the current policy from the *values* reported to
+:meth:`observe` (not from a cache of the proposal), so seeded or edited trials also train it.
+
+Failed trials (``reward is None``): with ``failed_reward=None`` (the default) they are skipped:
+no update, no baseline change (a crash says nothing about the architecture's accuracy, and a
+made-up penalty would skew the baseline). With a number, that number is used as the (raw,
+pre-transform) reward of the failed proposal.
+
+Reproducibility: probabilities are computed with TensorFlow, but each choice is drawn from the
+controller's own persisted ``self.rng`` (inverse CDF on a ``random()`` draw) and lazily created
+weights are initialised from a numpy generator seeded from ``self.rng``. ``get_state`` (JSON)
+plus ``get_arrays`` (weights and Adam slots) therefore restore a controller that proposes the
+same next values and performs the same updates.
+
+Speed: the per-step sampler and the batched gradient are ``tf.function``\\ s with shape-free
+input signatures (traced once each, whatever the space or batch); Adam runs in numpy.
+
+``policy="factorized"`` drops the LSTM: each decision's logits are a free vector (its head
+bias), the NAS-Bench-201 REINFORCE policy (one categorical per edge, init ``1e-3 * randn``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from keras_nas.controllers.base import Controller
+from keras_nas.controllers.params import Param, ParamSpace
+from keras_nas.space.base import KIND_OP
+
+_TF_CACHE: dict = {}
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _transforms():
+    return {
+        None: None,
+        "identity": None,
+        "cube": lambda r: r ** 3,  # NAS-RL reimplementations cube the validation accuracy
+        "percent": lambda r: r / 100.0,
+    }
+
+
+class ReinforceController(Controller):
+    """LSTM (or factorized) policy over a :class:`ParamSpace`, trained by REINFORCE.
+
+    Args (defaults follow NASNet for the network and baseline, ENAS for the optimiser):
+        seed: seed of ``self.rng`` (draws and weight initialisation).
+        units: LSTM units (NASNet 100, ENAS 64); also the embedding size.
+        num_layers: stacked LSTM layers (NASNet 1, NAS-RL 2).
+        learning_rate: Adam learning rate (ENAS 0.0035; NAS-RL 6e-4; NATS REINFORCE 0.01).
+        baseline_decay: EMA decay of the reward baseline (NASNet 0.95, ENAS 0.99, NB201 0.9).
+        entropy_weight: entropy bonus weight (NASNet 1e-5, ENAS 1e-4).
+        batch_size: finished trials per update (NASNet used 20 architectures per minibatch).
+        temperature: logits are divided by it (ENAS 5.0 in the macro search); None = 1.
+        tanh_constant: if set, logits become ``c * tanh(logits)`` (ENAS 1.1 micro / 1.5 macro).
+        op_tanh_reduce: for ``KIND_OP`` decisions ``c`` is divided by this (ENAS 2.5).
+        init_range: weights start uniform in ``[-init_range, init_range]`` (NASNet 0.1).
+        bins: number of bins for continuous params (``Param.bins``).
+        failed_reward: None (skip failed trials) or the raw reward a failed trial gets.
+        reward_transform: None, ``"cube"``, ``"percent"`` (divide by 100) or a callable
+            applied to every reward before the baseline (a callable is not part of the state).
+        policy: ``"lstm"`` or ``"factorized"`` (independent categorical per decision).
+        grad_clip: clip the global gradient norm to this value (None: no clipping).
+    """
+
+    def __init__(
+        self,
+        seed: Optional[int] = None,
+        units: int = 100,
+        num_layers: int = 1,
+        learning_rate: float = 0.0035,
+        baseline_decay: float = 0.95,
+        entropy_weight: float = 1e-5,
+        batch_size: int = 10,
+        temperature: Optional[float] = None,
+        tanh_constant: Optional[float] = None,
+        op_tanh_reduce: float = 2.5,
+        init_range: float = 0.1,
+        bins: int = 10,
+        failed_reward: Optional[float] = None,
+        reward_transform: Union[None, str, Callable[[float], float]] = None,
+        policy: str = "lstm",
+        grad_clip: Optional[float] = None,
+        adam_beta_1: float = 0.9,
+        adam_beta_2: float = 0.999,
+        adam_epsilon: float = 1e-7,
+    ):
+        super().__init__(seed)
+        if policy not in ("lstm", "factorized"):
+            raise ValueError(f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}.")
+        if int(batch_size) < 1:
+            raise ValueError(f"ReinforceController: batch_size must be >= 1, got {batch_size!r}.")
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}.")
+        if isinstance(reward_transform, str) or reward_transform is None:
+            if reward_transform not in _transforms():
+                raise ValueError(
+                    f"ReinforceController: unknown reward_transform {reward_transform!r}; use None, 'cube', "
+                    "'percent' or a callable."
+                )
+            self._transform = _transforms()[reward_transform]
+        elif callable(reward_transform):
+            self._transform = reward_transform
+        else:
+            raise ValueError(f"ReinforceController: reward_transform must be None, a name or a callable.")
+        self.units = int(units)
+        self.num_layers = int(num_layers)
+        self.learning_rate = float(learning_rate)
+        self.baseline_decay = float(baseline_decay)
+        self.entropy_weight = float(entropy_weight)
+        self.batch_size = int(batch_size)
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
+        self.op_tanh_reduce = float(op_tanh_reduce)
+        self.init_range = float(init_range)
+        self.bins = int(bins)
+        self.failed_reward = failed_reward
+        self.policy = policy
+        self.grad_clip = grad_clip
+        self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
+        # learnt state
+        self.vocab: list = []  # [name, n_options, kind], registration order
+        self._index: dict = {}
+        self.weights: dict = {}  # name -> float32 array
+        self.slots_m: dict = {}
+        self.slots_v: dict = {}
+        self.adam_step = 0
+        self.num_updates = 0
+        self.num_observed = 0
+        self.num_failed = 0
+        self.bl_num = 0.0
+        self.bl_den = 0.0
+        self.pending: list = []  # [[[vocab index, action], ...], raw reward, advantage]
+        self._bins_cache: dict = {}
+        self._tensors: dict = {}
+
+    # -- vocabulary / weights ------------------------------------------------------------
+    def options_of(self, p: Param) -> tuple:
+        if not p.continuous:
+            return p.options
+        hit = self._bins_cache.get(p.name)
+        if hit is None or hit[0] is not p:
+            hit = self._bins_cache[p.name] = (p, p.bins(self.bins))
+        return hit[1]
+
+    def _init_rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.rng.getrandbits(63))
+
+    def _uniform(self, g, shape):
+        return g.uniform(-self.init_range, self.init_range, size=shape).astype(np.float32)
+
+    def _build(self):
+        if "g_emb" in self.weights:
+            return
+        g = self._init_rng()
+        u = self.units
+        new = {"g_emb": self._uniform(g, (u,))}
+        if self.policy == "lstm":
+            for layer in range(self.num_layers):
+                new[f"lstm/kernel_{layer}"] = self._uniform(g, (2 * u, 4 * u))
+                new[f"lstm/bias_{layer}"] = np.zeros((4 * u,), np.float32)
+        self._add_weights(new)
+
+    def _add_weights(self, new: dict):
+        self._tensors = {}
+        for k, w in new.items():
+            self.weights[k] = w
+            self.slots_m[k] = np.zeros_like(w)
+            self.slots_v[k] = np.zeros_like(w)
+
+    def _register(self, p: Param) -> int:
+        k = self._index.get(p.name)
+        n = len(self.options_of(p))
+        if k is not None:
+            if self.vocab[k][1] != n:
+                raise ValueError(
+                    f"ReinforceController: param {p.name!r} had {self.vocab[k][1]} options and now has {n}; "
+                    "a param's options cannot change during a search (rename it or start a new controller)."
+                )
+            return k
+        self._build()
+        k = len(self.vocab)
+        self.vocab.append([p.name, n, p.kind])
+        self._index[p.name] = k
+        g = self._init_rng()
+        u = self.units
+        if self.policy == "lstm":
+            b = self._uniform(g, (n,))
+        else:
+            b = (1e-3 * g.standard_normal(n)).astype(np.float32)
+        self._add_weights({f"p{k}/emb": self._uniform(g, (n, u)), f"p{k}/W": self._uniform(g, (u, n)), f"p{k}/b": b})
+        return k
+
+    def _lstm_keys(self):
+        if self.policy != "lstm":
+            return []
+        return [k for layer in range(self.num_layers) for k in (f"lstm/kernel_{layer}", f"lstm/bias_{layer}")]
+
+    def _shape_consts(self, kind: str):
+        temp = float(self.temperature) if self.temperature else 1.0
+        c = float(self.tanh_constant) if self.tanh_constant else 0.0
+        if c and kind == KIND_OP:
+            c = c / self.op_tanh_reduce
+        return temp, c
+
+    # -- TF functions --------------------------------------------------------------------
+    def _fns(self):
+        key = (self.policy, self.num_layers)
+        if key not in _TF_CACHE:
+            step_fn, grad_fn = _make_fns(self.policy, self.num_layers)
+            _TF_CACHE[key] = (step_fn.get_concrete_function(), grad_fn.get_concrete_function())
+        return _TF_CACHE[key]
+
+    # -- ask -----------------------------------------------------------------------------
+    def _tensor(self, key):
+        t = self._tensors.get(key)
+        if t is None:
+            t = self._tensors[key] = _tf().constant(self.weights[key])
+        return t
+
+    def _step(self, k: int, x, h, c):
+        """Probabilities of param ``k`` given input ``x`` and LSTM state; returns (probs, h, c)."""
+        step_fn, _ = self._fns()
+        temp, tc = self._shape_consts(self.vocab[k][2])
+        if self.policy == "lstm":
+            lstm = [self._tensor(key) for key in self._lstm_keys()]
+            probs, h, c = step_fn(
+                lstm, x, h, c, self._tensor(f"p{k}/W"), self._tensor(f"p{k}/b"), self._const(temp), self._const(tc)
+            )
+        else:
+            probs = step_fn(self._tensor(f"p{k}/b"), self._const(temp), self._const(tc))
+        return probs.numpy(), h, c
+
+    def _const(self, v: float):
+        t = self._tensors.get(("c", v))
+        if t is None:
+            t = self._tensors[("c", v)] = _tf().constant(v, dtype="float32")
+        return t
+
+    def _start(self):
+        tf = _tf()
+        x = tf.constant(self.weights["g_emb"][None, :])
+        h = tf.zeros((self.num_layers, 1, self.units))
+        return x, h, h
+
+    def propose(self, space: ParamSpace) -> dict:
+        self._build()
+        st = list(self._start())
+
+        def fill(p: Param, _so_far):
+            k = self._register(p)
+            probs, st[1], st[2] = self._step(k, *st)
+            a = _inverse_cdf(probs, self.rng.random())
+            st[0] = _tf().constant(self.weights[f"p{k}/emb"][a][None, :])
+            return self.options_of(p)[a]
+
+        return space.complete({}, fill)
+
+    def probabilities(self, space: ParamSpace, values: Mapping[str, Any]) -> dict:
+        """Per active param, the policy's probabilities (over ``options_of(param)``) when the
+        earlier decisions took ``values`` (teacher forcing). Registers unseen params."""
+        self._build()
+        traj = self._trajectory(space, values)
+        if traj is None:
+            raise ValueError("ReinforceController.probabilities: values hold an option outside the space.")
+        x, h, c = self._start()
+        out = {}
+        for k, a in traj:
+            probs, h, c = self._step(k, x, h, c)
+            out[self.vocab[k][0]] = probs.astype(np.float64)
+            x = _tf().constant(self.weights[f"p{k}/emb"][a][None, :])
+        return out
+
+    # -- tell ----------------------------------------------------------------------------
+    def _trajectory(self, space: ParamSpace, values: Mapping[str, Any]):
+        traj = []
+        for p in space.params:
+            if p.name not in values or not p.is_active(values):
+                continue
+            k = self._register(p)
+            opts = self.options_of(p)
+            v = values[p.name]
+            if v in opts:
+                a = opts.index(v)
+            elif p.continuous:
+                a = p.nearest_bin(v, self.bins)
+            else:
+                return None
+            traj.append([k, int(a)])
+        return traj
+
+    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
+        self.num_observed += 1
+        if reward is None or (isinstance(reward, float) and math.isnan(reward)):
+            self.num_failed += 1
+            if self.failed_reward is None:
+                return
+            reward = self.failed_reward
+        self._build()
+        traj = self._trajectory(space, values)
+        if traj is None:
+            warnings.warn(
+                "ReinforceController.observe: a value is not an option of its param; the trial is not used "
+                "for training.",
+                stacklevel=2,
+            )
+            return
+        if not traj:
+            return
+        r = float(reward)
+        if self._transform is not None:
+            r = float(self._transform(r))
+        d = self.baseline_decay
+        self.bl_num = d * self.bl_num + (1.0 - d) * r
+        self.bl_den = d * self.bl_den + (1.0 - d)
+        adv = r - self.bl_num / self.bl_den
+        self.pending.append([traj, float(reward), adv])
+        if len(self.pending) >= self.batch_size:
+            self.update()
+
+    @property
+    def baseline(self) -> Optional[float]:
+        return self.bl_num / self.bl_den if self.bl_den else None
+
+    def update(self) -> Optional[float]:
+        """One Adam step on the pending batch (called automatically every ``batch_size`` trials;
+        call it to flush a partial batch). Returns the loss, or None when nothing was pending."""
+        if not self.pending:
+            return None
+        batch, self.pending = self.pending, []
+        _, grad_fn = self._fns()
+        K = len(self.vocab)
+        M = max(n for _, n, _ in self.vocab)
+        u = self.units
+        B, L = len(batch), max(len(t) for t, _, _ in batch)
+        W = np.zeros((K, u, M), np.float32)
+        b = np.zeros((K, M), np.float32)
+        emb = np.zeros((K, M, u), np.float32)
+        valid = np.zeros((K, M), np.float32)
+        temps = np.ones((K,), np.float32)
+        tcs = np.zeros((K,), np.float32)
+        for k, (_, n, kind) in enumerate(self.vocab):
+            W[k, :, :n] = self.weights[f"p{k}/W"]
+            b[k, :n] = self.weights[f"p{k}/b"]
+            emb[k, :n] = self.weights[f"p{k}/emb"]
+            valid[k, :n] = 1.0
+            temps[k], tcs[k] = self._shape_consts(kind)
+        pidx = np.zeros((B, L), np.int32)
+        act = np.zeros((B, L), np.int32)
+        smask = np.zeros((B, L), np.float32)
+        adv = np.zeros((B,), np.float32)
+        for i, (traj, _, a) in enumerate(batch):
+            for t, (k, ai) in enumerate(traj):
+                pidx[i, t], act[i, t], smask[i, t] = k, ai, 1.0
+            adv[i] = a
+        tf = _tf()
+        lstm = [self._tensor(k) for k in self._lstm_keys()]
+        c = tf.constant
+        loss, g_lstm, g_gemb, gW, gb, gemb = grad_fn(
+            lstm, self._tensor("g_emb"), c(W), c(b), c(emb), c(valid), c(temps), c(tcs), c(pidx), c(act), c(smask),
+            c(adv), c(np.float32(self.entropy_weight)),
+        )
+        grads = {"g_emb": g_gemb.numpy()}
+        for key, g in zip(self._lstm_keys(), g_lstm):
+            grads[key] = g.numpy()
+        gW, gb, gemb = gW.numpy(), gb.numpy(), gemb.numpy()
+        for k, (_, n, _) in enumerate(self.vocab):
+            grads[f"p{k}/W"] = gW[k, :, :n]
+            grads[f"p{k}/b"] = gb[k, :n]
+            grads[f"p{k}/emb"] = gemb[k, :n]
+        if self.grad_clip:
+            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
+            if norm > self.grad_clip:
+                scale = np.float32(self.grad_clip / norm)
+                grads = {k: g * scale for k, g in grads.items()}
+        self._adam(grads)
+        self._tensors = {}
+        self.num_updates += 1
+        return float(loss)
+
+    def _adam(self, grads: dict):
+        b1, b2, eps = self.adam
+        self.adam_step += 1
+        t = self.adam_step
+        lr_t = np.float32(self.learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
+        b1f, b2f = np.float32(b1), np.float32(b2)
+        for k, g in grads.items():
+            g = g.astype(np.float32, copy=False)
+            m = self.slots_m[k] = b1f * self.slots_m[k] + (np.float32(1) - b1f) * g
+            v = self.slots_v[k] = b2f * self.slots_v[k] + (np.float32(1) - b2f) * g * g
+            self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(np.float32)
+
+    # -- persistence ---------------------------------------------------------------------
+    def get_state(self) -> dict:
+        state = super().get_state()
+        state.update(
+            {
+                "vocab": [list(v) for v in self.vocab],
+                "baseline": [self.bl_num, self.bl_den],
+                "adam_step": self.adam_step,
+                "num_updates": self.num_updates,
+                "num_observed": self.num_observed,
+                "num_failed": self.num_failed,
+                "pending": [[[list(s) for s in t], r, a] for t, r, a in self.pending],
+                "built": "g_emb" in self.weights,
+            }
+        )
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        super().set_state(state)
+        self.vocab = [[str(n), int(c), str(kd)] for n, c, kd in state.get("vocab", [])]
+        self._index = {v[0]: i for i, v in enumerate(self.vocab)}
+        self.bl_num, self.bl_den = (float(x) for x in state.get("baseline", [0.0, 0.0]))
+        self.adam_step = int(state.get("adam_step", 0))
+        self.num_updates = int(state.get("num_updates", 0))
+        self.num_observed = int(state.get("num_observed", 0))
+        self.num_failed = int(state.get("num_failed", 0))
+        self.pending = [[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in state.get("pending", [])]
+        self._bins_cache = {}
+
+    def get_arrays(self) -> dict:
+        out = {}
+        for k, w in self.weights.items():
+            out[f"w/{k}"] = w.copy()
+            out[f"m/{k}"] = self.slots_m[k].copy()
+            out[f"v/{k}"] = self.slots_v[k].copy()
+        return out
+
+    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.weights, self.slots_m, self.slots_v, self._tensors = {}, {}, {}, {}
+        for key, a in arrays.items():
+            kind, name = key.split("/", 1)
+            target = {"w": self.weights, "m": self.slots_m, "v": self.slots_v}.get(kind)
+            if target is None:
+                raise ValueError(f"ReinforceController.set_arrays: unexpected array {key!r}.")
+            target[name] = np.array(a, dtype=np.float32)
+        missing = [k for k in self.weights if k not in self.slots_m or k not in self.slots_v]
+        if missing:
+            raise ValueError(f"ReinforceController.set_arrays: Adam slots missing for {missing[:3]}.")
+
+
+def _inverse_cdf(probs: np.ndarray, u: float) -> int:
+    p = np.asarray(probs, dtype=np.float64)
+    cdf = np.cumsum(p)
+    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1))
+
+
+def _make_fns(policy: str, num_layers: int):
+    tf = _tf()
+    f32, i32 = tf.float32, tf.int32
+    spec = tf.TensorSpec
+
+    def shape(logits, temp, tc):
+        logits = logits / temp
+        return tf.where(tc > 0, tc * tf.tanh(logits), logits)
+
+    def lstm_step(lstm, x, hs, cs):
+        new_h, new_c = [], []
+        inp = x
+        for layer in range(num_layers):
+            z = tf.matmul(tf.concat([inp, hs[layer]], axis=1), lstm[2 * layer]) + lstm[2 * layer + 1]
+            i, f, g, o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f) * cs[layer] + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            new_h.append(h)
+            new_c.append(c)
+            inp = h
+        return inp, new_h, new_c
+
+    lstm_spec = [spec([None, None], f32), spec([None], f32)] * num_layers
+
+    if policy == "lstm":
+
+        @tf.function(
+            input_signature=[
+                lstm_spec, spec([1, None], f32), spec([num_layers, 1, None], f32), spec([num_layers, 1, None], f32),
+                spec([None, None], f32), spec([None], f32), spec([], f32), spec([], f32),
+            ],
+            reduce_retracing=True,
+        )
+        def step_fn(lstm, x, h, c, W, b, temp, tc):
+            out, hs, cs = lstm_step(lstm, x, tf.unstack(h), tf.unstack(c))
+            logits = shape(tf.matmul(out, W)[0] + b, temp, tc)
+            return tf.nn.softmax(logits), tf.stack(hs), tf.stack(cs)
+
+    else:
+
+        @tf.function(input_signature=[spec([None], f32), spec([], f32), spec([], f32)])
+        def step_fn(b, temp, tc):
+            return tf.nn.softmax(shape(b, temp, tc))
+
+    @tf.function(
+        input_signature=[
+            lstm_spec if policy == "lstm" else [], spec([None], f32), spec([None, None, None], f32),
+            spec([None, None], f32), spec([None, None, None], f32), spec([None, None], f32), spec([None], f32),
+            spec([None], f32), spec([None, None], i32), spec([None, None], i32), spec([None, None], f32),
+            spec([None], f32), spec([], f32),
+        ]
+    )
+    def grad_fn(lstm, g_emb, W, b, emb, valid, temps, tcs, pidx, act, smask, adv, ent_w):
+        B = tf.shape(pidx)[0]
+        L = tf.shape(pidx)[1]
+        units = tf.shape(g_emb)[0]
+        with tf.GradientTape() as tape:
+            tape.watch([lstm, g_emb, W, b, emb])
+            x = tf.tile(g_emb[None, :], [B, 1])
+            hs = [tf.zeros([B, units]) for _ in range(num_layers)]
+            cs = [tf.zeros([B, units]) for _ in range(num_layers)]
+            logp_sum = tf.zeros([B])
+            ent_sum = tf.zeros([B])
+            for t in tf.range(L):
+                k = pidx[:, t]
+                a = act[:, t]
+                m = smask[:, t]
+                if policy == "lstm":
+                    out, hs, cs = lstm_step(lstm, x, hs, cs)
+                    logits = tf.einsum("bh,bhm->bm", out, tf.gather(W, k)) + tf.gather(b, k)
+                else:
+                    logits = tf.gather(b, k)
+                logits = shape(logits, tf.gather(temps, k)[:, None], tf.gather(tcs, k)[:, None])
+                vmask = tf.gather(valid, k)
+                logits = tf.where(vmask > 0, logits, tf.fill(tf.shape(logits), -1e9))
+                logp = tf.nn.log_softmax(logits)
+                chosen = tf.gather(logp, a, batch_dims=1)
+                ent = -tf.reduce_sum(tf.exp(logp) * logp * vmask, axis=1)
+                logp_sum += chosen * m
+                ent_sum += ent * m
+                x = tf.gather_nd(emb, tf.stack([k, a], axis=1))
+            bf = tf.cast(B, f32)
+            loss = -tf.reduce_sum(logp_sum * adv) / bf - ent_w * tf.reduce_sum(ent_sum) / bf
+        g_lstm, g_gemb, gW, gb, gemb = tape.gradient(loss, [lstm, g_emb, W, b, emb])
+        conv = lambda g, ref: tf.zeros_like(ref) if g is None else tf.convert_to_tensor(g)  # noqa: E731
+        g_lstm = [conv(g, r) for g, r in zip(g_lstm, lstm)]
+        return loss, g_lstm, conv(g_gemb, g_emb), conv(gW, W), conv(gb, b), conv(gemb, emb)
+
+    return step_fn, grad_fn
