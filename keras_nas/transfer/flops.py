@@ -8,9 +8,13 @@ activations and additions are left out.
 
 How: the model is run once on a zero batch of size 1 while ``Layer.__call__`` is wrapped,
 so every call of a counted layer is seen with its real input and output shapes: nested
-models, sub-layers called inside custom layers (e.g. a NAS cell) and shared layers called
-several times are all counted, once per call. Layers computing convolutions with raw
-``keras.ops`` instead of sub-layers are invisible to this counter.
+models, sub-layers called inside custom layers and shared layers called several times
+are all counted, once per call. Custom layers that compute with raw public ops on their
+own weights (keras-nas cells: ``keras.ops.conv``, ``separable_conv``, ``depthwise_conv``,
+``conv_transpose`` and ``matmul`` by a weight variable) are counted by wrapping those
+``keras.ops`` functions too; calls made inside an already-counted Keras layer are
+skipped so nothing is counted twice. Convolutions through backend-private functions
+(``keras.src``, ``tf.nn``) are not seen.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class ComplexityReport:
     params: int
     trainable_params: int
     mult_adds: int
-    by_type: dict  # layer class name -> mult-adds
+    by_type: dict  # layer class name (or "ops.conv" etc. for raw ops) -> mult-adds
     calls: int  # number of counted layer calls
 
     def __str__(self):
@@ -116,25 +120,77 @@ def _counted_types():
     return _COUNTED
 
 
+def _op_mult_adds(op: str, args, kwargs, out) -> int:
+    """Mult-adds of one raw ``keras.ops`` call (channels_last)."""
+    x = args[0] if args else kwargs.get("inputs")
+    if op == "matmul":
+        w = args[1] if len(args) > 1 else kwargs.get("x2")
+        if not isinstance(w, keras.Variable) or len(w.shape) != 2:
+            return 0  # activation x activation products are not dense layers
+        return _spatial(_shape(out)) * int(w.shape[0]) * int(w.shape[1])
+    if kwargs.get("data_format", "channels_last") == "channels_first":
+        raise ValueError("count_mult_adds: raw keras.ops convs in channels_first are not supported.")
+    out_pos = _spatial(_shape(out))
+    if op == "conv":
+        k = _shape(args[1] if len(args) > 1 else kwargs["kernel"])
+        return out_pos * int(np.prod(k))
+    if op == "depthwise_conv":
+        k = _shape(args[1] if len(args) > 1 else kwargs["kernel"])
+        return out_pos * int(np.prod(k))
+    if op == "separable_conv":
+        dk = _shape(args[1] if len(args) > 1 else kwargs["depthwise_kernel"])
+        pk = _shape(args[2] if len(args) > 2 else kwargs["pointwise_kernel"])
+        return out_pos * (int(np.prod(dk)) + int(np.prod(pk)))
+    if op == "conv_transpose":
+        k = _shape(args[1] if len(args) > 1 else kwargs["kernel"])
+        return _spatial(_shape(x)) * int(np.prod(k))
+    return 0
+
+
+_RAW_OPS = ("conv", "depthwise_conv", "separable_conv", "conv_transpose", "matmul")
+
+
 @contextlib.contextmanager
 def _record_calls(records: list):
-    """Wrap ``keras.layers.Layer.__call__`` to record (layer, in_shape, out_shape) of counted layers."""
+    """Record counted layer calls (layer, in_shape, out_shape) and raw op calls (op name, mult-adds)."""
     Layer = keras.layers.Layer
     original = Layer.__call__
     counted = _counted_types()
+    depth = [0]  # > 0 while inside a counted layer: its internal ops are already counted
 
     def wrapped(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        if isinstance(self, counted):
+        is_counted = isinstance(self, counted)
+        depth[0] += is_counted
+        try:
+            out = original(self, *args, **kwargs)
+        finally:
+            depth[0] -= is_counted
+        if is_counted:
             x = args[0] if args else kwargs.get("inputs")
             records.append((self, _shape(x), _shape(out)))
         return out
 
+    def wrap_op(name, fn):
+        def op(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if depth[0] == 0:
+                n = _op_mult_adds(name, args, kwargs, out)
+                if n:
+                    records.append((f"ops.{name}", n, None))
+            return out
+
+        return op
+
+    originals = {name: getattr(keras.ops, name) for name in _RAW_OPS}
     Layer.__call__ = wrapped
+    for name, fn in originals.items():
+        setattr(keras.ops, name, wrap_op(name, fn))
     try:
         yield
     finally:
         Layer.__call__ = original
+        for name, fn in originals.items():
+            setattr(keras.ops, name, fn)
 
 
 def count_mult_adds(model, input_shape: Sequence[int] | None = None) -> ComplexityReport:
@@ -165,9 +221,12 @@ def count_mult_adds(model, input_shape: Sequence[int] | None = None) -> Complexi
     by_type: dict = {}
     total = 0
     for layer, ins, outs in records:
-        n = layer_mult_adds(layer, ins, outs)
+        if isinstance(layer, str):  # raw op: (name, mult-adds, None)
+            n, key = ins, layer
+        else:
+            n, key = layer_mult_adds(layer, ins, outs), type(layer).__name__
         total += n
-        by_type[type(layer).__name__] = by_type.get(type(layer).__name__, 0) + n
+        by_type[key] = by_type.get(key, 0) + n
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
     return ComplexityReport(
         name=model.name,
