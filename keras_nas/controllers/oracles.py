@@ -499,14 +499,15 @@ class AgingEvolutionOracle(ControllerOracle):
 class ReinforceOracle(ControllerOracle):
     """REINFORCE (policy-gradient) controller as a keras-tuner Oracle.
 
-    ``controller_kwargs`` go to ``keras_nas.controllers.reinforce.ReinforceController``;
-    oracle options (``kinds``, ``cost_*``, ``reward_transform``, duplicates, ...) are taken
-    out first.
+    ``controller_kwargs`` go to ``keras_nas.controllers.reinforce.ReinforceController``
+    (``reward_transform`` included: the controller applies it, and takes ``"cube"``);
+    oracle options (``kinds``, ``cost_*``, duplicates, ...) are taken out first.
     """
 
+    # ``reward_transform`` is left to the controller (it also takes names such as "cube").
     _ORACLE_KEYS = (
         "allow_new_entries", "tune_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials",
-        "kinds", "reward_transform", "cost_metric", "cost_fn", "cost_target", "cost_weight",
+        "kinds", "cost_metric", "cost_fn", "cost_target", "cost_weight",
         "allow_duplicates", "max_collisions", "encoder", "fsync",
     )
 
