@@ -227,11 +227,13 @@ class ReinforceController(Controller):
         return temp, c
 
     # -- TF functions --------------------------------------------------------------------
-    def _fns(self):
-        key = (self.policy, self.num_layers)
+    def _fns(self, length: int = 0):
+        """(sampler step, gradient fn for sequences of ``length`` steps); traced once per length
+        (the gradient graph is unrolled: much faster than a while loop for these short sequences)."""
+        key = (self.policy, self.num_layers, length)
         if key not in _TF_CACHE:
-            step_fn, grad_fn = _make_fns(self.policy, self.num_layers)
-            _TF_CACHE[key] = (step_fn.get_concrete_function(), grad_fn.get_concrete_function())
+            step_fn, grad_fn = _make_fns(self.policy, self.num_layers, length)
+            _TF_CACHE[key] = (step_fn.get_concrete_function(), grad_fn.get_concrete_function() if length else None)
         return _TF_CACHE[key]
 
     # -- ask -----------------------------------------------------------------------------
@@ -351,11 +353,11 @@ class ReinforceController(Controller):
         if not self.pending:
             return None
         batch, self.pending = self.pending, []
-        _, grad_fn = self._fns()
         K = len(self.vocab)
         M = max(n for _, n, _ in self.vocab)
         u = self.units
         B, L = len(batch), max(len(t) for t, _, _ in batch)
+        _, grad_fn = self._fns(L)
         W = np.zeros((K, u, M), np.float32)
         b = np.zeros((K, M), np.float32)
         emb = np.zeros((K, M, u), np.float32)
@@ -469,7 +471,7 @@ def _inverse_cdf(probs: np.ndarray, u: float) -> int:
     return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1))
 
 
-def _make_fns(policy: str, num_layers: int):
+def _make_fns(policy: str, num_layers: int, length: int):
     tf = _tf()
     f32, i32 = tf.float32, tf.int32
     spec = tf.TensorSpec
@@ -517,13 +519,12 @@ def _make_fns(policy: str, num_layers: int):
         input_signature=[
             lstm_spec if policy == "lstm" else [], spec([None], f32), spec([None, None, None], f32),
             spec([None, None], f32), spec([None, None, None], f32), spec([None, None], f32), spec([None], f32),
-            spec([None], f32), spec([None, None], i32), spec([None, None], i32), spec([None, None], f32),
+            spec([None], f32), spec([None, length], i32), spec([None, length], i32), spec([None, length], f32),
             spec([None], f32), spec([], f32),
         ]
     )
     def grad_fn(lstm, g_emb, W, b, emb, valid, temps, tcs, pidx, act, smask, adv, ent_w):
         B = tf.shape(pidx)[0]
-        L = tf.shape(pidx)[1]
         units = tf.shape(g_emb)[0]
         with tf.GradientTape() as tape:
             tape.watch([lstm, g_emb, W, b, emb])
@@ -532,7 +533,7 @@ def _make_fns(policy: str, num_layers: int):
             cs = [tf.zeros([B, units]) for _ in range(num_layers)]
             logp_sum = tf.zeros([B])
             ent_sum = tf.zeros([B])
-            for t in tf.range(L):
+            for t in range(length):
                 k = pidx[:, t]
                 a = act[:, t]
                 m = smask[:, t]

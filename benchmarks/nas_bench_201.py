@@ -1,0 +1,165 @@
+"""NAS-Bench-201 multi-trial search benchmark: random search, aging evolution, REINFORCE.
+
+Runs keras-nas's real keras-tuner Oracles (``RandomOracle``, ``AgingEvolutionOracle``,
+``ReinforceOracle``) through keras-tuner's trial lifecycle on the NAS-Bench-201 tables
+(``keras_nas.benchmarks.NASBench201``; 12-epoch validation accuracy as the search signal,
+simulated time budget) and prints mean +- std of the chosen cell's 200-epoch test accuracy
+beside the published numbers, plus the oracle overhead per trial.
+
+Overhead is measured with the oracle's file writes (``Oracle.save`` / ``_save_trial``: keras-tuner's
+per-trial json and the controller npz) replaced by no-ops: it is the wall time spent in
+``create_trial`` + ``update_trial`` + ``end_trial`` (keras-tuner bookkeeping + controller), and,
+separately, the controller's own ``propose``/``observe`` (including REINFORCE's Adam updates).
+
+    python benchmarks/nas_bench_201.py --runs 100 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import multiprocessing as mp
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+
+from keras_nas.benchmarks.nas_bench_201 import BUDGETS, DATASETS, NASBench201, canonical_dataset  # noqa: E402
+
+# NAS-Bench-201 paper, Table 5 (mean +- std over 500 runs; searched on CIFAR-10, 200-epoch test
+# accuracy of the chosen cell on each dataset). See ../shared/nas-bench-201/PUBLISHED.md for the
+# status of each number (several are second-hand or unverified).
+PUBLISHED = {
+    "rs": {"cifar10": (93.70, 0.36), "cifar100": (71.04, 1.07), "imagenet16": (44.57, 1.25)},
+    "rea": {"cifar10": (93.92, 0.30), "cifar100": (71.84, 0.99), "imagenet16": (45.54, 1.03)},
+    "reinforce": {"cifar10": (93.85, 0.37), "cifar100": (71.71, 1.09), "imagenet16": (45.24, 1.18)},
+}
+OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16": 47.31}
+NAMES = {"rs": "random search", "rea": "aging evolution (P=10, S=3)", "reinforce": "REINFORCE"}
+
+# REINFORCE settings (see benchmarks/README.md, nas_bench_201): NB201's EMA 0.9 and update after
+# every architecture (batch 1, as NB201's reinforce.py); LSTM controller with ENAS's tanh logit
+# bound; the learning rate was chosen by a small sweep on CIFAR-10 (seeds 1..60).
+REINFORCE_KWARGS = dict(learning_rate=0.01, baseline_decay=0.9, batch_size=1, tanh_constant=1.1)
+FACTORIZED_KWARGS = dict(policy="factorized", learning_rate=0.1, baseline_decay=0.9, batch_size=1)
+
+
+def make_factory(algo: str, reinforce_kwargs: dict):
+    from keras_nas.controllers.oracles import AgingEvolutionOracle, RandomOracle, ReinforceOracle
+
+    # allow_duplicates=True: the NB201 scripts re-evaluate (and pay for) repeated architectures.
+    if algo == "rs":
+        return functools.partial(RandomOracle, allow_duplicates=True)
+    if algo == "rea":
+        return functools.partial(
+            AgingEvolutionOracle, population_size=10, sample_size=3, identity_prob=0.0, allow_duplicates=True
+        )
+    if algo == "reinforce":
+        return functools.partial(ReinforceOracle, allow_duplicates=True, **reinforce_kwargs)
+    raise ValueError(f"unknown algo {algo!r}")
+
+
+_BENCH = None
+
+
+def _worker(task):
+    global _BENCH
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    table_dir, algo, ds, seeds, budget, include_overhead, rkw = task
+    if _BENCH is None:
+        _BENCH = NASBench201(table_dir)
+    factory = make_factory(algo, rkw)
+    out = []
+    for s in seeds:
+        r = _BENCH.simulate(
+            factory, ds, time_budget=budget, seed=s, include_overhead=include_overhead, write_files=False
+        )
+        out.append((algo, ds, s, r.best_index, r.num_trials, r.overhead_s, r.controller_s, r.results))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=100, help="independent searches per algorithm and dataset")
+    ap.add_argument("--runs-other", type=int, default=None, help="runs for CIFAR-100/ImageNet16-120 (default --runs)")
+    ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
+    ap.add_argument("--algos", default="rs,rea,reinforce")
+    ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
+    ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
+    ap.add_argument("--budget", type=float, default=None, help="simulated seconds (default: per dataset, see module)")
+    ap.add_argument("--include-overhead", action="store_true", help="add the oracle's wall time to the budget")
+    ap.add_argument("--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy")
+    ap.add_argument("--seed0", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
+    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    rkw = FACTORIZED_KWARGS if args.factorized else REINFORCE_KWARGS
+    bench = NASBench201(args.table_dir)  # fail early with a clear message
+    del bench
+    tasks = []
+    chunk = 10
+    for ds in datasets:
+        runs = args.runs if ds == "cifar10" or args.runs_other is None else args.runs_other
+        budget = args.budget if args.budget is not None else BUDGETS[ds]
+        for algo in algos:
+            seeds = list(range(args.seed0, args.seed0 + runs))
+            for i in range(0, runs, chunk):
+                tasks.append((args.table_dir, algo, ds, seeds[i : i + chunk], budget, args.include_overhead, rkw))
+    # REINFORCE chunks first: they are the slow ones.
+    tasks.sort(key=lambda t: t[1] != "reinforce")
+    t0 = time.time()
+    results = []
+    if args.jobs > 1:
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for out in pool.imap_unordered(_worker, tasks):
+                results.extend(out)
+    else:
+        for t in tasks:
+            results.extend(_worker(t))
+    wall = time.time() - t0
+
+    print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
+    print(f"budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
+          + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}")
+    print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style):")
+    hdr = f"| algo | dataset | runs | archs/run | test acc (ours) | published (NB201) | overhead ms/trial | controller ms/trial |"
+    print(hdr)
+    print("|" + "---|" * 8)
+    for ds in datasets:
+        for algo in algos:
+            rs = [r for r in results if r[0] == algo and r[1] == ds]
+            if not rs:
+                continue
+            acc = np.array([r[7][f"{ds}_test"] for r in rs])
+            trials = sum(r[4] for r in rs)
+            ovh = 1000 * sum(r[5] for r in rs) / trials
+            ctl = 1000 * sum(r[6] for r in rs) / trials
+            pm, ps = PUBLISHED[algo][ds]
+            print(f"| {NAMES[algo]} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± {acc.std():.2f} "
+                  f"| {pm:.2f} ± {ps:.2f} | {ovh:.2f} | {ctl:.2f} |")
+    if "cifar10" in datasets:
+        print("\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):")
+        print("| algo | runs | C10 test | C100 test | IN16 test | published C10 / C100 / IN16 |")
+        print("|---|---|---|---|---|---|")
+        for algo in algos:
+            rs = [r for r in results if r[0] == algo and r[1] == "cifar10"]
+            if not rs:
+                continue
+            cols = []
+            for ds in DATASETS:
+                a = np.array([r[7][f"{ds}_test"] for r in rs])
+                cols.append(f"{a.mean():.2f} ± {a.std():.2f}")
+            pub = " / ".join(f"{PUBLISHED[algo][d][0]:.2f}" for d in DATASETS)
+            print(f"| {NAMES[algo]} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
+    print(f"\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
+    print(f"wall time {wall:.0f} s with {args.jobs} job(s)")
+
+
+if __name__ == "__main__":
+    main()
