@@ -143,7 +143,13 @@ class GlobalAttention(keras.layers.Layer):
         return coarser + finer * gate
 
 
-def _resample(x, from_level, to_level, filters, name, bn_kwargs):
+def _resample(x, from_level, to_level, filters, name, bn_kwargs, size=None):
+    """1x1 conv + BN if channels differ; max-pool down or nearest-upsample to ``to_level``.
+
+    ``size`` (H, W) of the target level: when the image is not divisible by 2**max_level
+    (small inputs), coarse levels are clamped at 1x1 and a plain 2**k upsampling would
+    overshoot, so the result is resized (nearest) to the level's true size.
+    """
     L = keras.layers
     if x.shape[-1] != filters:
         x = L.Conv2D(filters, 1, padding="same", name=f"{name}_proj")(x)
@@ -153,7 +159,10 @@ def _resample(x, from_level, to_level, filters, name, bn_kwargs):
         x = L.MaxPooling2D(s, strides=s, padding="same", name=f"{name}_down")(x)
     elif from_level > to_level:
         s = 2 ** (from_level - to_level)
-        x = L.UpSampling2D(s, interpolation="nearest", name=f"{name}_up")(x)
+        if size is not None and (x.shape[1] * s, x.shape[2] * s) != tuple(size):
+            x = L.Resizing(size[0], size[1], interpolation="nearest", name=f"{name}_resize")(x)
+        else:
+            x = L.UpSampling2D(s, interpolation="nearest", name=f"{name}_up")(x)
     return x
 
 
@@ -190,6 +199,7 @@ def nasfpn_decoder(
         feats.append(x)
     levels = list(range(min_level, max_level + 1))
     n_levels = len(levels)
+    sizes = {lv: (f.shape[1], f.shape[2]) for lv, f in zip(levels, feats)}
     for r in range(num_repeats):
         pool, pool_levels, used = list(feats), list(levels), [0] * len(feats)
         for i, cell in enumerate(spec):
@@ -197,7 +207,9 @@ def nasfpn_decoder(
             nodes = []
             for k, j in enumerate(cell.inputs):
                 used[j] += 1
-                nodes.append((pool_levels[j], _resample(pool[j], pool_levels[j], cell.level, filters, f"{tag}_in{k}", bn)))
+                nodes.append(
+                    (pool_levels[j], _resample(pool[j], pool_levels[j], cell.level, filters, f"{tag}_in{k}", bn, sizes[cell.level]))
+                )
             if cell.combine == "sum":
                 x = L.Add(name=f"{tag}_sum")([nodes[0][1], nodes[1][1]])
             else:
@@ -206,11 +218,11 @@ def nasfpn_decoder(
                 x = GlobalAttention(name=f"{tag}_attn")([coarser, finer])
             if cell.is_output:
                 extra = [
-                    _resample(f, fl, cell.level, filters, f"{tag}_extra{j}", bn)
+                    _resample(f, fl, cell.level, filters, f"{tag}_extra{j}", bn, sizes[cell.level])
                     for j, (f, fl) in enumerate(zip(pool, pool_levels))
                     if used[j] == 0 and fl == cell.level
                 ]
-                for j, (fl) in enumerate(pool_levels):
+                for j, fl in enumerate(pool_levels):
                     if used[j] == 0 and fl == cell.level:
                         used[j] += 1
                 if extra:
