@@ -29,6 +29,9 @@ same next values and performs the same updates.
 Speed: the per-step sampler and the batched gradient are ``tf.function``\\ s with shape-free
 input signatures (traced once each, whatever the space or batch); Adam runs in numpy.
 
+Not implemented: ENAS's pointer attention over previous nodes' hidden states for ``KIND_INPUT``
+decisions; input decisions get an ordinary per-decision head like every other decision.
+
 ``policy="factorized"`` drops the LSTM: each decision's logits are a free vector (its head
 bias), the NAS-Bench-201 REINFORCE policy (one categorical per edge, init ``1e-3 * randn``).
 """
@@ -316,7 +319,7 @@ class ReinforceController(Controller):
 
     def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
         self.num_observed += 1
-        if reward is None or (isinstance(reward, float) and math.isnan(reward)):
+        if reward is None or not math.isfinite(float(reward)):
             self.num_failed += 1
             if self.failed_reward is None:
                 return
