@@ -77,7 +77,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("kind", ["AgingEvolution"])
+# KERAS_NAS_DIST_KIND=ReinforceSearch (or RandomArchitectureSearch) runs the same check for another oracle.
+@pytest.mark.parametrize("kind", [os.environ.get("KERAS_NAS_DIST_KIND", "AgingEvolution")])
 def test_chief_and_two_workers(tmp_path, kind):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
