@@ -119,3 +119,13 @@ def test_other_hypermodels_build(tmp_path):
     assert mac.build(hp2).output_shape == (None, 4)
     assert len(mac.genotype(hp2)) == 2
     assert keras_nas.NASNetHyperModel is NASNetHyperModel
+
+
+def test_plain_kt_tuner_with_keras_nas_oracle(tmp_path, digits):
+    """The oracles also plug into keras_tuner.Tuner directly."""
+    from keras_nas.controllers.oracles import AgingEvolutionOracle
+
+    oracle = AgingEvolutionOracle(objective="val_accuracy", max_trials=2, population_size=2, seed=4)
+    tuner = kt.Tuner(oracle=oracle, hypermodel=build_model, directory=str(tmp_path), project_name="p")
+    trials = _search(tuner, digits)
+    assert len(trials) == 2 and oracle.controller.num_observed == 2
