@@ -16,7 +16,7 @@ architecture of a trial.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import keras
 import keras_tuner as kt
