@@ -1,0 +1,275 @@
+"""What a search run leaves behind and shows while it runs: results file, TensorBoard, progress.
+
+Why one module: the CLI, the demo and the Python API all report the same way, and the
+files are the contract other tools (``keras-nas train/export/show``, notebooks) read.
+
+Files under the output directory:
+
+* ``results.csv`` / ``results.json`` -- one row per trial: architecture, score, cost
+  (parameter count, training seconds), status, start time, failure reason. Rewritten
+  after every trial from the tuner's oracle (so a resumed run lists earlier trials too).
+* ``tensorboard/search/`` -- event files, tags listed in :data:`TAGS`.
+
+Controller statistics are read by duck typing, so any oracle can publish them:
+
+* ``oracle.summary_scalars()`` (or a dict attribute of that name) -> ``{name: float}``,
+  logged as ``controller/<name>``: e.g. ``reward``, ``baseline``, ``entropy``,
+  ``prob/<decision>/<option>``, ``population/best``;
+* otherwise ``oracle.controller`` is inspected: ``.baseline`` (float) and ``.population``
+  (members with a ``"reward"``) are logged if present.
+
+Population best/median fitness are always logged: from the controller's population when
+it exposes one, else from the last ``population_size`` completed trials -- which is the
+aging-evolution population by definition.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import statistics
+import time
+from typing import Any, Callable, Mapping, Optional
+
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+TB_DIR = os.path.join("tensorboard", "search")
+TAGS = (
+    "trial/score",
+    "trial/params",
+    "trial/train_seconds",
+    "trial/failed",
+    "trial/architecture",
+    "search/best_so_far",
+    "search/completed_trials",
+    "population/best_fitness",
+    "population/median_fitness",
+    "cells/best",
+)
+CSV_FIELDS = ("trial", "trial_id", "status", "score", "params", "train_seconds", "started", "architecture",
+              "failure_reason")
+
+
+def format_seconds(s: float) -> str:
+    s = int(round(max(s, 0)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _failure_reason(message: Optional[str]) -> str:
+    """The last non-empty line of a traceback: the exception and its message."""
+    if not message:
+        return ""
+    lines = [l.strip() for l in str(message).strip().splitlines() if l.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def _finite(x) -> Optional[float]:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+class SearchReporter:
+    """Collects per-trial records, writes results files and TensorBoard, prints progress.
+
+    Args:
+      output_dir: where results and logs go.
+      describe: ``hp values -> architecture string`` (the search space's decode + str).
+      max_trials: for "trial i/N" and the time estimate.
+      objective: metric name the search maximises (e.g. ``val_accuracy``).
+      population_size: window for population statistics when the controller has none.
+      image: ``hp values -> PNG bytes`` of the architecture (None: no images).
+      log: where progress lines go (``print`` by default).
+    """
+
+    def __init__(self, output_dir: str, describe: Callable[[Mapping], str], *, max_trials: int,
+                 objective: str = "val_accuracy", population_size: int = 10,
+                 image: Optional[Callable[[Mapping], bytes]] = None, log: Callable[[str], Any] = print,
+                 tensorboard: bool = True):
+        self.output_dir = output_dir
+        self.describe = describe
+        self.max_trials = max_trials
+        self.objective = objective
+        self.population_size = max(1, int(population_size))
+        self.image = image
+        self.log = log
+        os.makedirs(output_dir, exist_ok=True)
+        self._extra_path = os.path.join(output_dir, "trial_costs.json")
+        self.extra: dict = {}
+        if os.path.exists(self._extra_path):
+            with open(self._extra_path, encoding="utf-8") as f:
+                self.extra = json.load(f)
+        self._writer = None
+        self._tensorboard = tensorboard
+        self._session_start = time.time()
+        self._session_trials = 0
+        self._current: dict = {}
+        self._best_logged = None
+
+    # -- hooks called by the tuner ----------------------------------------------------
+    def trial_begin(self, trial_id: str):
+        self._current = {"started": time.time(), "params": None}
+
+    def set_params(self, n: int):
+        self._current["params"] = int(n)
+
+    def trial_end(self, trial, oracle):
+        cur = self._current or {"started": time.time()}
+        self.extra[trial.trial_id] = {
+            "started": cur["started"],
+            "train_seconds": time.time() - cur["started"],
+            "params": cur.get("params"),
+        }
+        with open(self._extra_path, "w", encoding="utf-8") as f:
+            json.dump(self.extra, f)
+        self._session_trials += 1
+        records = self.records(oracle)
+        self.write_results(records)
+        rec = next(r for r in records if r["trial_id"] == trial.trial_id)
+        self._log_tensorboard(rec, records, oracle)
+        self._progress(rec, records)
+
+    # -- records ------------------------------------------------------------------------
+    def records(self, oracle) -> list:
+        """One dict per trial known to the oracle, in creation order."""
+        out = []
+        trials = list(getattr(oracle, "trials", {}).values())
+        trials.sort(key=lambda t: (len(t.trial_id), t.trial_id))  # keras-tuner ids are zero-padded counters
+        for i, t in enumerate(trials):
+            ex = self.extra.get(t.trial_id, {})
+            values = dict(t.hyperparameters.values)
+            try:
+                arch = self.describe(values)
+            except Exception as e:  # an incomplete or foreign trial; keep the row
+                arch = f"<undecodable: {e}>"
+            status = str(getattr(t.status, "value", t.status))
+            score = _finite(t.score) if status == "COMPLETED" else None
+            out.append({
+                "trial": i + 1,
+                "trial_id": t.trial_id,
+                "status": status,
+                "score": score,
+                "params": ex.get("params"),
+                "train_seconds": round(ex["train_seconds"], 2) if "train_seconds" in ex else None,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ex["started"])) if "started" in ex else "",
+                "architecture": arch,
+                "failure_reason": _failure_reason(getattr(t, "message", None)) if status != "COMPLETED" else "",
+                "hyperparameters": values,
+            })
+        return out
+
+    def write_results(self, records: list):
+        with open(os.path.join(self.output_dir, RESULTS_CSV), "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            for r in records:
+                w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
+        with open(os.path.join(self.output_dir, RESULTS_JSON), "w", encoding="utf-8") as f:
+            json.dump({"objective": self.objective, "direction": "max", "trials": records}, f, indent=1)
+
+    @staticmethod
+    def best(records: list) -> Optional[dict]:
+        done = [r for r in records if r["score"] is not None]
+        return max(done, key=lambda r: r["score"]) if done else None
+
+    # -- TensorBoard ------------------------------------------------------------------------
+    def writer(self):
+        if self._writer is None and self._tensorboard:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(os.path.join(self.output_dir, TB_DIR))
+        return self._writer
+
+    def _population_fitness(self, records, oracle) -> list:
+        ctrl = getattr(oracle, "controller", None)
+        pop = getattr(ctrl, "population", None)
+        if pop is not None:
+            try:
+                vals = [_finite(m["reward"] if isinstance(m, Mapping) else getattr(m, "reward")) for m in pop]
+                return [v for v in vals if v is not None]
+            except (KeyError, AttributeError, TypeError):
+                pass
+        done = [r["score"] for r in records if r["score"] is not None]
+        return done[-self.population_size:]
+
+    @staticmethod
+    def controller_scalars(oracle) -> dict:
+        """``{name: float}`` published by the oracle (see module docstring); {} if none."""
+        src = getattr(oracle, "summary_scalars", None)
+        if callable(src):
+            src = src()
+        out = {}
+        if isinstance(src, Mapping):
+            for k, v in src.items():
+                fv = _finite(v)
+                if fv is not None:
+                    out[str(k)] = fv
+            return out
+        ctrl = getattr(oracle, "controller", None)
+        for name in ("baseline", "entropy", "last_reward"):
+            fv = _finite(getattr(ctrl, name, None)) if ctrl is not None else None
+            if fv is not None:
+                out[name] = fv
+        return out
+
+    def _log_tensorboard(self, rec, records, oracle):
+        w = self.writer()
+        if w is None:
+            return
+        import tensorflow as tf
+
+        step = rec["trial"]
+        best = self.best(records)
+        with w.as_default(step=step):
+            if rec["score"] is not None:
+                tf.summary.scalar("trial/score", rec["score"])
+            if rec["params"] is not None:
+                tf.summary.scalar("trial/params", float(rec["params"]))
+            if rec["train_seconds"] is not None:
+                tf.summary.scalar("trial/train_seconds", rec["train_seconds"])
+            tf.summary.scalar("trial/failed", 0.0 if rec["status"] == "COMPLETED" else 1.0)
+            tf.summary.text("trial/architecture", f"{rec['status']} score={rec['score']}: {rec['architecture']}")
+            if best is not None:
+                tf.summary.scalar("search/best_so_far", best["score"])
+            tf.summary.scalar("search/completed_trials", float(sum(r["score"] is not None for r in records)))
+            pop = self._population_fitness(records, oracle)
+            if pop:
+                tf.summary.scalar("population/best_fitness", max(pop))
+                tf.summary.scalar("population/median_fitness", statistics.median(pop))
+            for k, v in self.controller_scalars(oracle).items():
+                tf.summary.scalar(f"controller/{k}", v)
+            if best is not None and self.image is not None and best["trial_id"] != self._best_logged:
+                try:
+                    png = self.image(best["hyperparameters"])
+                    tf.summary.image("cells/best", tf.image.decode_png(png, channels=3)[None], max_outputs=1)
+                    self._best_logged = best["trial_id"]
+                except ImportError:  # Pillow missing: no pictures
+                    self.image = None
+        w.flush()
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- console ----------------------------------------------------------------------------
+    def _progress(self, rec, records):
+        n_done = len(records)
+        best = self.best(records)
+        elapsed = time.time() - self._session_start
+        per_trial = elapsed / max(self._session_trials, 1)
+        left = max(self.max_trials - n_done, 0) * per_trial
+        score = f"{rec['score']:.4f}" if rec["score"] is not None else f"{rec['status']} ({rec['failure_reason'][:80]})"
+        params = f" {rec['params'] / 1e3:.1f}k params" if rec["params"] else ""
+        best_s = f"best {best['score']:.4f} (trial {best['trial']})" if best else "no completed trial yet"
+        self.log(
+            f"[trial {n_done}/{self.max_trials}] {self.objective}={score}{params} "
+            f"in {rec['train_seconds']:.1f}s | {best_s} | elapsed {format_seconds(elapsed)}, "
+            f"~{format_seconds(left)} left\n    {rec['architecture']}"
+        )
