@@ -218,9 +218,7 @@ def _load_npz(path: str):
     for a, b in (("x_val", "y_val"), ("x_test", "y_test")):
         if (a in arrays) != (b in arrays):
             raise DataError(f"{path}: has {a if a in arrays else b} but not {b if a in arrays else a}; give both or neither.")
-    x = arrays["x_train"]
-    scale = 255.0 if (x.dtype == np.uint8 or float(np.max(x)) > 1.0) else 1.0
-    return {k: v for k, v in arrays.items() if k[:2] in ("x_", "y_")}, scale
+    return {k: v for k, v in arrays.items() if k[:2] in ("x_", "y_")}, None  # scale: decided after validation
 
 
 def _network_reachable(host: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
@@ -326,6 +324,8 @@ def load_dataset(
 
     x, y = _check_xy(arrays["x_train"], arrays["y_train"], f"{name} x_train/y_train")
     num_classes = int(y.max()) + 1
+    if scale is None:  # npz: uint8 or 0..255 floats -> /255, floats already in [0, 1] -> as is
+        scale = 255.0 if (x.dtype == np.uint8 or float(np.max(x)) > 1.0) else 1.0
     if num_classes < 2:
         raise DataError(f"{name}: y_train has a single class; classification needs at least 2.")
     rng = np.random.default_rng(seed)
