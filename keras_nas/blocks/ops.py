@@ -158,32 +158,69 @@ class SepConv(NASOp):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ConvBN(NASOp):
-    """ReLU-Conv-BN. ``kernel_size`` k gives a kxk conv; ``factorized=True`` gives the
-    1xk then kx1 pair (NASNet conv_1x7_7x1 / conv_1x3_3x1: ReLU-conv1xk-convkx1-BN,
-    stride on the first conv)."""
+    """ReLU-Conv(k x k)-BN (NASNet conv_1x1 / conv_3x3; NAS-Bench-201 nor_conv_kxk)."""
 
-    def __init__(self, filters, strides=1, kernel_size=3, factorized=False, **kwargs):
+    def __init__(self, filters, strides=1, kernel_size=3, **kwargs):
         super().__init__(filters, strides, **kwargs)
         self.kernel_size = int(kernel_size)
-        self.factorized = bool(factorized)
 
     def build_op(self, cin):
-        k, f = self.kernel_size, self.filters
-        if self.factorized:
-            self.kernels = [self._conv_w("kernel_1xk", (1, k, cin, f)), self._conv_w("kernel_kx1", (k, 1, f, f))]
-        else:
-            self.kernels = [self._conv_w("kernel", (k, k, cin, f))]
-        self.bn = self._bn_w("bn", f)
+        k = self.kernel_size
+        self.kernel = self._conv_w("kernel", (k, k, cin, self.filters))
+        self.bn = self._bn_w("bn", self.filters)
 
     def call_op(self, x, training):
-        x = ops.relu(x)
-        for i, kern in enumerate(self.kernels):
-            x = ops.conv(x, kern, strides=self.strides if i == 0 else 1, padding="same")
+        x = ops.conv(ops.relu(x), self.kernel, strides=self.strides, padding="same")
         return self._bn(x, self.bn, training)
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(kernel_size=self.kernel_size, factorized=self.factorized)
+        cfg.update(kernel_size=self.kernel_size)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FactorizedConv(NASOp):
+    """conv_1x7_7x1 / conv_1x3_3x1 as in the AmoebaNet reference (tensorflow/tpu
+    ``amoeba_net/network_utils.py``, the only published genotypes using them):
+    ReLU-1x1(B)-BN-ReLU-conv1xk(B, stride (1,s))-BN-ReLU-convkx1(B, stride (s,1))-BN-ReLU-1x1(F)-BN
+    with bottleneck width B = F/4 (3F/8 for 1x3_3x1). ``bottleneck=None`` (or B < 1) gives
+    the plain form ReLU-conv1xk-BN-ReLU-convkx1-BN with F channels.
+    """
+
+    def __init__(self, filters, strides=1, kernel_size=7, bottleneck=0.25, **kwargs):
+        super().__init__(filters, strides, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.bottleneck = None if bottleneck is None else float(bottleneck)
+
+    def build_op(self, cin):
+        k, f = self.kernel_size, self.filters
+        b = int(f * self.bottleneck) if self.bottleneck else 0
+        self.use_bottleneck = b >= 1
+        mid = b if self.use_bottleneck else f
+        if self.use_bottleneck:
+            self.pre = (self._conv_w("pre_1x1", (1, 1, cin, b)), self._bn_w("pre_bn", b))
+            cin = b
+        self.k1 = self._conv_w("kernel_1xk", (1, k, cin, mid))
+        self.bn1 = self._bn_w("bn_1xk", mid)
+        self.k2 = self._conv_w("kernel_kx1", (k, 1, mid, mid))
+        self.bn2 = self._bn_w("bn_kx1", mid)
+        if self.use_bottleneck:
+            self.post = (self._conv_w("post_1x1", (1, 1, b, f)), self._bn_w("post_bn", f))
+
+    def call_op(self, x, training):
+        s = self.strides
+        if self.use_bottleneck:
+            x = self._bn(ops.conv(ops.relu(x), self.pre[0]), self.pre[1], training)
+        x = self._bn(ops.conv(ops.relu(x), self.k1, strides=(1, s), padding="same"), self.bn1, training)
+        x = self._bn(ops.conv(ops.relu(x), self.k2, strides=(s, 1), padding="same"), self.bn2, training)
+        if self.use_bottleneck:
+            x = self._bn(ops.conv(ops.relu(x), self.post[0]), self.post[1], training)
+        return x
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=self.kernel_size, bottleneck=self.bottleneck)
         return cfg
 
 
@@ -303,8 +340,8 @@ for _k in (3, 5, 7):
 _builtin("dil_sep_conv_3x3", SepConv, kernel_size=3, dilation=2)
 _builtin("dil_conv_3x3", SepConv, kernel_size=3, dilation=2, repeats=1)
 _builtin("dil_conv_5x5", SepConv, kernel_size=5, dilation=2, repeats=1)
-_builtin("conv_1x7_7x1", ConvBN, kernel_size=7, factorized=True)
-_builtin("conv_1x3_3x1", ConvBN, kernel_size=3, factorized=True)
+_builtin("conv_1x7_7x1", FactorizedConv, kernel_size=7, bottleneck=0.25)
+_builtin("conv_1x3_3x1", FactorizedConv, kernel_size=3, bottleneck=0.375)
 _builtin("conv_1x1", ConvBN, kernel_size=1)
 _builtin("conv_3x3", ConvBN, kernel_size=3)
 _builtin("avg_pool_3x3", Pool, pool_size=3, mode="avg")

@@ -1,0 +1,120 @@
+"""Benchmark: build time, time to first training step and steady training throughput of
+keras-nas ``build_network`` versus ``keras.applications`` NASNet, same N and penultimate filters.
+
+Why this file exists: keras-nas builds every searched architecture from scratch, so the
+fixed cost of constructing and tracing a NASNet-style model on CPU dominates short
+search trials. This script measures that cost side by side in one run; results and the
+command line are recorded in benchmarks/README.md ("build_and_train").
+
+Each (configuration, implementation) measurement runs in a fresh subprocess (so neither
+benefits from the other's caches) and implementations alternate; ``--repeats`` repeats
+the whole alternation and the median is reported.
+
+    python benchmarks/build_and_train.py                 # both configurations
+    python benchmarks/build_and_train.py --configs search --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    # search-size: CIFAR-like 32x32 input, N=2, F=16 (P = 24F = 384), 10 classes, batch 32
+    "search": dict(input_shape=(32, 32, 3), num_blocks=2, penultimate_filters=384, classes=10, batch=32, steps=12),
+    # NASNet-A mobile: 224x224, 4@1056, 1000 classes, batch 16
+    "mobile": dict(input_shape=(224, 224, 3), num_blocks=4, penultimate_filters=1056, classes=1000, batch=16, steps=6),
+}
+
+
+def _child(impl: str, cfg_name: str) -> dict:
+    cfg = CONFIGS[cfg_name]
+    import numpy as np
+
+    import keras
+
+    t0 = time.perf_counter()
+    if impl == "keras_applications":
+        from keras.src.applications.nasnet import NASNet
+
+        model = NASNet(
+            input_shape=cfg["input_shape"], penultimate_filters=cfg["penultimate_filters"],
+            num_blocks=cfg["num_blocks"], stem_block_filters=32, skip_reduction=False, filter_multiplier=2,
+            weights=None, classes=cfg["classes"],
+        )
+    else:
+        from keras_nas.blocks import build_network
+
+        model = build_network(
+            "nasnet_a", input_shape=cfg["input_shape"], num_classes=cfg["classes"], num_cells=cfg["num_blocks"],
+            penultimate_filters=cfg["penultimate_filters"], stem="imagenet",
+        )
+    t_build = time.perf_counter() - t0
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)
+    b, n = cfg["batch"], cfg["steps"]
+    rng = np.random.default_rng(0)
+    x = rng.random((b * n,) + tuple(cfg["input_shape"]), dtype=np.float32)
+    y = rng.integers(0, cfg["classes"], b * n)
+    stamps = []
+
+    class Stamp(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            stamps.append(time.perf_counter())
+
+    model.fit(x, y, batch_size=b, epochs=1, shuffle=False, verbose=0, callbacks=[Stamp()])
+    warm = 2  # steps excluded from the steady-state window (first = tracing, second = allocator warm-up)
+    steady = (len(stamps) - 1 - warm) * b / (stamps[-1] - stamps[warm])
+    return dict(impl=impl, config=cfg_name, params=int(model.count_params()), layers=len(model.layers),
+                build_s=t_build, first_step_s=stamps[0] - t0, steady_img_s=steady)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--child", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(_child(*args.child)), flush=True)
+        return
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    results = {}
+    for cfg in args.configs:
+        for r in range(args.repeats):
+            order = ["keras_applications", "keras_nas"] if r % 2 == 0 else ["keras_nas", "keras_applications"]
+            for impl in order:
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", impl, cfg], env=env,
+                                     capture_output=True, text=True)
+                line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+                if not line:
+                    sys.stderr.write(out.stderr[-3000:])
+                    raise SystemExit(f"child {impl} {cfg} failed")
+                res = json.loads(line[0][7:])
+                print(json.dumps(res), flush=True)
+                results.setdefault((cfg, impl), []).append(res)
+    print()
+    print(f"| config | impl | params | layers | build s | time to end of 1st step s | steady img/s |")
+    print("|---|---|---|---|---|---|---|")
+    for cfg in args.configs:
+        med = {}
+        for impl in ("keras_applications", "keras_nas"):
+            rs = results[(cfg, impl)]
+            m = {k: statistics.median(r[k] for r in rs) for k in ("build_s", "first_step_s", "steady_img_s")}
+            med[impl] = m
+            print(f"| {cfg} | {impl} | {rs[0]['params']:,} | {rs[0]['layers']} | {m['build_s']:.1f} | "
+                  f"{m['first_step_s']:.1f} | {m['steady_img_s']:.1f} |")
+        ka, kn = med["keras_applications"], med["keras_nas"]
+        print(f"| {cfg} | ratio keras_nas/keras_applications | | | {kn['build_s'] / ka['build_s']:.2f} | "
+              f"{kn['first_step_s'] / ka['first_step_s']:.2f} | {kn['steady_img_s'] / ka['steady_img_s']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
