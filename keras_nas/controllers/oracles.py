@@ -38,13 +38,16 @@ Design notes
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import io
 import json
 import math
 import os
 import tempfile
 import threading
+import time
 import warnings
 from typing import Any, Callable, Mapping, Optional
 
@@ -67,6 +70,20 @@ STATE_VERSION = 1
 ARRAYS_FNAME = "oracle_arrays.npz"
 ARRAYS_PREV_FNAME = "oracle_arrays.prev.npz"
 _STEP_KEY = "__keras_nas_save_step__"
+TRIAL_EXTRA_KEY = "keras_nas"  # extra bookkeeping inside each trial.json (keras-tuner ignores it)
+
+
+class StateFileError(RuntimeError):
+    """A saved search file is unreadable; the message names the file and how to recover."""
+
+
+def failure_reason(trial) -> Optional[str]:
+    """The one-line reason a failed/invalid trial records (last line of ``trial.message``), else None."""
+    msg = getattr(trial, "message", None)
+    if not msg:
+        return None
+    lines = [line.strip() for line in str(msg).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None
 
 # hp name -> decision kind ('input'/'op'/...), filled by keras-nas HyperModels when they are
 # created, so an oracle used with a plain keras_tuner.Tuner still sees AmoebaNet's kinds.
@@ -123,6 +140,11 @@ class ControllerOracle(kt.Oracle):
         ``(alpha, beta)`` used below/above the target (hard constraint: ``(0, -1)``).
       allow_duplicates / max_collisions: duplicate policy (see module docstring).
       encoder: a SearchSpace to encode non-dict warm starts (genotypes).
+      fsync: fsync every state/trial file before its rename (default True).
+      heartbeat_timeout_s: distributed search: a running trial whose worker sent no sign of
+        life (keras-nas workers poll ``get_trial`` every ``heartbeat_interval_s``; every
+        ``update_trial`` counts too) for this long is handed to another worker. None: off.
+      trial_deadline_s: hand a trial to another worker after this long whatever its heartbeats.
     """
 
     def __init__(
@@ -147,6 +169,8 @@ class ControllerOracle(kt.Oracle):
         max_collisions: int = 20,
         encoder=None,
         fsync: bool = True,
+        heartbeat_timeout_s: Optional[float] = None,
+        trial_deadline_s: Optional[float] = None,
     ):
         super().__init__(
             objective=objective,
@@ -172,6 +196,22 @@ class ControllerOracle(kt.Oracle):
             self.cost_weight = (float(cost_weight), float(cost_weight))
         if max_collisions < 0:
             raise ValueError(f"max_collisions must be >= 0, got {max_collisions!r}.")
+        for name, v in (("heartbeat_timeout_s", heartbeat_timeout_s), ("trial_deadline_s", trial_deadline_s)):
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"{name} must be a positive number of seconds or None, got {v!r}.")
+        if max_consecutive_failed_trials is not None and (
+            not isinstance(max_consecutive_failed_trials, int) or max_consecutive_failed_trials < 1
+        ):
+            raise ValueError(
+                f"max_consecutive_failed_trials must be a positive int (or None: never stop), "
+                f"got {max_consecutive_failed_trials!r}."
+            )
+        if max_retries_per_trial is None or not isinstance(max_retries_per_trial, int) or max_retries_per_trial < 0:
+            raise ValueError(f"max_retries_per_trial must be an int >= 0, got {max_retries_per_trial!r}.")
+        if max_trials is not None and (not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1):
+            raise ValueError(f"max_trials must be a positive int, got {max_trials!r}.")
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.trial_deadline_s = trial_deadline_s
         self.kinds = dict(kinds or {})
         self.reward_transform = reward_transform
         self.cost_metric = cost_metric
@@ -192,6 +232,22 @@ class ControllerOracle(kt.Oracle):
         self._loaded_arrays_step = None
         self._suppress_save = False
         self._space_cache = (None, None)
+        # Flat per-trial cost: keras-tuner keeps O(history) lists in oracle.json (tried_so_far,
+        # id_to_hash, start/end order, run_times) and rewrites them on every save. Here they
+        # are rebuilt from the trial files on reload (see get_state/set_state).
+        self._hash_counts: collections.Counter = collections.Counter()
+        self._tried_so_far = self._hash_counts  # keras-tuner reads it with `in`
+        self._end_seq: dict = {}  # trial_id -> position in end_order
+        self._retried: set = set()  # trials whose run count deviates from the default
+        self._reported: dict = {}  # trial_id -> run count when it last reported metrics
+        self._fail_streak = 0
+        self._streak_error = None
+        self._last_written = None
+        self._trial_extras: dict = {}
+        # Liveness (distributed): trial_id -> monotonic time of the last sign of life / start.
+        self._last_seen: dict = {}
+        self._started_at: dict = {}
+        self.expired: list = []  # [(trial_id, tuner_id, reason)] handed to another worker
 
     # -- hooks ---------------------------------------------------------------------------
     def make_controller(self) -> Controller:
@@ -233,13 +289,94 @@ class ControllerOracle(kt.Oracle):
         self._pending[trial_id] = values
         return {"status": TrialStatus.RUNNING, "values": values}
 
+    @property
+    def watches_liveness(self) -> bool:
+        return bool(self.heartbeat_timeout_s or self.trial_deadline_s)
+
     @synchronized
     def create_trial(self, tuner_id):
-        return super().create_trial(tuner_id)
+        self.expire_stale()
+        if (
+            self.watches_liveness
+            and tuner_id not in self.ongoing_trials
+            and not self._retry_queue
+            and self.max_trials
+            and len(self.trials) >= self.max_trials
+            and self.ongoing_trials
+        ):
+            # Budget used up but other workers still run trials: keep this worker waiting
+            # (IDLE) so it can take over a trial whose worker dies, instead of sending it home.
+            self.tuner_ids.add(tuner_id)
+            return kt.engine.trial.Trial(self.get_space(), status=TrialStatus.IDLE)
+        retry_ids = set(self._retry_queue)
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.RUNNING:
+            now = time.monotonic()
+            self._last_seen[trial.trial_id] = now
+            self._started_at[trial.trial_id] = now
+            if trial.trial_id in retry_ids:
+                self._save_trial(trial)  # trial.json says RUNNING again
+        return trial
 
     @synchronized
     def update_trial(self, trial_id, metrics, step=0):
+        if trial_id not in self.trials:
+            raise ValueError(f"update_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials).")
+        self.heartbeat(trial_id)
+        if trial_id in self._end_seq:  # already ended (a late report from a worker presumed dead)
+            warnings.warn(f"Ignoring metrics for trial {trial_id}: it has already ended.")
+            return self.trials[trial_id]
+        self._reported[trial_id] = int(self._run_times.get(trial_id, 0))
         return super().update_trial(trial_id, metrics, step=step)
+
+    def get_trial(self, trial_id):
+        self.heartbeat(trial_id)  # workers poll their running trial as a heartbeat
+        return super().get_trial(trial_id)
+
+    def heartbeat(self, trial_id) -> None:
+        """Record a sign of life for a running trial (keras-nas workers call ``get_trial``)."""
+        if trial_id in self._last_seen:
+            self._last_seen[trial_id] = time.monotonic()
+
+    @synchronized
+    def expire_stale(self, now=None) -> list:
+        """Hand trials whose worker went silent to another worker.
+
+        A running trial with no heartbeat for ``heartbeat_timeout_s`` (or running longer than
+        ``trial_deadline_s``) leaves ``ongoing_trials`` and joins keras-tuner's retry queue (the
+        next ``create_trial`` from any worker gets it; it does not count as a retry). Its
+        worker is forgotten (so the chief can finish without it); a late report for a trial
+        that has meanwhile ended is ignored. Returns ``[(trial_id, tuner_id, reason)]``.
+        """
+        if not self.watches_liveness or not self.ongoing_trials:
+            return []
+        now = time.monotonic() if now is None else now
+        out = []
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            tid = trial.trial_id
+            seen = self._last_seen.setdefault(tid, now)
+            started = self._started_at.setdefault(tid, now)
+            reason = None
+            if self.heartbeat_timeout_s and now - seen > self.heartbeat_timeout_s:
+                reason = (f"no heartbeat from worker {tuner_id!r} for {now - seen:.1f} s "
+                          f"(heartbeat_timeout_s={self.heartbeat_timeout_s})")
+            elif self.trial_deadline_s and now - started > self.trial_deadline_s:
+                reason = (f"trial ran {now - started:.1f} s on worker {tuner_id!r} "
+                          f"(trial_deadline_s={self.trial_deadline_s})")
+            if reason is None:
+                continue
+            self.ongoing_trials.pop(tuner_id)
+            self.tuner_ids.discard(tuner_id)
+            self._last_seen.pop(tid, None)
+            self._started_at.pop(tid, None)
+            if tid not in self._retry_queue:
+                self._retry_queue.append(tid)
+            out.append((tid, tuner_id, reason))
+            print(f"keras-nas: trial {tid}: {reason}; handing it to another worker.", flush=True)
+        if out:
+            self.expired.extend(out)
+            self.save()
+        return out
 
     # -- tell ----------------------------------------------------------------------------
     @synchronized
@@ -247,14 +384,28 @@ class ControllerOracle(kt.Oracle):
         if isinstance(trial, str):  # keras-tuner's old end_trial(trial_id, status) signature
             trial = kt.engine.trial.Trial(self.get_space(), trial, status or TrialStatus.COMPLETED)
         trial_id = trial.trial_id
+        if trial_id not in self.trials:
+            raise ValueError(f"end_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials).")
+        if trial_id in self._end_seq:
+            # A second report for a trial that already ended (its worker was presumed dead and
+            # the trial handed to another worker, or a duplicated RPC): never count it twice.
+            warnings.warn(f"Ignoring a second end_trial for trial {trial_id}: it already ended.")
+            return
+        if trial_id in self._retry_queue:
+            self._retry_queue.remove(trial_id)  # late result of an expired trial: take it
         error = None
         self._suppress_save = True  # one save below, after the controller has been told
         try:
             super().end_trial(trial)
-        except Exception as e:  # e.g. keras-tuner's consecutive-failure RuntimeError
+        except Exception as e:
             error = e
         finally:
             self._suppress_save = False
+        self._reported.pop(trial_id, None)
+        self._last_seen.pop(trial_id, None)
+        self._started_at.pop(trial_id, None)
+        if self._streak_error is not None and error is None:
+            error, self._streak_error = self._streak_error, None
         try:
             t = self.trials[trial_id]
             retrying = t.status == TrialStatus.INVALID and trial_id in self._retry_queue
@@ -331,10 +482,84 @@ class ControllerOracle(kt.Oracle):
         ``[{"trial_id", "score", "cost", "reward"}]``. Empty when no cost is configured."""
         return [dict(q) for q in self._pareto]
 
+    # -- bookkeeping overrides (flat cost per trial) --------------------------------------
+    def _record_values(self, trial):
+        hps = trial.hyperparameters
+        hps.ensure_active_values()
+        new = self._compute_values_hash(hps.values)
+        old = self._id_to_hash.get(trial.trial_id)
+        if old != new:
+            if old is not None:
+                self._hash_counts[old] -= 1
+                if self._hash_counts[old] <= 0:
+                    del self._hash_counts[old]
+            self._hash_counts[new] += 1
+            self._id_to_hash[trial.trial_id] = new
+
+    def _duplicate(self, values):
+        return self._compute_values_hash(values) in self._hash_counts
+
+    def _retry(self, trial):
+        if trial.status == TrialStatus.INVALID:
+            self._retried.add(trial.trial_id)
+        return super()._retry(trial)
+
+    def _check_consecutive_failures(self):
+        # keras-tuner rescans the whole end_order on every end (O(history)) and raises inside
+        # end_trial, before the trial is saved. Here: O(1), and the error is raised by
+        # end_trial after everything is saved.
+        tid = self.end_order[-1]
+        self._end_seq[tid] = len(self.end_order) - 1
+        trial = self.trials[tid]
+        if trial.status == TrialStatus.FAILED:
+            self._fail_streak += 1
+        else:
+            self._fail_streak = 0
+        limit = self.max_consecutive_failed_trials
+        if limit and self._fail_streak >= limit:
+            reason = failure_reason(trial) or "no reason recorded"
+            self._streak_error = RuntimeError(
+                f"Number of consecutive failures exceeded the limit of {limit}: the last {self._fail_streak} "
+                f"trials failed (max_consecutive_failed_trials={limit}), so the search stopped. Last failure, "
+                f"trial {tid}: {reason}. Fix the cause (each failed trial's reason is the 'message' in its "
+                f"trial.json), or raise max_consecutive_failed_trials; finished trials are kept and "
+                "overwrite=False resumes."
+            )
+
+    def _save_trial(self, trial):
+        tid = trial.trial_id
+        state = trial.get_state()
+        state[TRIAL_EXTRA_KEY] = {
+            "run_times": int(self._run_times.get(tid, 0)),
+            "end_seq": self._end_seq.get(tid),
+            "reported": self._reported.get(tid),
+        }
+        _write_atomic(
+            os.path.join(self._get_trial_dir(tid), "trial.json"), json.dumps(state).encode("utf-8"), self.fsync
+        )
+
     # -- state ---------------------------------------------------------------------------
     def get_state(self):
-        state = super().get_state()
+        # keras-tuner's get_state minus its O(history) entries (rebuilt from the trial files
+        # by set_state): oracle.json stays O(population + running trials).
+        ongoing = {tuner_id: t.trial_id for tuner_id, t in self.ongoing_trials.items()}
+        live = set(ongoing.values())
+        disp = self._display
         arrays_api = callable(getattr(self.controller, "get_arrays", None))
+        odd_runs = set(self._retried) | live | set(self._retry_queue)
+        state = {
+            "ongoing_trials": ongoing,
+            "hyperparameters": self.hyperparameters.get_config(),
+            "run_times": {tid: int(self._run_times.get(tid, 0)) for tid in sorted(odd_runs)},
+            "retry_queue": list(self._retry_queue),
+            "seed": self.seed,
+            "seed_state": self._seed_state,
+            "display": {
+                "search_start": disp.search_start.isoformat() if disp.search_start is not None else None,
+                "trial_start": {k: disp.trial_start[k].isoformat() for k in sorted(live) if k in disp.trial_start},
+                "trial_number": {k: disp.trial_number[k] for k in sorted(live) if k in disp.trial_number},
+            },
+        }
         state[STATE_KEY] = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
@@ -345,12 +570,30 @@ class ControllerOracle(kt.Oracle):
             "num_collisions": self._num_collisions,
             "step": self._save_step,
             "has_arrays": arrays_api,
+            "compact": {"num_trials": len(self.trials), "end_count": len(self.end_order)},
         }
         return state
 
+    def _state_error(self, problem: str) -> StateFileError:
+        return StateFileError(
+            f"Cannot resume the search in {self._project_dir}: {problem}. To recover, restore the "
+            "project directory from a backup, or start afresh with overwrite=True or a new "
+            "project_name (this keeps nothing of the old run)."
+        )
+
     def set_state(self, state):
-        super().set_state(state)
+        if not isinstance(state, dict):
+            raise self._state_error(f"{self._get_oracle_fname()} does not hold a JSON object")
         ks = state.get(STATE_KEY)
+        compact = ks.get("compact") if isinstance(ks, dict) else None
+        full = dict(state)
+        if compact is not None:
+            full.update(self._rebuild_history(compact, state))
+        try:
+            super().set_state(full)
+        except (KeyError, TypeError, ValueError) as e:
+            raise self._state_error(f"{self._get_oracle_fname()} lacks or garbles keras-tuner's entry {e}") from e
+        self._after_history_loaded(state)
         if ks is None:
             warnings.warn(
                 f"{type(self).__name__}: the saved oracle state has no keras-nas controller state "
@@ -376,6 +619,70 @@ class ControllerOracle(kt.Oracle):
         self._loaded_arrays_step = self._save_step if ks.get("has_arrays") else None
         self._space_cache = (None, None)
 
+    def _rebuild_history(self, compact, state) -> dict:
+        """keras-tuner's O(history) state entries from the trial files (compact oracle.json)."""
+        try:
+            n, end_count = int(compact["num_trials"]), int(compact["end_count"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise self._state_error(f"{self._get_oracle_fname()} has a garbled 'compact' entry ({e})") from e
+        extras = self._trial_extras
+        known = {}
+        for tid in list(self.trials):
+            idx = _trial_index(tid)
+            if idx is not None and idx >= n:
+                # Written by a create_trial interrupted before oracle.json was saved: the trial
+                # never ran; the id is proposed again.
+                del self.trials[tid]
+                extras.pop(tid, None)
+            elif idx is not None:
+                known[idx] = tid
+        missing = [i for i in range(n) if i not in known]
+        if missing:
+            raise self._state_error(
+                f"{self._get_oracle_fname()} records {n} trials but the trial files of trial number(s) "
+                f"{missing[:5]} (trial_<id>/trial.json) are missing"
+            )
+        ends = []
+        for tid in self.trials:
+            seq = (extras.get(tid) or {}).get("end_seq")
+            if seq is not None and int(seq) < end_count:
+                ends.append((int(seq), tid))
+        ends.sort()
+        if [s for s, _ in ends] != list(range(end_count)):
+            raise self._state_error(
+                f"{self._get_oracle_fname()} records {end_count} finished trials but the trial files hold "
+                f"{len(ends)} (trial.json files missing, or from another run)"
+            )
+        end_order = [tid for _, tid in ends]
+        run_times = {tid: 1 for tid in end_order}
+        run_times.update({str(k): int(v) for k, v in (state.get("run_times") or {}).items()})
+        return {
+            "start_order": sorted(self.trials, key=lambda t: (_trial_index(t) is None, _trial_index(t) or 0, t)),
+            "end_order": end_order,
+            "run_times": run_times,
+            "tried_so_far": [],
+            "id_to_hash": {},
+        }
+
+    def _after_history_loaded(self, state):
+        self._hash_counts = collections.Counter()
+        self._tried_so_far = self._hash_counts
+        self._id_to_hash = collections.defaultdict(lambda: None)
+        for tid, t in self.trials.items():
+            h = self._compute_values_hash(t.hyperparameters.values)
+            self._id_to_hash[tid] = h
+            self._hash_counts[h] += 1
+        self._end_seq = {tid: i for i, tid in enumerate(self.end_order)}
+        self._retried = {tid for tid, r in self._run_times.items() if r != (1 if tid in self._end_seq else 0)}
+        self._retried |= set(self._retry_queue)
+        self._fail_streak = 0
+        for tid in reversed(self.end_order):
+            if self.trials[tid].status != TrialStatus.FAILED:
+                break
+            self._fail_streak += 1
+        self._reported = {}
+        self._last_written = None
+
     def _arrays_paths(self):
         d = os.path.dirname(self._get_oracle_fname())
         return os.path.join(d, ARRAYS_FNAME), os.path.join(d, ARRAYS_PREV_FNAME)
@@ -383,13 +690,27 @@ class ControllerOracle(kt.Oracle):
     def save(self):
         if self._suppress_save:
             return
-        self._save_step += 1
-        fname = self._get_oracle_fname()
+        state = self.get_state()
         get_arrays = getattr(self.controller, "get_arrays", None)
+        arrays = None
+        digest = hashlib.sha1()
         if callable(get_arrays):
-            arrays = {str(k): np.asarray(v) for k, v in (get_arrays() or {}).items()}
+            arrays = {str(k): np.ascontiguousarray(v) for k, v in (get_arrays() or {}).items()}
             if _STEP_KEY in arrays:
                 raise ValueError(f"Controller array name {_STEP_KEY!r} is reserved.")
+            for k in sorted(arrays):
+                digest.update(k.encode())
+                digest.update(str(arrays[k].dtype).encode() + str(arrays[k].shape).encode())
+                digest.update(arrays[k].tobytes())
+        # Unchanged since the last write (keras-tuner saves the oracle again from Tuner.save):
+        # skip the write.
+        marker = (json.dumps(state, sort_keys=True), digest.hexdigest())
+        if marker == self._last_written:
+            return
+        self._save_step += 1
+        state[STATE_KEY]["step"] = self._save_step
+        fname = self._get_oracle_fname()
+        if arrays is not None:
             arrays[_STEP_KEY] = np.asarray(self._save_step, dtype=np.int64)
             buf = io.BytesIO()
             np.savez(buf, **arrays)
@@ -397,14 +718,50 @@ class ControllerOracle(kt.Oracle):
             if _is_local(cur) and os.path.exists(cur):
                 os.replace(cur, prev)  # keep the pair the current oracle.json matches
             _write_atomic(cur, buf.getvalue(), self.fsync)
-        _write_atomic(fname, json.dumps(self.get_state()).encode("utf-8"), self.fsync)
+        _write_atomic(fname, json.dumps(state).encode("utf-8"), self.fsync)
+        self._last_written = marker
 
     def reload(self):
+        """Reload trials and oracle state; unreadable files raise :class:`StateFileError` naming
+        the file; running trials interrupted by a crash are finished from their trial files
+        when they had ended or reported, else sent to run again."""
+        from keras_tuner.src import backend
+
         self._loaded_arrays_step = None
-        super().reload()  # trials + oracle.json -> set_state
+        self._trial_extras = {}
+        pattern = os.path.join(self._project_dir, "trial_*", "trial.json")
+        for fname in sorted(backend.io.glob(pattern)):
+            tstate = _read_json(fname, "trial file", self._recover_hint_trial(fname))
+            try:
+                trial = kt.engine.trial.Trial.from_state(tstate)
+            except Exception as e:
+                raise StateFileError(
+                    f"{fname} is not a keras-tuner trial file ({type(e).__name__}: {e}). "
+                    + self._recover_hint_trial(fname)
+                ) from e
+            self.trials[trial.trial_id] = trial
+            self._trial_extras[trial.trial_id] = tstate.get(TRIAL_EXTRA_KEY) or {}
+        oname = self._get_oracle_fname()
+        ostate = _read_json(
+            oname, "oracle state file",
+            "To recover, restore it from a backup, or start afresh with overwrite=True or a new project_name "
+            "(the trial_*/ directories keep each finished trial's hyperparameters and metrics).",
+        )
+        self.set_state(ostate)
         step = self._loaded_arrays_step
-        if step is None:
-            return
+        if step is not None:
+            self._reload_arrays(step)
+        self._recover_ongoing()
+        self._trial_extras = {}
+
+    def _recover_hint_trial(self, fname):
+        return (
+            f"To recover, restore {fname} from a backup; if that trial had not finished, deleting its "
+            f"directory {os.path.dirname(fname)} makes it run again only if it is the newest trial. Or "
+            "start afresh with overwrite=True or a new project_name."
+        )
+
+    def _reload_arrays(self, step):
         set_arrays = getattr(self.controller, "set_arrays", None)
         if not callable(set_arrays):
             raise RuntimeError(
@@ -416,19 +773,64 @@ class ControllerOracle(kt.Oracle):
         for path in (cur, prev):
             if not _exists(path):
                 continue
-            arrays = _load_npz(path)
+            try:
+                arrays = _load_npz(path)
+            except Exception as e:  # truncated / not an npz
+                found.append(f"{path} (unreadable: {type(e).__name__}: {e})")
+                continue
             file_step = int(arrays.pop(_STEP_KEY, -1))
             if file_step == step:
                 set_arrays(arrays)
                 return
             found.append(f"{path} (step {file_step})")
-        raise RuntimeError(
+        raise StateFileError(
             f"Controller arrays do not match {self._get_oracle_fname()} (save step {step}): "
             f"{'found ' + ', '.join(found) if found else f'{cur} is missing'}. The json and npz files were not written "
-            "together (interrupted copy, or files from different runs). To recover, restore the matching "
-            f"pair of oracle.json and {ARRAYS_FNAME} from a backup, or start the search afresh with "
+            "together (interrupted copy, corrupted file, or files from different runs). To recover, restore the "
+            f"matching pair of oracle.json and {ARRAYS_FNAME} from a backup, or start the search afresh with "
             "overwrite=True or a new project_name."
         )
+
+    def _recover_ongoing(self):
+        """After a crash: finish running trials whose end (or final metrics) reached their
+        trial.json but not oracle.json; send the others to run again (keras-tuner's retry queue,
+        not counted as a retry)."""
+        replay, rerun = [], []
+        for tuner_id, trial in sorted(self.ongoing_trials.items(), key=lambda kv: str(kv[1].trial_id)):
+            tid = trial.trial_id
+            ex = self._trial_extras.get(tid) or {}
+            runs = int(self._run_times.get(tid, 0))
+            if int(ex.get("run_times") or 0) > runs and trial.status != TrialStatus.RUNNING:
+                replay.append((trial, trial.status))
+            elif (
+                ex.get("reported") is not None
+                and int(ex["reported"]) == runs
+                and trial.status == TrialStatus.RUNNING
+                and self._has_objective(trial)
+            ):
+                replay.append((trial, TrialStatus.COMPLETED))
+            else:
+                rerun.append(tid)
+        self.ongoing_trials = {}
+        for tid in rerun:
+            if tid not in self._retry_queue:
+                self._retry_queue.append(tid)
+        now = None
+        for trial, status in replay:
+            from datetime import datetime
+
+            now = now or datetime.now()
+            self._display.trial_start.setdefault(trial.trial_id, now)
+            self._display.trial_number.setdefault(trial.trial_id, len(self.trials))
+            if self._display.search_start is None:
+                self._display.search_start = now
+            trial.status = status
+            self.end_trial(trial)
+
+    def _has_objective(self, trial) -> bool:
+        obj = self.objective
+        names = list(obj.name_to_direction) if hasattr(obj, "name_to_direction") else [obj.name]
+        return all(trial.metrics.exists(n) for n in names)
 
 
 # -- concrete oracles ------------------------------------------------------------------------
@@ -508,7 +910,7 @@ class ReinforceOracle(ControllerOracle):
     _ORACLE_KEYS = (
         "allow_new_entries", "tune_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials",
         "kinds", "cost_metric", "cost_fn", "cost_target", "cost_weight",
-        "allow_duplicates", "max_collisions", "encoder", "fsync",
+        "allow_duplicates", "max_collisions", "encoder", "fsync", "heartbeat_timeout_s", "trial_deadline_s",
     )
 
     def __init__(self, objective=None, max_trials=10, hyperparameters=None, seed=None, **controller_kwargs):
@@ -571,6 +973,30 @@ def _write_atomic(path: str, data: bytes, fsync: bool = True) -> None:
         except OSError:
             pass
         raise
+
+
+def _trial_index(trial_id) -> Optional[int]:
+    t = str(trial_id)
+    return int(t) if t.isdigit() else None
+
+
+def _read_json(path: str, what: str, hint: str):
+    """Load a JSON file; any failure raises StateFileError naming the file and how to recover."""
+    from keras_tuner.src import backend
+
+    try:
+        with backend.io.File(path, "r") as f:
+            text = f.read()
+    except Exception as e:
+        raise StateFileError(f"Cannot read the {what} {path} ({type(e).__name__}: {e}). {hint}") from e
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not text.strip():
+        raise StateFileError(f"The {what} {path} is empty (truncated write). {hint}")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise StateFileError(f"The {what} {path} is corrupted or truncated (invalid JSON: {e}). {hint}") from e
 
 
 def _load_npz(path: str) -> dict:
