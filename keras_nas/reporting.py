@@ -16,7 +16,10 @@ Controller statistics are read by duck typing, so any oracle can publish them:
   logged as ``controller/<name>``: e.g. ``reward``, ``baseline``, ``entropy``,
   ``prob/<decision>/<option>``, ``population/best``;
 * otherwise ``oracle.controller`` is inspected: ``.baseline`` (float) and ``.population``
-  (members with a ``"reward"``) are logged if present.
+  (members with a ``"reward"``) are logged if present, and a policy controller with
+  ``probabilities(param_space, values)`` (keras-nas's REINFORCE, with
+  ``oracle.param_space()``) gives ``controller/entropy`` (mean over decisions) and
+  ``controller/prob/<decision>`` (the probability of the option the last trial took).
 
 Population best/median fitness are always logged: from the controller's population when
 it exposes one, else from the last ``population_size`` completed trials -- which is the
@@ -199,7 +202,7 @@ class SearchReporter:
         return done[-self.population_size:]
 
     @staticmethod
-    def controller_scalars(oracle) -> dict:
+    def controller_scalars(oracle, last_values: Optional[Mapping] = None) -> dict:
         """``{name: float}`` published by the oracle (see module docstring); {} if none."""
         src = getattr(oracle, "summary_scalars", None)
         if callable(src):
@@ -216,6 +219,26 @@ class SearchReporter:
             fv = _finite(getattr(ctrl, name, None)) if ctrl is not None else None
             if fv is not None:
                 out[name] = fv
+        probs_fn, space_fn = getattr(ctrl, "probabilities", None), getattr(oracle, "param_space", None)
+        if last_values and callable(probs_fn) and callable(space_fn):
+            try:
+                space = space_fn()
+                probs = probs_fn(space, last_values)
+                ents = []
+                for name, p in probs.items():
+                    p = [float(v) for v in p]
+                    ents.append(-sum(v * math.log(v) for v in p if v > 0))
+                    if name not in space:
+                        continue
+                    options_of = getattr(ctrl, "options_of", None)
+                    options = tuple(options_of(space[name]) if callable(options_of) else (space[name].options or ()))
+                    value = last_values.get(name)
+                    if value in options and options.index(value) < len(p):
+                        out[f"prob/{name}"] = p[options.index(value)]
+                if ents:
+                    out["entropy"] = sum(ents) / len(ents)
+            except Exception:  # statistics are best effort; never break a search over them
+                pass
         return out
 
     def _log_tensorboard(self, rec, records, oracle):
@@ -242,7 +265,10 @@ class SearchReporter:
             if pop:
                 tf.summary.scalar("population/best_fitness", max(pop))
                 tf.summary.scalar("population/median_fitness", statistics.median(pop))
-            for k, v in self.controller_scalars(oracle).items():
+            scalars = self.controller_scalars(oracle, rec["hyperparameters"] if rec["score"] is not None else None)
+            if rec["score"] is not None and getattr(oracle, "controller", None) is not None:
+                scalars.setdefault("reward", rec["score"])
+            for k, v in scalars.items():
                 tf.summary.scalar(f"controller/{k}", v)
             if best is not None and self.image is not None and best["trial_id"] != self._best_logged:
                 try:

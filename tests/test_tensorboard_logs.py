@@ -151,3 +151,22 @@ def test_results_files_list_every_trial_with_cost_and_failure(tmp_path):
 def test_format_seconds():
     assert reporting.format_seconds(65) == "1:05"
     assert reporting.format_seconds(3725) == "1:02:05"
+
+
+def test_real_reinforce_search_logs_policy_statistics(tmp_path):
+    """The duck-typed fallback against keras-nas's real REINFORCE oracle: reward, baseline,
+    mean entropy and the probability of each decision taken."""
+    from keras_nas import search
+
+    cfg = search.SearchConfig(controller="reinforce", output_dir=str(tmp_path), subset=40, image_size=8, max_trials=2,
+                              num_blocks=1, filters=4, batch_size=32, run_eagerly=True, seed=1)
+    search.run_search(cfg, log=lambda m: None)
+    tags = read_tags(os.path.join(tmp_path, "tensorboard"))
+    for tag in ("controller/reward", "controller/baseline", "controller/entropy", "controller/prob/normal/b0_op0",
+                "trial/score", "search/best_so_far"):
+        assert tag in tags, (tag, sorted(tags))
+    assert all(0.0 < v <= 1.0 for _, v in tags["controller/prob/normal/b0_op0"])
+    import math
+
+    # 8 ops: a fresh policy is close to uniform, entropy near log(8); inputs have 2 options: log(2)
+    assert all(0.3 < v <= math.log(8) + 1e-6 for _, v in tags["controller/entropy"])
