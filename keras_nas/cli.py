@@ -33,6 +33,16 @@ SUMMARY = {
 STRATEGY_HELP = "tf.distribute strategy: auto (TPU/multi-GPU if present), default, mirrored, tpu, cpu:N."
 
 
+def _strategy_ok(v: str) -> bool:
+    v = (v or "").strip().lower()
+    return v in ("auto", "tpu", "mirrored", "default") or (v.startswith("cpu:") and v[4:].isdigit() and int(v[4:]) > 0)
+
+
+def _check_strategy(fv: flags.FlagValues):
+    flags.register_validator("strategy", _strategy_ok, message="must be auto, default, mirrored, tpu or cpu:N (N > 0)",
+                             flag_values=fv)
+
+
 def _search_flags() -> flags.FlagValues:
     from keras_nas.search import CONTROLLERS, SPACES, SearchConfig
 
@@ -69,6 +79,7 @@ def _search_flags() -> flags.FlagValues:
     flags.DEFINE_boolean("tensorboard", d.tensorboard, "Write TensorBoard logs under output_dir/tensorboard.", flag_values=fv)
     flags.DEFINE_boolean("run_eagerly", False, "Train without tf.function (no tracing): faster when a trial has only "
                          "a few steps (tiny smoke tests), slower otherwise.", flag_values=fv)
+    _check_strategy(fv)
     return fv
 
 
@@ -96,6 +107,7 @@ def _train_flags() -> flags.FlagValues:
     flags.DEFINE_string("strategy", d.strategy, STRATEGY_HELP, flag_values=fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of weights and data order.", flag_values=fv)
     flags.DEFINE_boolean("run_eagerly", False, "Train without tf.function (no tracing; for tiny smoke tests).", flag_values=fv)
+    _check_strategy(fv)
     return fv
 
 

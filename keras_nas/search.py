@@ -285,6 +285,10 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
     if cfg.space == "nasnet" and cfg.image_size is not None and cfg.image_size < 4:
         raise JobError(f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4.")
+    try:
+        make_space(cfg.space, num_blocks=cfg.num_blocks, ops=cfg.ops, macro_layers=cfg.macro_layers)
+    except ValueError as e:
+        raise JobError(f"--ops={cfg.ops}: {e}") from None
 
 
 def _save_model(model, directory: str, stem: str, log) -> dict:
