@@ -62,8 +62,60 @@ def tpu_present(tpu_address: str | None = None) -> bool:
     return bool(glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
 
 
+def _reachable(host: str, port: int, timeout_s: float) -> str | None:
+    """None if a TCP connection to host:port opens within ``timeout_s``, else the reason."""
+    import socket
+
+    result = {}
+
+    def probe():  # getaddrinfo has no timeout of its own: run it in a thread
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result["ok"] = True
+        except OSError as e:
+            result["error"] = str(e) or type(e).__name__
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout_s + 1)
+    if result.get("ok"):
+        return None
+    return result.get("error", f"no answer within {timeout_s:.0f} s")
+
+
+def _preflight_tpu(tpu_address, timeout_s):
+    """Fail fast before TensorFlow's resolver, whose gRPC/metadata calls can block uninterruptibly."""
+    addr = tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or ""
+    if addr in ("", "local") and (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
+        return "local"
+    if addr.startswith("grpc://") or (":" in addr and "/" not in addr):
+        hostport = addr[len("grpc://"):] if addr.startswith("grpc://") else addr
+        host, _, port = hostport.rpartition(":")
+        try:
+            port = int(port)
+        except ValueError:
+            raise StrategyError(f"TPU address {addr!r}: port {port!r} is not a number; use grpc://host:8470.") from None
+        why = _reachable(host, port, min(timeout_s, 10.0))
+        if why:
+            raise StrategyError(
+                f"TPU at {addr!r} is not reachable ({why}). Check the address and that the TPU is up, or use "
+                "strategy='auto'/'default'."
+            )
+        return addr if addr.startswith("grpc://") else f"grpc://{addr}"
+    # A TPU name: TPUClusterResolver asks the GCE metadata server / Cloud TPU API.
+    why = _reachable("metadata.google.internal", 80, min(timeout_s, 5.0))
+    if why:
+        raise StrategyError(
+            f"TPU name {addr!r} needs the Google Cloud metadata server, which is not reachable here ({why}). "
+            "Run on a Cloud VM/TPU VM, or pass tpu_address='grpc://host:8470'."
+        )
+    return addr or None
+
+
 def _connect_tpu(tpu_address, timeout_s):
     import tensorflow as tf
+
+    tpu_address = _preflight_tpu(tpu_address, timeout_s)
 
     result = {}
 
