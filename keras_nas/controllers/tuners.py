@@ -219,7 +219,8 @@ class _ControllerTuner(kt.Tuner):
                 print(f"keras-nas: trial {trial.trial_id} resumes at epoch {restored} from {backup_dir}", flush=True)
             elif os.path.exists(log_path):
                 os.remove(log_path)
-            callbacks = [keras.callbacks.BackupAndRestore(backup_dir)] + callbacks + [_EpochLog(log_path)]
+            # The epoch log first, then the backup: a kill between them re-runs that epoch, never loses it.
+            callbacks = [_EpochLog(log_path), keras.callbacks.BackupAndRestore(backup_dir)] + callbacks
         callbacks.append(keras.callbacks.TerminateOnNaN())
         kwargs["callbacks"] = callbacks
         try:
