@@ -1,0 +1,161 @@
+"""Distributed failover: chief + 2 workers on localhost (gRPC, free port, strict timeouts).
+
+Worker ``tuner0`` is SIGKILLed in the middle of a trial; the chief notices the missing
+heartbeats (``heartbeat_timeout_s``), hands that trial to ``tuner1``, and the search finishes
+its ``max_trials`` with the surviving worker, no trial counted twice. Then the chief itself is
+SIGKILLed and restarted with the same command: it resumes from its saved state and the
+surviving worker carries on.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytest.importorskip("keras_tuner")
+pytest.importorskip("grpc")
+
+MAX_TRIALS = 8
+TIMEOUT_S = 150
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import keras_tuner as kt
+    from keras_nas.controllers import tuners
+    from keras_nas.space import NASNetCellSpace
+
+    out, max_trials = sys.argv[1], int(sys.argv[2])
+    tid = os.environ["KERASTUNER_TUNER_ID"]
+    cells = NASNetCellSpace(num_blocks=2)
+
+    def event(text):
+        fd = os.open(os.path.join(out, "events.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, (text + "\\n").encode())
+        os.close(fd)
+
+    class Search(tuners.AgingEvolution):
+        def run_trial(self, trial, *args, **kwargs):
+            event(f"start {tid} {trial.trial_id}")
+            time.sleep(1.0)
+            v = trial.hyperparameters.values
+            return {"score": sum(o == "sep_conv_3x3" for o in v.values()) + 0.01 * v["normal/b0_in0"]}
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            event(f"end {tid} {trial.trial_id}")
+
+    hp = kt.HyperParameters()
+    cells.register(hp)
+    tuner = Search(
+        objective=kt.Objective("score", "max"), max_trials=max_trials, hyperparameters=hp, seed=7,
+        directory=os.path.join(out, "search"), project_name="p", population_size=3, sample_size=2,
+        kinds={d.name: d.kind for d in cells.decisions},
+        heartbeat_timeout_s=3.0, heartbeat_interval_s=0.3, idle_sleep_s=0.1,
+    )
+    event(f"ready {tid}")
+    tuner.search(verbose=0)
+    if "chief" in tid:
+        o = tuner.oracle
+        with open(os.path.join(out, "chief.json"), "w") as f:
+            json.dump({
+                "statuses": {t.trial_id: t.status for t in o.trials.values()},
+                "end_order": o.end_order,
+                "observed": o.controller.get_state().get("num_observed"),
+                "pending": len(o._pending),
+                "expired": o.expired,
+            }, f)
+    """
+)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _events(path):
+    if not os.path.exists(path):
+        return []
+    return [line.split() for line in open(path).read().splitlines() if line.strip()]
+
+
+def test_worker_and_chief_killed(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    port = _free_port()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
+                TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                CUDA_VISIBLE_DEVICES="")
+    ev = str(tmp_path / "events.log")
+    procs, logs = {}, {}
+    deadline = time.monotonic() + TIMEOUT_S
+
+    def start(tid):
+        logs[tid] = open(tmp_path / f"{tid}.log", "a")
+        procs[tid] = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(MAX_TRIALS)],
+                                      env=dict(base, KERASTUNER_TUNER_ID=tid), stdout=logs[tid],
+                                      stderr=subprocess.STDOUT)
+
+    def wait_for(pred, what):
+        while time.monotonic() < deadline:
+            if pred(_events(ev)):
+                return
+            for tid, p in procs.items():
+                if p.poll() is not None and not (tid == "chief" and p.returncode == 0):
+                    pass
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n" + "\n".join(map(" ".join, _events(ev))))
+
+    def tail(tid):
+        return (tmp_path / f"{tid}.log").read_text()[-3000:]
+
+    try:
+        for tid in ("chief", "tuner0", "tuner1"):
+            start(tid)
+        # kill worker tuner0 in the middle of its second trial
+        wait_for(lambda es: sum(e[:2] == ["start", "tuner0"] for e in es) >= 2, "tuner0's second trial")
+        time.sleep(0.3)
+        procs["tuner0"].send_signal(signal.SIGKILL)
+        procs["tuner0"].wait(10)
+        killed_trial = [e[2] for e in _events(ev) if e[:2] == ["start", "tuner0"]][-1]
+        # kill the chief while tuner1 is inside a trial, after the hand-over; restart it
+        wait_for(lambda es: any(e[:3] == ["start", "tuner1", killed_trial] for e in es), "the hand-over")
+        n_start = sum(e[0] == "start" for e in _events(ev))
+        wait_for(lambda es: sum(e[0] == "start" for e in es) > n_start, "tuner1's next trial")
+        procs["chief"].send_signal(signal.SIGKILL)
+        procs["chief"].wait(10)
+        logs["chief"].close()
+        start("chief")
+        for tid in ("chief", "tuner1"):
+            procs[tid].wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        for f in logs.values():
+            f.close()
+
+    assert procs["chief"].returncode == 0, tail("chief")
+    assert procs["tuner1"].returncode == 0, tail("tuner1")
+    summary = json.loads((tmp_path / "chief.json").read_text())
+    assert len(summary["statuses"]) == MAX_TRIALS
+    assert set(summary["statuses"].values()) == {"COMPLETED"}, summary
+    assert sorted(summary["end_order"]) == sorted(summary["statuses"])  # each counted once
+    assert summary["pending"] == 0
+    events = _events(ev)
+    # the killed worker's trial was handed over and finished by the survivor
+    assert any(e[:3] == ["end", "tuner1", killed_trial] for e in events)
+    assert not any(e[:3] == ["end", "tuner0", killed_trial] for e in events)
+    assert "handing it to another worker" in tail("chief") or killed_trial in [t for t, *_ in summary["expired"]]
+    ended = [e[2] for e in events if e[0] == "end"]
+    assert sorted(set(ended)) == sorted(summary["statuses"])
