@@ -73,10 +73,17 @@ class AgingEvolution(Controller):
         sigma: float = 0.1,
     ):
         super().__init__(seed)
-        if not isinstance(population_size, int) or population_size < 1:
-            raise ValueError(f"population_size must be a positive integer, got {population_size!r}.")
-        if not isinstance(sample_size, int) or sample_size < 1:
+        if not isinstance(population_size, int) or isinstance(population_size, bool) or population_size < 2:
+            raise ValueError(
+                f"population_size must be an integer >= 2 (a tournament needs a population), got {population_size!r}."
+            )
+        if not isinstance(sample_size, int) or isinstance(sample_size, bool) or sample_size < 1:
             raise ValueError(f"sample_size must be a positive integer, got {sample_size!r}.")
+        if sample_size > population_size:
+            raise ValueError(
+                f"sample_size ({sample_size}) must not exceed population_size ({population_size}); "
+                "the paper uses S=25 for P=100."
+            )
         if identity_prob is not None and not 0.0 <= identity_prob < 1.0:
             raise ValueError(f"identity_prob must be in [0, 1), got {identity_prob!r}.")
         if not sigma > 0:

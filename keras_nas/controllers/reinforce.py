@@ -129,6 +129,8 @@ class ReinforceController(Controller):
             self._transform = reward_transform
         else:
             raise ValueError(f"ReinforceController: reward_transform must be None, a name or a callable.")
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"ReinforceController: units must be a positive integer, got {units!r}.")
         self.units = int(units)
         self.num_layers = int(num_layers)
         self.learning_rate = float(learning_rate)
