@@ -1,6 +1,13 @@
 """Every ```python block of docs/demo.md runs as written (the walkthrough cannot rot)."""
 
 import os
+
+# TF 2.21's oneDNN CPU kernels crash when training dilated separable convs (an AmoebaNet op);
+# effective only if TensorFlow is not imported yet in this process (see keras_nas.cli._quiet).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+import os
 import re
 
 import pytest
