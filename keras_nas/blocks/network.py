@@ -164,23 +164,31 @@ def build_network(
     total = 3 * num_cells + 2
     idx = 0
     aux = None
+    # Resolution level (number of stride-2 steps) of x and prev, so that each cell is told
+    # whether prev_prev needs a factorized reduction even when spatial sizes are dynamic.
+    lx, lp = (0, 0) if stem == "cifar" else (3, 2)
+
+    def cell_kwargs(reduction_prev):
+        return dict(drop_path=drop_path, num_cells=total, total_steps=drop_path_total_steps,
+                    reduction_prev=reduction_prev, **kw)
+
     for stack in range(3):
         f = filters * 2**stack
         if stack > 0:
-            cell = Cell(g.reduce, f, reduction=True, drop_path=drop_path, cell_index=idx, num_cells=total,
-                        total_steps=drop_path_total_steps, name=f"reduction_cell_{stack}", **kw)
+            cell = Cell(g.reduce, f, reduction=True, cell_index=idx, name=f"reduction_cell_{stack}",
+                        **cell_kwargs(prev is not None and lp != lx))
             out = cell([x, prev] if prev is not None else x)
             if not skip_reduction or prev is None:
-                prev = x
-            x = out
+                prev, lp = x, lx
+            x, lx = out, lx + 1
             idx += 1
             if stack == 2 and aux_head:
                 aux = AuxiliaryHead(_num_classes, pool_strides=3 if stem == "cifar" else 2,
                                     activation=None if logits else "softmax", name="aux_predictions", **kw)(x)
         for _ in range(num_cells):
-            cell = Cell(g.normal, f, drop_path=drop_path, cell_index=idx, num_cells=total,
-                        total_steps=drop_path_total_steps, name=f"normal_cell_{idx}", **kw)
-            x, prev = cell([x, prev] if prev is not None else x), x
+            cell = Cell(g.normal, f, cell_index=idx, name=f"normal_cell_{idx}",
+                        **cell_kwargs(prev is not None and lp != lx))
+            x, prev, lp = cell([x, prev] if prev is not None else x), x, lx
             idx += 1
     y = _head(x, num_classes, dropout, logits)
     outputs = [y, aux] if aux_head else y

@@ -79,7 +79,8 @@ def imagenet_stem(x, reduce_genotype, filters, stem_multiplier=1, filter_multipl
     )(x)
     kw = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     c1 = Cell(reduce_genotype, max(filters // filter_multiplier**2, 1), reduction=True, name="stem_cell_1", **kw)(stem)
-    c2 = Cell(reduce_genotype, max(filters // filter_multiplier, 1), reduction=True, name="stem_cell_2", **kw)([c1, stem])
+    c2 = Cell(reduce_genotype, max(filters // filter_multiplier, 1), reduction=True, reduction_prev=True, name="stem_cell_2",
+              **kw)([c1, stem])
     return c2, c1
 
 
