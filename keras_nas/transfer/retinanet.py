@@ -8,7 +8,8 @@ What comes from Keras/TF and what is written here:
 * Keras: ``keras.losses.BinaryFocalCrossentropy`` (focal loss, alpha 0.25 gamma 2),
   ``keras.losses.Huber`` (box loss), ``keras.utils.bounding_boxes.compute_iou``,
   ``encode_box_to_deltas`` and ``decode_deltas_to_boxes`` (box coding, center_yxhw
-  with variance 0.1/0.1/0.2/0.2). All layers are stock Keras layers.
+  with variance 0.1/0.1/0.2/0.2). Layers are stock Keras layers (plus NAS-FPN's small
+  ``GlobalAttention``).
 * TensorFlow: ``tf.image.combined_non_max_suppression`` in the predict path (Keras 3 has
   no NMS op; this module therefore needs the TF backend for ``predict``).
 * Written here (no maintained Keras-core equivalent; keras-hub has some but pulls
