@@ -214,3 +214,20 @@ def test_lazy_top_level_names():
     assert keras_nas.build_network is build_network
     assert keras_nas.build_nb201_network is build_nb201_network
     assert keras_nas.build_macro_network is build_macro_network
+
+
+def test_every_builtin_op_trains_in_normal_and_reduction_cells():
+    # Includes the dilated separable convs (a TF 2.21 oneDNN crash was reported for them elsewhere;
+    # this implementation trains them with oneDNN on) and the AmoebaNet bottleneck 1x7_7x1.
+    from keras_nas.blocks.ops import _BUILTIN_NAMES
+
+    names = sorted(_BUILTIN_NAMES)
+    assert len(names) == 16
+    blocks = "|".join(f"{names[2 * b]}~{b % 2}+{names[2 * b + 1]}~{b + 1}" for b in range(8))
+    cell = f"{blocks}/2,3,4,5,6,7,8,9"
+    g = Genotype.parse(f"normal={cell};reduce={cell}").validate()
+    model = build_network(g, **TINY)
+    x, y = _data()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    hist = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
