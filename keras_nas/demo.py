@@ -3,7 +3,7 @@
 Why these settings: the demo must finish in under 10 minutes on 2 CPU cores with no
 download. It searches NASNet/AmoebaNet cells with aging evolution (the default
 controller) on scikit-learn's digits (1797 real 8x8 images, upsampled to 16x16), with
-a tiny proxy network (N=1, F=8, 3 blocks per cell, 2 epochs per trial), then retrains
+a tiny proxy network (N=1, F=8, 3 blocks per cell, 2 epochs per trial, 6 trials), then retrains
 the winner a little larger and longer, and reports its accuracy on a held-out test split
 that neither the search nor the retraining saw.
 
@@ -29,12 +29,12 @@ def main(argv=None) -> int:
     log = cli._log
     log(f"keras-nas demo: aging-evolution search of NASNet cells on the embedded digits data -> {out}")
     cfg = search.SearchConfig(space="nasnet", controller="evolution", data="digits", image_size=16, epochs=2,
-                              num_cells=1, filters=8, num_blocks=3, max_trials=8, population_size=4, sample_size=2,
+                              num_cells=1, filters=8, num_blocks=3, max_trials=6, population_size=3, sample_size=2,
                               batch_size=64, learning_rate=0.003, output_dir=out, seed=0, overwrite=True)
     s = search.run_search(cfg, log=log)
     log(search.search_summary_text(s))
-    log("\nretraining the best architecture (N=1, F=16, 10 epochs, drop path 0.1, auxiliary head) ...")
-    tcfg = search.TrainConfig(run_dir=out, epochs=10, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
+    log("\nretraining the best architecture (N=1, F=16, 8 epochs, drop path 0.1, auxiliary head) ...")
+    tcfg = search.TrainConfig(run_dir=out, epochs=8, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
                               batch_size=64, learning_rate=0.003, seed=0)
     r = search.run_train(tcfg, log=log)
     total = time.time() - t0
