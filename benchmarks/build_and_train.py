@@ -8,7 +8,9 @@ command line are recorded in benchmarks/README.md ("build_and_train").
 
 Each (configuration, implementation) measurement runs in a fresh subprocess (so neither
 benefits from the other's caches) and implementations alternate; ``--repeats`` repeats
-the whole alternation and the median is reported.
+the whole alternation and the median is reported. Because separate runs on a shared
+machine drift with its load, steady throughput is also measured with both models in one
+process, alternating training steps (``--interleaved-rounds``); that ratio is the robust one.
 
     python benchmarks/build_and_train.py                 # both configurations
     python benchmarks/build_and_train.py --configs search --repeats 1
@@ -74,20 +76,62 @@ def _child(impl: str, cfg_name: str) -> dict:
                 build_s=t_build, first_step_s=stamps[0] - t0, steady_img_s=steady)
 
 
+def _interleaved(cfg_name: str, rounds: int) -> dict:
+    """Both models in one process, training steps alternated A,A,B,B / B,B,A,A: the steady-state
+    ratio is then robust to the load drift of a shared machine (separate runs are not)."""
+    cfg = CONFIGS[cfg_name]
+    import numpy as np
+
+    import keras
+    from keras.src.applications.nasnet import NASNet
+
+    from keras_nas.blocks import build_network
+
+    a = NASNet(input_shape=cfg["input_shape"], penultimate_filters=cfg["penultimate_filters"],
+               num_blocks=cfg["num_blocks"], stem_block_filters=32, skip_reduction=False, filter_multiplier=2,
+               weights=None, classes=cfg["classes"])
+    b = build_network("nasnet_a", input_shape=cfg["input_shape"], num_classes=cfg["classes"],
+                      num_cells=cfg["num_blocks"], penultimate_filters=cfg["penultimate_filters"], stem="imagenet")
+    rng = np.random.default_rng(0)
+    x = rng.random((cfg["batch"],) + tuple(cfg["input_shape"]), dtype=np.float32)
+    y = rng.integers(0, cfg["classes"], cfg["batch"])
+    for m in (a, b):
+        m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)
+        for _ in range(3):
+            m.train_on_batch(x, y)
+    ta, tb = [], []
+    for r in range(rounds):
+        for m, t in ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta)):
+            s = time.perf_counter()
+            m.train_on_batch(x, y)
+            m.train_on_batch(x, y)
+            t.append((time.perf_counter() - s) / 2)
+    ka, kn = cfg["batch"] / statistics.median(ta), cfg["batch"] / statistics.median(tb)
+    return dict(config=cfg_name, keras_applications_img_s=ka, keras_nas_img_s=kn, ratio=kn / ka)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--interleaved-rounds", type=int, default=10,
+                    help="rounds of the in-process interleaved steady-state comparison (0 = skip)")
+    ap.add_argument("--skip-separate", action="store_true", help="only the interleaved steady-state comparison")
+    ap.add_argument("--interleaved-child", metavar="CONFIG", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print("RESULT " + json.dumps(_child(*args.child)), flush=True)
         return
+    if args.interleaved_child:
+        print("RESULT " + json.dumps(_interleaved(args.interleaved_child, args.interleaved_rounds)), flush=True)
+        return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     results = {}
-    for cfg in args.configs:
+    for cfg in [] if args.skip_separate else args.configs:
         for r in range(args.repeats):
             order = ["keras_applications", "keras_nas"] if r % 2 == 0 else ["keras_nas", "keras_applications"]
             for impl in order:
@@ -100,6 +144,26 @@ def main(argv=None):
                 res = json.loads(line[0][7:])
                 print(json.dumps(res), flush=True)
                 results.setdefault((cfg, impl), []).append(res)
+    inter = []
+    if args.interleaved_rounds > 0:
+        for cfg in args.configs:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--interleaved-child", cfg,
+                                  "--interleaved-rounds", str(args.interleaved_rounds)], env=env,
+                                 capture_output=True, text=True)
+            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+            if not line:
+                sys.stderr.write(out.stderr[-3000:])
+                raise SystemExit(f"interleaved {cfg} failed")
+            inter.append(json.loads(line[0][7:]))
+            print(json.dumps(inter[-1]), flush=True)
+    if inter:
+        print()
+        print("| config | interleaved steady img/s keras_applications | keras_nas | ratio |")
+        print("|---|---|---|---|")
+        for r in inter:
+            print(f"| {r['config']} | {r['keras_applications_img_s']:.1f} | {r['keras_nas_img_s']:.1f} | {r['ratio']:.2f} |")
+    if not results:
+        return
     print()
     print(f"| config | impl | params | layers | build s | time to end of 1st step s | steady img/s |")
     print("|---|---|---|---|---|---|---|")
