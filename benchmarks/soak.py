@@ -61,7 +61,8 @@ def main(argv=None):
     hp = kt.HyperParameters()
     cells.register(hp)
     kinds = {d.name: d.kind for d in cells.decisions}
-    stats = {"blocks": [], "t0": time.perf_counter(), "last": time.perf_counter(), "n": 0}
+    stats = {"blocks": [], "t0": time.perf_counter(), "last": time.perf_counter(), "n": 0,
+             "cpu": time.process_time()}
     log_path = os.path.join(args.out, f"soak_{args.tuner}.jsonl")
     os.makedirs(args.out, exist_ok=True)
     if not args.resume:
@@ -78,7 +79,7 @@ def main(argv=None):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             stats["n"] += 1
-            n = stats["n"]
+            n = len(self.oracle.trials) if args.resume else stats["n"]
             if n % args.block == 0:
                 now = time.perf_counter()
                 rec = {
@@ -87,7 +88,9 @@ def main(argv=None):
                     "trials_per_s": args.block / (now - stats["last"]),
                     "elapsed_s": now - stats["t0"],
                     "rss_mb": rss_mb(),
+                    "cpu_ms_per_trial": 1000 * (time.process_time() - stats["cpu"]) / args.block,
                 }
+                stats["cpu"] = time.process_time()
                 if n % (5 * args.block) == 0 or n == args.trials:
                     rec["dir_mb"], rec["files"] = dir_size_mb(os.path.join(args.out, args.tuner))
                     rec["oracle_json_kb"] = os.path.getsize(os.path.join(args.out, args.tuner, "oracle.json")) / 1024
@@ -110,8 +113,11 @@ def main(argv=None):
             pass
 
         tuner = Soak(**common)
-    print(json.dumps({"start": True, "rss_mb": rss_mb(), "args": vars(args)}), flush=True)
+    print(json.dumps({"start": True, "rss_mb": rss_mb(), "trials_loaded": len(tuner.oracle.trials),
+                      "setup_s": time.perf_counter() - stats["t0"], "args": vars(args)}), flush=True)
     logf.write(json.dumps({"start": time.time(), "rss_mb": rss_mb(), "args": vars(args)}) + "\n")
+    stats["t0"] = stats["last"] = time.perf_counter()
+    stats["cpu"] = time.process_time()
     tuner.search(verbose=0)
     size, files = dir_size_mb(os.path.join(args.out, args.tuner))
     done = {"done": True, "trials": len(tuner.oracle.trials), "elapsed_s": time.perf_counter() - stats["t0"],

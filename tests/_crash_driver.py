@@ -12,7 +12,7 @@ end, ``epoch <tid> <k>`` after epoch k (keras mode, after the epoch's backup was
 
 ``KNAS_CRASH_REPLACE=<basename>:<n>``: SIGKILL this process at the n-th ``os.replace`` onto a
 file with that basename, after the temporary file was written and before the rename (a kill
-while state is being written). ``KNAS_TRIAL_SLEEP`` seconds per trial (default 0.05).
+while state is being written). ``KNAS_TRIAL_SLEEP`` seconds per trial (default 0.05). ``KNAS_FSYNC=1``: fsync state files.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
     kinds = {d.name: d.kind for d in cells.decisions}
     common = dict(objective=kt.Objective("score", "max"), max_trials=max_trials, hyperparameters=hp, seed=3,
                   directory=os.path.dirname(project_dir), project_name=os.path.basename(project_dir),
-                  overwrite=False, kinds=kinds)
+                  overwrite=False, kinds=kinds,
+                  # SIGKILL leaves the page cache intact: rename atomicity is what is under test;
+                  # fsync (machine crashes) only slows the test down. KNAS_FSYNC=1 turns it on.
+                  fsync=os.environ.get("KNAS_FSYNC", "0") == "1")
 
     if mode == "keras":
         import keras
