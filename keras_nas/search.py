@@ -458,6 +458,11 @@ class TrainConfig:
     run_eagerly: bool = False
 
 
+def _label_for_both_heads(x, y):
+    """(image, label) -> (image, (label, label)) for a model with an auxiliary head."""
+    return x, (y, y)
+
+
 def read_run(run_dir: str) -> dict:
     path = os.path.join(run_dir, RUN_JSON)
     if not os.path.exists(path):
@@ -513,9 +518,9 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
         model.run_eagerly = cfg.run_eagerly
     log(f"training {kind} architecture, N={cfg.num_cells} F={cfg.filters}, {model.count_params():,} params, "
         f"{cfg.epochs} epochs, drop_path={build_kwargs['drop_path']}, aux_head={aux}")
-    fit_ds = train_ds.map(lambda x, y: (x, (y, y))) if aux else train_ds
+    fit_ds = train_ds.map(_label_for_both_heads) if aux else train_ds
     val_ds = ds.pipeline("val", cfg.batch_size)
-    fit_val = val_ds.map(lambda x, y: (x, (y, y))) if aux else val_ds
+    fit_val = val_ds.map(_label_for_both_heads) if aux else val_ds
     tb = keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), write_graph=False)
     progress = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: log(
         f"[epoch {e + 1}/{cfg.epochs}] loss {logs.get('loss', float('nan')):.4f} "
