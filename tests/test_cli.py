@@ -86,10 +86,10 @@ def test_bad_values_found_later_name_the_flag_or_file(tmp_path, capsys):
     assert "has no best_genotype.json" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def _search(tmp_path):
     """A tiny real search through the CLI, flags read from a flagfile."""
-    out = tmp_path_factory.mktemp("cli") / "run"
+    out = tmp_path / "run"
+    out.mkdir()
     ff = out.parent / "search.cfg"
     ff.write_text("\n".join([
         f"--output_dir={out}", "--subset=80", "--image_size=8", "--max_trials=2", "--epochs=1", "--num_cells=1",
@@ -99,7 +99,7 @@ def searched(tmp_path_factory):
     return out, ff
 
 
-def test_search_writes_run_directory(searched, capsys):
+def _check_run_directory(searched):
     out, _ = searched
     for f in ("best_genotype.json", "best_model.weights.h5", "best_cells.png", "results.csv", "results.json",
               "run.json", "trial_costs.json"):
@@ -116,7 +116,7 @@ def test_search_writes_run_directory(searched, capsys):
     assert search.load_architecture(str(out)).normal.num_blocks == 2
 
 
-def test_search_tensorboard_tags_from_a_real_run(searched):
+def _check_tensorboard_tags(searched):
     from test_tensorboard_logs import read_tags
 
     tags = read_tags(str(searched[0] / "tensorboard"))
@@ -126,8 +126,9 @@ def test_search_tensorboard_tags_from_a_real_run(searched):
     assert [s for s, _ in tags["trial/score"]] == [1, 2]
 
 
-def test_search_again_resumes_without_new_trials(searched, capsys):
+def _check_resume(searched, capsys):
     out, ff = searched
+    capsys.readouterr()
     assert cli.main(["search", f"--flagfile={ff}"]) == 0
     text = capsys.readouterr().out
     assert "resuming the search" in text and "2 trial(s) already run" in text
@@ -135,8 +136,9 @@ def test_search_again_resumes_without_new_trials(searched, capsys):
         assert len(list(csv.DictReader(f))) == 2
 
 
-def test_train_export_show(searched, tmp_path, capsys):
+def _check_train_export_show(searched, capsys):
     out, _ = searched
+    capsys.readouterr()  # drop the search output
     assert cli.main(["train", f"--run_dir={out}", "--epochs=1", "--num_cells=1", "--filters=4", "--batch_size=32",
                      "--run_eagerly"]) == 0
     text = capsys.readouterr().out
@@ -154,3 +156,12 @@ def test_train_export_show(searched, tmp_path, capsys):
     assert cli.main(["show", str(out)]) == 0
     assert "normal cell (2 blocks" in capsys.readouterr().out
     assert (out / "cells.png").exists()
+
+
+def test_search_resume_train_export_show_end_to_end(tmp_path, capsys):
+    """One test (not a module fixture): under pytest-xdist a shared fixture would run once per worker."""
+    searched = _search(tmp_path)
+    _check_run_directory(searched)
+    _check_tensorboard_tags(searched)
+    _check_resume(searched, capsys)
+    _check_train_export_show(searched, capsys)
