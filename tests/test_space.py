@@ -256,3 +256,30 @@ def test_macro_space():
         assert all(j < i for i, layer in enumerate(arch) for j in layer.skips)
     with pytest.raises(SpaceError, match="positive integers"):
         MacroSpace(filters=(0, 8))
+
+
+@pytest.mark.parametrize(
+    "blocks, match",
+    [
+        ([5], r"block 0: expected \(inputs, ops\)"),
+        ([((0, "x"), ("identity", "identity"))], r"block 0: expected \(inputs, ops\)"),
+        ([((0, 1), ("identity", 3))], "op names must be strings"),
+    ],
+)
+def test_malformed_blocks_name_the_block(blocks, match):
+    with pytest.raises(GenotypeError, match=match):
+        CellGenotype(blocks)
+    with pytest.raises(GenotypeError, match="concat must be a list of integers"):
+        CellGenotype([((0, 1), ("identity", "identity"))], concat=["a"])
+
+
+def test_unknown_op_is_rejected_when_parsing():
+    text = zoo.NASNET_A.to_json().replace("sep_conv_7x7", "sep_conv_9x9")
+    with pytest.raises(GenotypeError, match=r"reduce cell, block 0, op 1: unknown op 'sep_conv_9x9'.*register_op"):
+        Genotype.from_json(text)
+    with pytest.raises(GenotypeError, match="unknown op 'sep_conv_9x9'"):
+        Genotype.parse(str(zoo.NASNET_A).replace("sep_conv_7x7", "sep_conv_9x9"))
+    bad = json.loads(zoo.NASNET_A.to_json())
+    bad["normal"]["blocks"][1]["inputs"] = 3
+    with pytest.raises(GenotypeError, match=r"normal cell, block 1: expected"):
+        Genotype.from_dict(bad)

@@ -43,8 +43,19 @@ class Block(NamedTuple):
     ops: tuple
 
 
-def _block_label(cell: str, b: int) -> str:
-    return f"{cell} cell, block {b} (of 0..)"
+def _as_block(b, i: int) -> Block:
+    """Coerce ``(inputs, ops)`` or a Block, with an error that names the block when malformed."""
+    try:
+        inputs, ops = (b.inputs, b.ops) if isinstance(b, Block) else b
+        inputs = tuple(int(x) for x in inputs)
+        ops = tuple(ops_lib.canonical_op(o) if isinstance(o, str) else o for o in ops)
+    except (TypeError, ValueError):
+        raise GenotypeError(
+            f"block {i}: expected (inputs, ops) like ((0, 1), ('sep_conv_3x3', 'identity')), got {b!r:.80}."
+        ) from None
+    if not all(isinstance(o, str) for o in ops):
+        raise GenotypeError(f"block {i}: op names must be strings, got {list(ops)!r:.80}.")
+    return Block(inputs, ops)
 
 
 class CellGenotype:
@@ -53,16 +64,15 @@ class CellGenotype:
     __slots__ = ("blocks", "concat", "_hash")
 
     def __init__(self, blocks: Iterable, concat: Sequence[int] | None = None):
-        blocks = tuple(
-            Block(tuple(int(i) for i in b[0]), tuple(ops_lib.canonical_op(str(o)) for o in b[1]))
-            if not isinstance(b, Block)
-            else Block(tuple(int(i) for i in b.inputs), tuple(ops_lib.canonical_op(o) for o in b.ops))
-            for b in blocks
-        )
+        blocks = tuple(_as_block(b, i) for i, b in enumerate(blocks))
         object.__setattr__(self, "blocks", blocks)
         if concat is None:
             concat = self.unused_states()
-        object.__setattr__(self, "concat", tuple(int(c) for c in concat))
+        try:
+            concat = tuple(int(c) for c in concat)
+        except (TypeError, ValueError):
+            raise GenotypeError(f"concat must be a list of integers, got {concat!r:.80}.") from None
+        object.__setattr__(self, "concat", concat)
         object.__setattr__(self, "_hash", hash((self.blocks, self.concat)))
 
     def __setattr__(self, key, value):
@@ -110,6 +120,7 @@ class CellGenotype:
                 if op not in valid_ops:
                     raise GenotypeError(
                         f"{name} cell, block {b}, op {j}: unknown op {op!r}; valid ops are {sorted(valid_ops)}."
+                        + ("" if ops is not None else " Register a custom op with keras_nas.blocks.register_op(name, builder).")
                     )
         n_states = 2 + len(self.blocks)
         if not self.concat:
@@ -185,7 +196,10 @@ class CellGenotype:
                 raise GenotypeError(
                     f"{name} cell, block {b}: expected {{'inputs': [i, j], 'ops': [op, op]}}, got {blk!r:.80}."
                 ) from None
-        return cls(blocks, d.get("concat"))
+        try:
+            return cls(blocks, d.get("concat"))
+        except GenotypeError as e:
+            raise GenotypeError(f"{name} cell, {e}") from None
 
 
 def _as_cell(c, name) -> CellGenotype:
@@ -276,7 +290,7 @@ class Genotype:
         missing = {"normal", "reduce"} - set(parts)
         if missing:
             raise GenotypeError(f"Genotype string lacks the {sorted(missing)} cell(s).")
-        return cls(parts["normal"], parts["reduce"])
+        return cls(parts["normal"], parts["reduce"]).validate()
 
     def to_dict(self) -> dict:
         d = {"format": FORMAT, "version": VERSION, "normal": self.normal.to_dict(), "reduce": self.reduce.to_dict()}
@@ -304,7 +318,8 @@ class Genotype:
         for key in ("normal", "reduce"):
             if key not in d:
                 raise GenotypeError(f"Genotype JSON lacks the {key!r} cell.")
-        return cls(CellGenotype.from_dict(d["normal"], "normal"), CellGenotype.from_dict(d["reduce"], "reduce"), d.get("name"))
+        g = cls(CellGenotype.from_dict(d["normal"], "normal"), CellGenotype.from_dict(d["reduce"], "reduce"), d.get("name"))
+        return g.validate()
 
     @classmethod
     def from_json(cls, s: str) -> "Genotype":
