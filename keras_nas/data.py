@@ -25,6 +25,7 @@ import dataclasses
 import os
 import socket
 import threading
+import zipfile
 from typing import Optional
 
 import numpy as np
@@ -204,6 +205,9 @@ def _load_digits():
 def _load_npz(path: str):
     if not os.path.exists(path):
         raise DataError(f"Dataset file {path!r} does not exist.")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame allow_pickle
+        raise DataError(f"Cannot read {path!r}: not an .npz file (not a zip archive); save the dataset with "
+                        "np.savez(path, x_train=..., y_train=...).")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -306,6 +310,8 @@ def load_dataset(
     """
     if not isinstance(name, str) or not name:
         raise DataError(f"Dataset name must be a non-empty string, got {name!r}.")
+    if os.path.isdir(name):
+        raise DataError(f"Dataset {name!r} is a directory; pass an .npz file inside it, 'digits' or a dataset name.")
     for label, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < frac < 1.0:
             raise DataError(f"{label} must be in (0, 1), got {frac!r}.")
@@ -337,7 +343,10 @@ def load_dataset(
         xv, yv = _check_xy(arrays["x_val"], arrays["y_val"], f"{name} x_val/y_val", num_classes)
     else:
         x, y, xv, yv = _stratified_split(x, y, val_fraction, rng)
-    for label, arr in (("x_val", xv), ("x_test", xs)):
+    for label, arr in (("x_train", x), ("x_val", xv), ("x_test", xs)):
+        if len(arr) == 0:
+            raise DataError(f"{name}: too few images to split off a non-empty {label[2:]} split ({len(y) + len(yv) + len(ys)} "
+                            "in all); every class needs 3 or more examples, or give x_val/y_val and x_test/y_test.")
         if arr.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: {label} images have shape {arr.shape[1:]} but x_train has {x.shape[1:]}.")
     if subset and subset > 0:
