@@ -252,6 +252,9 @@ def cmd_show(fv, positional):
         visualize.save_png(arch, png)
     except ImportError as e:
         raise UsageError(f"{e} Use --text_only to skip the picture.") from None
+    except OSError as e:
+        raise UsageError(f"cannot write the picture {png!r} ({e.strerror or e}); pass --png=PATH in a writable "
+                         "directory, or --text_only.") from None
     _log(f"picture: {png}")
 
 
@@ -269,7 +272,9 @@ def main(argv=None) -> int:
     from keras_nas.data import DataError
     from keras_nas.search import JobError
 
-    known = (DataError, JobError, ValueError, FileNotFoundError)
+    from keras_nas.controllers.oracles import StateFileError
+
+    known = (DataError, JobError, ValueError, FileNotFoundError, StateFileError)
     try:
         from keras_nas.distribute import StrategyError
 

@@ -232,6 +232,7 @@ def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Opt
 
     arch, build_kwargs, weights, label = _find_model(run_dir, model_dir)
     out = export_dir or os.path.join(run_dir, "export")
+    search.check_output_dir(out, "--export_dir" if export_dir else "--run_dir")
     os.makedirs(out, exist_ok=True)
     log(f"exporting the {label}")
     model = search.build_model(arch, **build_kwargs)

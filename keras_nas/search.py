@@ -80,11 +80,15 @@ def arch_to_json(arch) -> str:
 
 def _macro_parse(s: str) -> MacroArchitecture:
     layers = []
-    for part in s.strip().split(";"):
+    for i, part in enumerate(s.strip().split(";")):
         body, _, skips = part.partition("<")
         f, _, rest = body.partition("x")
         k, _, st = rest.partition("s")
-        layers.append((int(f), int(k), int(st), tuple(int(j) for j in skips.split(",") if j)))
+        try:
+            layers.append((int(f), int(k), int(st), tuple(int(j) for j in skips.split(",") if j)))
+        except ValueError:
+            raise ValueError(f"macro layer {i} {part!r} is not FILTERSxKERNELsSTRIDE[<SKIP,...], e.g. '24x3s1' "
+                             "or '36x5s2<0'.") from None
     return MacroArchitecture(layers)
 
 
@@ -278,8 +282,54 @@ def _make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
                           distribution_strategy=strategy, **extra)
 
 
+def check_output_dir(path: str, flag: str = "--output_dir"):
+    """Raise :class:`JobError` unless ``path`` is (or can be made as) a writable directory."""
+    if not path or not str(path).strip():
+        raise JobError(f"{flag} must not be empty; pass a directory, e.g. {flag}=runs/a.")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise JobError(f"{flag} {path!r} is a file, not a directory; pass a directory (new or existing).")
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)  # the nearest existing ancestor: where the directory would be made
+    if not os.path.isdir(probe):
+        raise JobError(f"{flag} {path!r} cannot be made: {probe!r} is a file.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise JobError(f"{flag} {path!r}: {probe!r} is not writable; pass a directory you can write to.")
+
+
+def check_input_size(space: str, input_shape, flag: str = "--image_size"):
+    """Raise :class:`JobError` when the space's network cannot take ``input_shape`` (its reductions)."""
+    h, w = int(input_shape[0]), int(input_shape[1])
+    if space in ("nasnet", "nb201") and min(h, w) < 4:
+        raise JobError(f"{flag}: {h}x{w} images are too small for the {space} network's two reductions; "
+                       f"it needs height and width >= 4 (set {flag}=8 or more).")
+    if space == "nb201" and (h % 4 or w % 4):
+        raise JobError(f"{flag}: the nb201 network's two stride-2 residual blocks need a height and width divisible "
+                       f"by 4, got {h}x{w}; set {flag} to a multiple of 4 (e.g. 8, 16, 32).")
+
+
+# settings that define what a saved search searched: resuming it with others would mix or break it
+RESUME_KEYS = ("space", "controller", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data", "image_size")
+
+
+def check_resume(cfg: "SearchConfig"):
+    """Raise :class:`JobError` when ``cfg`` would resume a finished search in ``output_dir`` with a
+    different space, controller, search network or data (nothing is written then)."""
+    if cfg.overwrite:
+        return
+    saved = read_run(cfg.output_dir).get("config", {})
+    diff = [(k, saved[k], getattr(cfg, k)) for k in RESUME_KEYS if k in saved and saved[k] != getattr(cfg, k)]
+    if diff:
+        what = ", ".join(f"--{k}={new!r} (saved run: {old!r})" for k, old, new in diff)
+        raise JobError(
+            f"--output_dir {cfg.output_dir!r} holds a search run with other settings: {what}. Resuming would mix "
+            "incompatible trials; use the saved values, a new --output_dir, or --overwrite to start afresh."
+        )
+
+
 def check_search_config(cfg: SearchConfig):
     """Raise :class:`JobError` naming the flag for values the flag parser cannot check alone."""
+    check_output_dir(cfg.output_dir)
     if cfg.space not in SPACES:
         raise JobError(f"--space must be one of {list(SPACES)}, got {cfg.space!r}.")
     if cfg.controller not in CONTROLLERS:
@@ -290,6 +340,13 @@ def check_search_config(cfg: SearchConfig):
             raise JobError(f"--{name} must be a positive integer, got {v!r}.")
     if not cfg.learning_rate > 0:
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
+    if cfg.controller == "evolution":
+        if cfg.population_size == 1:
+            raise JobError("--population_size must be 0 (default: max_trials // 5) or >= 2 (a tournament needs "
+                           "a population), got 1.")
+        if cfg.population_size and cfg.sample_size > cfg.population_size:
+            raise JobError(f"--sample_size ({cfg.sample_size}) must not exceed --population_size "
+                           f"({cfg.population_size}).")
     if cfg.space == "nasnet" and cfg.image_size is not None and cfg.image_size < 4:
         raise JobError(f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4.")
     try:
@@ -313,6 +370,7 @@ def _save_model(model, directory: str, stem: str, log) -> dict:
 def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     """Run (or resume) a search; return the summary that is also written to ``run.json``."""
     check_search_config(cfg)
+    check_resume(cfg)
     avoid_onednn_crash()
     t0 = time.time()
     from keras_nas import data as data_lib
@@ -323,6 +381,7 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
+    check_input_size(cfg.space, ds.input_shape)
     log(f"data: {ds.describe()}")
     hypermodel = _make_hypermodel(cfg, ds.input_shape, ds.num_classes)
     space = hypermodel.space
@@ -465,10 +524,17 @@ def _label_for_both_heads(x, y):
 
 def read_run(run_dir: str) -> dict:
     path = os.path.join(run_dir, RUN_JSON)
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+    except (OSError, ValueError) as e:
+        raise JobError(f"{path} is unreadable ({e}); restore it from a backup, or start afresh (--overwrite or a "
+                       "new directory).") from None
+    if not isinstance(run, dict):
+        raise JobError(f"{path} does not hold a JSON object (is it a keras-nas run.json?).")
+    return run
 
 
 def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
@@ -484,6 +550,8 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
             raise JobError(f"--{name} must be a positive integer, got {v!r}.")
     if not 0.0 <= cfg.drop_path < 1.0:
         raise JobError(f"--drop_path must be in [0, 1), got {cfg.drop_path!r}.")
+    if cfg.output_dir or cfg.run_dir:  # the model goes to --output_dir, else RUN_DIR/final
+        check_output_dir(cfg.output_dir or cfg.run_dir, "--output_dir" if cfg.output_dir else "--run_dir")
     t0 = time.time()
     run = read_run(cfg.run_dir) if cfg.run_dir else {}
     if cfg.genotype:
@@ -500,6 +568,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
     ds = data_lib.load_dataset(data_name, image_size=image_size, subset=subset,
                                val_fraction=rc.get("val_fraction", 0.2), test_fraction=rc.get("test_fraction", 0.2),
                                seed=rc.get("seed", cfg.seed))
+    check_input_size(space_of(arch), ds.input_shape)
     log(f"data: {ds.describe()}")
     out = cfg.output_dir or os.path.join(cfg.run_dir or ".", "final")
     os.makedirs(out, exist_ok=True)
