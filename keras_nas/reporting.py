@@ -13,9 +13,12 @@ Files under the output directory:
 Controller statistics are read by duck typing, so any oracle can publish them:
 
 * ``oracle.summary_scalars()`` (or a dict attribute of that name) -> ``{name: float}``,
-  logged as ``controller/<name>``: e.g. ``reward``, ``baseline``, ``entropy``,
-  ``prob/<decision>/<option>``, ``population/best``;
-* otherwise ``oracle.controller`` is inspected: ``.baseline`` (float) and ``.population``
+  logged as ``controller/<name>``. keras-nas's ``ControllerOracle`` has it and asks its
+  controller's ``summary_scalars(param_space)``: aging evolution gives ``population/best``,
+  ``population/median``, ``population/size`` and ``failed``; REINFORCE gives ``reward`` (mean of
+  the last update's batch), ``baseline``, ``entropy`` and ``prob/<decision>`` (probability of the
+  most likely option, along the policy's most likely trajectory);
+* otherwise (no such method, it raised, or it returned nothing) ``oracle.controller`` is inspected: ``.baseline`` (float) and ``.population``
   (members with a ``"reward"``) are logged if present, and a policy controller with
   ``probabilities(param_space, values)`` (keras-nas's REINFORCE, with
   ``oracle.param_space()``) gives ``controller/entropy`` (mean over decisions) and
@@ -206,14 +209,18 @@ class SearchReporter:
         """``{name: float}`` published by the oracle (see module docstring); {} if none."""
         src = getattr(oracle, "summary_scalars", None)
         if callable(src):
-            src = src()
+            try:
+                src = src()
+            except Exception:  # statistics are best effort; fall back to inspecting the controller
+                src = None
         out = {}
         if isinstance(src, Mapping):
             for k, v in src.items():
                 fv = _finite(v)
                 if fv is not None:
                     out[str(k)] = fv
-            return out
+            if out:  # an oracle whose controller publishes nothing ({}) gets the fallback below
+                return out
         ctrl = getattr(oracle, "controller", None)
         for name in ("baseline", "entropy", "last_reward"):
             fv = _finite(getattr(ctrl, name, None)) if ctrl is not None else None

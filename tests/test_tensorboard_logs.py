@@ -177,3 +177,89 @@ def test_real_reinforce_search_logs_policy_statistics(tmp_path):
 
     # 8 ops: a fresh policy is close to uniform, entropy near log(8); inputs have 2 options: log(2)
     assert all(0.3 < v <= math.log(8) + 1e-6 for _, v in tags["controller/entropy"])
+
+
+def _quick_search(tmp_path, tuner_cls, **kwargs):
+    """A keras-nas tuner (real oracle and controller) whose trials score themselves without
+    training; the reporter logs every trial as in `keras-nas search`. Trial 1 fails."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    SPACE.register(hp)
+    rep = reporting.SearchReporter(str(tmp_path / "out"), str, max_trials=6, log=lambda m: None)
+
+    class Quick(tuner_cls):
+        def run_trial(self, trial, *a, **k):
+            if trial.trial_id == "1":
+                raise ValueError("this architecture fails")
+            return {"score": float(sum(o == "sep_conv_3x3" for o in trial.hyperparameters.values.values()))}
+
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            rep.trial_begin(trial.trial_id)
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            rep.trial_end(self.oracle.trials[trial.trial_id], self.oracle)
+
+    tuner = Quick(objective=kt.Objective("score", "max"), max_trials=6, hyperparameters=hp, seed=1,
+                  directory=str(tmp_path), project_name="p", **kwargs)
+    tuner.search(verbose=0)
+    rep.close()
+    return tuner, rep.records(tuner.oracle), read_tags(str(tmp_path / "out" / "tensorboard"))
+
+
+def test_aging_evolution_summary_scalars_in_event_files(tmp_path):
+    from keras_nas import AgingEvolution
+
+    tuner, records, tags = _quick_search(tmp_path, AgingEvolution, population_size=3, sample_size=2)
+    assert tuner.oracle.summary_scalars().keys() == {"population/best", "population/median", "population/size", "failed"}
+    assert [s for s, _ in tags["controller/failed"]] == list(range(1, 7))
+    assert [v for _, v in tags["controller/failed"]] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert [v for _, v in tags["controller/population/size"]] == [1.0, 1.0, 2.0, 3.0, 3.0, 3.0]  # P=3, oldest dies
+    done = [r["score"] for r in records if r["score"] is not None]
+    assert tags["controller/population/best"][-1] == (6, max(done[-3:]))
+    assert tags["controller/population/median"][-1] == (6, sorted(done[-3:])[1])
+    assert tags["controller/reward"][-1] == (6, records[-1]["score"])  # no controller reward: the trial's score
+
+
+def test_reinforce_summary_scalars_in_event_files(tmp_path):
+    import math
+
+    from keras_nas import ReinforceSearch
+
+    tuner, records, tags = _quick_search(tmp_path, ReinforceSearch, units=8, batch_size=2)
+    scores = [r["score"] for r in records]  # trial 2 (id "1") failed: skipped by REINFORCE
+    assert scores[1] is None
+    # reward: the batch being collected, then the mean of the last update's batch (trials 1+3, then 4+5)
+    assert [v for _, v in tags["controller/reward"]] == pytest.approx(
+        [scores[0], scores[0], (scores[0] + scores[2]) / 2, (scores[0] + scores[2]) / 2, (scores[3] + scores[4]) / 2,
+         (scores[3] + scores[4]) / 2])
+    assert tags["controller/baseline"][-1][1] == pytest.approx(tuner.oracle.controller.baseline)
+    for d in SPACE.decisions:  # every decision: probability of its most likely option
+        vals = [v for _, v in tags[f"controller/prob/{d.name}"]]
+        assert len(vals) == 6 and all(1.0 / len(d.options) - 1e-6 <= v <= 1.0 for v in vals), d.name
+    assert all(math.log(2) * 0.5 < v <= math.log(8) + 1e-6 for _, v in tags["controller/entropy"])
+
+
+def test_reinforce_summary_scalars_change_no_state():
+    import json
+    import random
+
+    from keras_nas.controllers.params import ParamSpace
+    from keras_nas.controllers.reinforce import ReinforceController
+
+    space = ParamSpace.from_search_space(SPACE)
+    a, b = ReinforceController(seed=4, units=8, batch_size=2), ReinforceController(seed=4, units=8, batch_size=2)
+    assert a.summary_scalars(space) == {}  # nothing observed, nothing built
+    rng = random.Random(0)
+    for _ in range(3):
+        va, vb = a.propose(space), b.propose(space)
+        assert va == vb
+        reward = rng.random()
+        a.summary_scalars(space)
+        a.observe(va, reward, space)
+        a.summary_scalars(space)
+        b.observe(vb, reward, space)
+    assert json.dumps(a.get_state()) == json.dumps(b.get_state())
+    assert a.propose(space) == b.propose(space)

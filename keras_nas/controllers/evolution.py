@@ -220,6 +220,17 @@ class AgingEvolution(Controller):
         if self.best is None or member["reward"] > self.best["reward"]:
             self.best = member
 
+    # -- statistics ----------------------------------------------------------------------
+    def summary_scalars(self, space: ParamSpace = None) -> dict:
+        """``{name: float}`` for TensorBoard: population best / median fitness and size, failed trials."""
+        out = {"population/size": float(len(self.population)), "failed": float(self.num_failed)}
+        rewards = sorted(m["reward"] for m in self.population)
+        if rewards:
+            n = len(rewards)
+            out["population/best"] = rewards[-1]
+            out["population/median"] = (rewards[(n - 1) // 2] + rewards[n // 2]) / 2.0
+        return out
+
     # -- persistence ---------------------------------------------------------------------
     _COUNTERS = (
         "num_proposed", "num_initial", "num_warm", "num_mutations", "num_identity",

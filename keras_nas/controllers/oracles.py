@@ -253,6 +253,23 @@ class ControllerOracle(kt.Oracle):
     def make_controller(self) -> Controller:
         raise ValueError(f"{type(self).__name__} needs a controller: ControllerOracle(controller=..., ...).")
 
+    def summary_scalars(self) -> dict:
+        """``{name: float}`` controller statistics for TensorBoard (``keras_nas.reporting`` logs them
+        as ``controller/<name>``), from the controller's optional ``summary_scalars(param_space)``;
+        ``{}`` when it has none. Non-finite values are left out."""
+        fn = getattr(self.controller, "summary_scalars", None)
+        if not callable(fn):
+            return {}
+        out = {}
+        for k, v in (fn(self.param_space()) or {}).items():
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(v):
+                out[str(k)] = v
+        return out
+
     def set_encoder(self, encoder) -> None:
         """Give the controller a SearchSpace for genotype warm starts (if it takes one)."""
         if hasattr(self.controller, "encoder") and getattr(self.controller, "encoder", None) is None:

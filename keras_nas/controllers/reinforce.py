@@ -159,6 +159,7 @@ class ReinforceController(Controller):
         self.bl_num = 0.0
         self.bl_den = 0.0
         self.pending: list = []  # [[[vocab index, action], ...], raw reward, advantage]
+        self.last_batch_reward: Optional[float] = None  # mean raw reward of the last update's batch
         self._bins_cache: dict = {}
         self._tensors: dict = {}
 
@@ -358,6 +359,7 @@ class ReinforceController(Controller):
         if not self.pending:
             return None
         batch, self.pending = self.pending, []
+        self.last_batch_reward = float(np.mean([r for _, r, _ in batch]))
         K = len(self.vocab)
         M = max(n for _, n, _ in self.vocab)
         u = self.units
@@ -420,6 +422,45 @@ class ReinforceController(Controller):
             v = self.slots_v[k] = b2f * self.slots_v[k] + (np.float32(1) - b2f) * g * g
             self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(np.float32)
 
+    # -- statistics ----------------------------------------------------------------------
+    def summary_scalars(self, space: Optional[ParamSpace] = None) -> dict:
+        """``{name: float}`` for TensorBoard: ``baseline``; ``reward`` (mean raw reward of the batch of
+        the last policy update; before the first update, of the batch being collected); and, along
+        the policy's most likely trajectory (argmax at every decision), ``entropy`` (mean over
+        decisions) and ``prob/<decision>`` (probability of the most likely option).
+
+        Changes nothing: no RNG draw, no new weights (decisions the policy has not seen yet are
+        left out, and so is everything after them).
+        """
+        out = {}
+        if self.baseline is not None:
+            out["baseline"] = float(self.baseline)
+        rewards = [r for _, r, _ in self.pending]
+        if self.last_batch_reward is not None:
+            out["reward"] = self.last_batch_reward
+        elif rewards:
+            out["reward"] = float(np.mean(rewards))
+        if space is None or "g_emb" not in self.weights:
+            return out
+        x, h, c = self._start()
+        values, ents = {}, []
+        for p in space.params:
+            if not p.is_active(values):
+                continue
+            k = self._index.get(p.name)
+            if k is None or self.vocab[k][1] != len(self.options_of(p)):
+                break  # unseen decision: its weights do not exist yet (the LSTM input would be a guess)
+            probs, h, c = self._step(k, x, h, c)
+            probs = probs.astype(np.float64)
+            a = int(np.argmax(probs))
+            values[p.name] = self.options_of(p)[a]
+            out[f"prob/{p.name}"] = float(probs[a])
+            ents.append(float(-np.sum(probs[probs > 0] * np.log(probs[probs > 0]))))
+            x = _tf().constant(self.weights[f"p{k}/emb"][a][None, :])
+        if ents:
+            out["entropy"] = float(np.mean(ents))
+        return out
+
     # -- persistence ---------------------------------------------------------------------
     def get_state(self) -> dict:
         state = super().get_state()
@@ -432,6 +473,7 @@ class ReinforceController(Controller):
                 "num_observed": self.num_observed,
                 "num_failed": self.num_failed,
                 "pending": [[[list(s) for s in t], r, a] for t, r, a in self.pending],
+                "last_batch_reward": self.last_batch_reward,
                 "built": "g_emb" in self.weights,
             }
         )
@@ -447,6 +489,8 @@ class ReinforceController(Controller):
         self.num_observed = int(state.get("num_observed", 0))
         self.num_failed = int(state.get("num_failed", 0))
         self.pending = [[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in state.get("pending", [])]
+        lbr = state.get("last_batch_reward")
+        self.last_batch_reward = None if lbr is None else float(lbr)
         self._bins_cache = {}
 
     def get_arrays(self) -> dict:
