@@ -265,9 +265,17 @@ class FactorizedReduction(NASOp):
         if self.strides == 1:
             y = ops.conv(x, self.kernels[0], strides=1, padding="valid")
         else:
-            p1 = ops.conv(x, self.kernels[0], strides=2, padding="valid")
-            shifted = ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-            p2 = ops.conv(shifted, self.kernels[1], strides=2, padding="valid")
+            # Subsample first, then stride-1 1x1 convs: the same numbers as a strided conv on the
+            # input and on the input shifted by one pixel (zero-padded at the end), but TF 2.21's
+            # oneDNN CPU kernels corrupt memory (double free / segfault) in training when the
+            # shifted path is written as pad + slice + strided conv.
+            p1 = ops.conv(x[:, ::2, ::2, :], self.kernels[0], strides=1, padding="valid")
+            p2 = ops.conv(x[:, 1::2, 1::2, :], self.kernels[1], strides=1, padding="valid")
+            h1, w1, h2, w2 = p1.shape[1], p1.shape[2], p2.shape[1], p2.shape[2]
+            if None in (h1, w1, h2, w2):
+                p2 = ops.pad(p2, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, : ops.shape(p1)[1], : ops.shape(p1)[2], :]
+            elif (h2, w2) != (h1, w1):
+                p2 = ops.pad(p2, [[0, 0], [0, h1 - h2], [0, w1 - w2], [0, 0]])
             y = ops.concatenate([p1, p2], axis=-1)
         return self._bn(y, self.bn, training)
 
