@@ -19,11 +19,15 @@ _LAZY = {
     "build_macro_network": "keras_nas.blocks.network",
     "AgingEvolution": "keras_nas.controllers.tuners",
     "ReinforceSearch": "keras_nas.controllers.tuners",
+    "RandomArchitectureSearch": "keras_nas.controllers.tuners",
+    "RandomOracle": "keras_nas.controllers.oracles",
+    "NB201HyperModel": "keras_nas.controllers.hypermodels",
+    "MacroHyperModel": "keras_nas.controllers.hypermodels",
     "AgingEvolutionOracle": "keras_nas.controllers.oracles",
     "ReinforceOracle": "keras_nas.controllers.oracles",
     "NASNetHyperModel": "keras_nas.controllers.hypermodels",
 }
-_SUBMODULES = {"blocks", "controllers", "transfer", "benchmarks", "space", "cli"}
+_SUBMODULES = {"blocks", "controllers", "transfer", "benchmarks", "space", "cli", "data", "distribute"}
 
 
 def __getattr__(name):

@@ -187,14 +187,7 @@ def _log(msg: str):
 
 
 def _quiet():
-    """Keep TensorFlow/Keras chatter off the progress lines; work around a TF CPU crash.
-
-    TensorFlow 2.21's oneDNN CPU kernels crash the process (segfault / "double free")
-    when training dilated separable convolutions (dil_sep_conv_3x3, an AmoebaNet op), so
-    oneDNN is turned off unless the user set TF_ENABLE_ONEDNN_OPTS. This only works
-    before TensorFlow is imported, which is why the CLI does it first.
-    """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    """Keep TensorFlow/Keras chatter off the progress lines (before TensorFlow is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for pattern in (".*shuffle=True.*", ".*ran out of data.*", ".*Gradients do not exist.*", ".*Skipping variable loading.*",
                     ".*does not have a `build_config`.*"):

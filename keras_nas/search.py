@@ -36,13 +36,6 @@ OBJECTIVE = "val_accuracy"
 MACRO_KWARGS = {"filters": (8, 16, 24, 32), "skip_connections": True}  # small: searches run on CPUs too
 
 
-def avoid_onednn_crash():
-    """Turn off oneDNN unless the user chose: TF 2.21's oneDNN CPU kernels crash the process
-    (segfault / "double free") when training dilated separable convs (dil_sep_conv_3x3).
-    Effective only before TensorFlow is imported; the CLI and the demo call it first."""
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 class JobError(ValueError):
     """A job cannot run as configured; the message names the setting (flag) and the fix."""
 
@@ -371,7 +364,6 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     """Run (or resume) a search; return the summary that is also written to ``run.json``."""
     check_search_config(cfg)
     check_resume(cfg)
-    avoid_onednn_crash()
     t0 = time.time()
     from keras_nas import data as data_lib
     from keras_nas import reporting, visualize
@@ -539,7 +531,6 @@ def read_run(run_dir: str) -> dict:
 
 def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
     """Train ``cfg.genotype`` (or the run's best) from scratch; save model, weights and ``train.json``."""
-    avoid_onednn_crash()
     import keras
 
     from keras_nas import data as data_lib

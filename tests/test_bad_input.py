@@ -55,6 +55,9 @@ ROWS = [
     ("build-F", lambda: _build(filters=-1), ValueError, r"filters must be a positive integer"),
     ("build-classes", lambda: _build(num_classes=0), ValueError, r"num_classes must be a positive integer"),
     ("build-genotype", lambda: _build(genotype="nonsense"), GenotypeError, r"'nonsense' lacks"),
+    ("build-nb201-odd-size", lambda: __import__("keras_nas").build_nb201_network(
+        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|", input_shape=(10, 10, 3)), ValueError,
+     r"input height 10 must be divisible by 4"),
     # oracles and tuners
     ("population-size", lambda: AgingEvolutionOracle(objective=OBJ, population_size=1), ValueError,
      r"population_size must be an integer >= 2"),

@@ -1,12 +1,5 @@
 """`keras-nas` command line: help, flag errors, flagfile, and search -> train -> export -> show."""
 
-import os
-
-# TF 2.21's oneDNN CPU kernels crash when training dilated separable convs (an AmoebaNet op);
-# effective only if TensorFlow is not imported yet in this process (see keras_nas.cli._quiet).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 import csv
 import dataclasses
 import json

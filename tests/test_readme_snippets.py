@@ -1,18 +1,11 @@
-"""Every ```python block of docs/demo.md runs as written (the walkthrough cannot rot)."""
-
-import os
-
-# TF 2.21's oneDNN CPU kernels crash when training dilated separable convs (an AmoebaNet op);
-# effective only if TensorFlow is not imported yet in this process (see keras_nas.cli._quiet).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
+"""Every ```python block of README.md runs as written (the walkthrough cannot rot)."""
 
 import os
 import re
 
 import pytest
 
-DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "demo.md")
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def _snippets():
@@ -39,7 +32,7 @@ def test_snippet_runs(title, code, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # tuners' work directories go to tmp_path
     namespace = {"__name__": "__snippet__"}
-    exec(compile(code, f"docs/demo.md: {title}", "exec"), namespace)
+    exec(compile(code, f"README.md: {title}", "exec"), namespace)
     out = capsys.readouterr().out
     assert out.strip(), "every snippet prints its result"
     if "build_network" in code or "Cell(" in code:

@@ -5,13 +5,6 @@ including the duck-typed controller statistics, is checked in seconds without tr
 The CLI end-to-end test (test_cli.py) checks the tags of a real search too.
 """
 
-import os
-
-# TF 2.21's oneDNN CPU kernels crash when training dilated separable convs (an AmoebaNet op);
-# effective only if TensorFlow is not imported yet in this process (see keras_nas.cli._quiet).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 import csv
 import glob
 import json

@@ -336,6 +336,14 @@ def build_nb201_network(cell, *, input_shape=(32, 32, 3), num_classes=10, channe
     _positive_int("num_cells", num_cells)
     _positive_int("num_classes", num_classes)
     input_shape = _check_input_shape(input_shape, 4, "NAS-Bench-201's two reductions")
+    for label, d in zip(("height", "width"), input_shape[:2]):
+        if d is not None and d % 4:
+            # The residual reduction block adds a stride-2 conv (rounds up) to a 2x2 average
+            # pool (rounds down), as NAS-Bench-201 does; sizes must halve exactly twice.
+            raise ValueError(
+                f"input {label} {d} must be divisible by 4 for NAS-Bench-201's two residual reductions "
+                f"(e.g. {max(4, d - d % 4)} or {d + 4 - d % 4}). Resize the images."
+            )
     inputs = keras.Input(shape=input_shape, name="image")
     x = StemConv(channels, 1, 3, "same", name="stem_conv", **NB201_BN)(inputs)
     for stage in range(3):
