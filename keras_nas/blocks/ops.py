@@ -61,11 +61,15 @@ class NASOp(keras.layers.Layer):
         return self.add_weight(name=name, shape=shape, initializer="he_normal", trainable=True)
 
     def _bn_w(self, name, channels):
-        return (
-            self.add_weight(name=f"{name}_gamma", shape=(channels,), initializer="ones", trainable=True),
-            self.add_weight(name=f"{name}_beta", shape=(channels,), initializer="zeros", trainable=True),
-            self.add_weight(name=f"{name}_moving_mean", shape=(channels,), initializer="zeros", trainable=False),
-            self.add_weight(name=f"{name}_moving_variance", shape=(channels,), initializer="ones", trainable=False),
+        # Packed: one trainable (2, C) variable [gamma; beta] and one non-trainable (2, C)
+        # variable [moving_mean; moving_variance]. Same parameter counts (trainable and not)
+        # as four (C,) variables, but half the variables, reads, optimizer updates and
+        # moving-average assigns, which shortens tracing and graph optimization.
+        return PackedBN(
+            self.add_weight(name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True),
+            self.add_weight(
+                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False
+            ),
         )
 
     def _bn(self, x, bn, training):
@@ -106,20 +110,46 @@ def _correct_pad(x, k):
     return [[0, 0], [c - adjust[0], c], [c - adjust[1], c], [0, 0]]
 
 
+def _ones_zeros(shape, dtype=None):
+    """Rows 1, 0, 1, 0, ... (packed [gamma; beta] pairs)."""
+    pair = [ops.ones(shape[1:], dtype=dtype), ops.zeros(shape[1:], dtype=dtype)]
+    return ops.stack(pair * (shape[0] // 2))
+
+
+def _zeros_ones(shape, dtype=None):
+    """Rows 0, 1, 0, 1, ... (packed [moving_mean; moving_variance] pairs)."""
+    pair = [ops.zeros(shape[1:], dtype=dtype), ops.ones(shape[1:], dtype=dtype)]
+    return ops.stack(pair * (shape[0] // 2))
+
+
+class PackedBN:
+    """Batch-norm weights of one BN: ``affine`` = [gamma; beta] (trainable, (2, C)) and
+    ``stats`` = [moving_mean; moving_variance] (non-trainable, (2, C)). Iterating yields
+    gamma, beta, moving_mean, moving_variance as tensors (read-only views)."""
+
+    __slots__ = ("affine", "stats")
+
+    def __init__(self, affine, stats):
+        self.affine, self.stats = affine, stats
+
+    def __iter__(self):
+        return iter((*ops.unstack(self.affine), *ops.unstack(self.stats)))
+
+
 def batch_norm(x, bn, training, momentum, epsilon):
-    """Batch norm with raw variables (gamma, beta, moving_mean, moving_variance), as keras' layer."""
-    gamma, beta, mmean, mvar = bn
+    """Batch norm with packed raw variables (see ``PackedBN``), the same math as keras' layer."""
+    gamma, beta = ops.unstack(ops.cast(bn.affine, x.dtype) if bn.affine.dtype != x.dtype else bn.affine)
     if training:
         xf = ops.cast(x, "float32") if x.dtype != "float32" else x
         mean, var = ops.moments(xf, axes=[0, 1, 2])
-        mmean.assign(mmean * momentum + mean * (1.0 - momentum))
-        mvar.assign(mvar * momentum + var * (1.0 - momentum))
-        mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
+        stats = bn.stats
+        bn.stats.assign(stats * momentum + ops.stack([mean, var]) * (1.0 - momentum))
+        if x.dtype != "float32":
+            mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
     else:
-        mean, var = ops.cast(mmean, x.dtype), ops.cast(mvar, x.dtype)
-    return ops.batch_normalization(
-        x, mean, var, axis=-1, offset=ops.cast(beta, x.dtype), scale=ops.cast(gamma, x.dtype), epsilon=epsilon
-    )
+        stats = ops.cast(bn.stats, x.dtype) if bn.stats.dtype != x.dtype else bn.stats
+        mean, var = ops.unstack(stats)
+    return ops.batch_normalization(x, mean, var, axis=-1, offset=beta, scale=gamma, epsilon=epsilon)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -141,15 +171,26 @@ class SepConv(NASOp):
         for r in range(self.repeats):
             c = cin if r == 0 else self.filters
             self.w.append(
-                (
-                    self._conv_w(f"depthwise_{r}", (k, k, c, 1)),
-                    self._conv_w(f"pointwise_{r}", (1, 1, c, self.filters)),
-                    self._bn_w(f"bn_{r}", self.filters),
-                )
+                (self._conv_w(f"depthwise_{r}", (k, k, c, 1)), self._conv_w(f"pointwise_{r}", (1, 1, c, self.filters)))
             )
+        # All BNs of the op (same width) packed: rows [gamma_0, beta_0, gamma_1, beta_1, ...] and
+        # [mean_0, var_0, mean_1, var_1, ...]; same parameter counts as separate BN variables.
+        n = 2 * self.repeats
+        self.bn_affine = self.add_weight(
+            name="bn_gamma_beta", shape=(n, self.filters), initializer=_ones_zeros, trainable=True
+        )
+        self.bn_stats = self.add_weight(
+            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False
+        )
 
     def call_op(self, x, training):
-        for r, (dw, pw, bn) in enumerate(self.w):
+        aff = self.bn_affine
+        aff = ops.unstack(ops.cast(aff, x.dtype) if aff.dtype != x.dtype else aff)
+        if not training:
+            st = self.bn_stats
+            st = ops.unstack(ops.cast(st, x.dtype) if st.dtype != x.dtype else st)
+        new_stats = []
+        for r, (dw, pw) in enumerate(self.w):
             x = ops.relu(x)
             if r == 0 and self.strides == 2:
                 # keras.applications' explicit "correct_pad" + VALID: same output size as SAME,
@@ -158,7 +199,20 @@ class SepConv(NASOp):
                 x = ops.separable_conv(x, dw, pw, strides=2, padding="valid", dilation_rate=self.dilation)
             else:
                 x = ops.separable_conv(x, dw, pw, strides=1, padding="same", dilation_rate=self.dilation)
-            x = self._bn(x, bn, training)
+            if training:
+                xf = ops.cast(x, "float32") if x.dtype != "float32" else x
+                mean, var = ops.moments(xf, axes=[0, 1, 2])
+                new_stats += [mean, var]
+                if x.dtype != "float32":
+                    mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
+            else:
+                mean, var = st[2 * r], st[2 * r + 1]
+            x = ops.batch_normalization(
+                x, mean, var, axis=-1, offset=aff[2 * r + 1], scale=aff[2 * r], epsilon=self.bn_epsilon
+            )
+        if training:
+            m = self.bn_momentum
+            self.bn_stats.assign(self.bn_stats * m + ops.stack(new_stats) * (1.0 - m))
         return x
 
     def get_config(self):
