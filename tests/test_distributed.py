@@ -8,13 +8,14 @@ to the controller. Strict timeouts: the processes are killed if anything hangs.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+
+from _dist_env import cluster_env, free_port
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")
@@ -71,22 +72,13 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 # KERAS_NAS_DIST_KIND=ReinforceSearch (or RandomArchitectureSearch) runs the same check for another oracle.
 @pytest.mark.parametrize("kind", [os.environ.get("KERAS_NAS_DIST_KIND", "AgingEvolution")])
 def test_chief_and_two_workers(tmp_path, kind):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    port = _free_port()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
-                TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                CUDA_VISIBLE_DEVICES="")
+    base = cluster_env(free_port())
     procs = {}
     logs = {}
     try:

@@ -10,13 +10,14 @@ surviving worker carries on.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+
+from _dist_env import cluster_env, free_port
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")
@@ -75,11 +76,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _events(path):
     if not os.path.exists(path):
@@ -90,11 +86,7 @@ def _events(path):
 def test_worker_and_chief_killed(tmp_path):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    port = _free_port()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
-                TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                CUDA_VISIBLE_DEVICES="")
+    base = cluster_env(free_port())
     ev = str(tmp_path / "events.log")
     procs, logs = {}, {}
     deadline = time.monotonic() + TIMEOUT_S

@@ -1,0 +1,19 @@
+"""Shared set-up for the chief + workers subprocess tests: a free localhost port and the env."""
+
+import os
+import socket
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cluster_env(port: int) -> dict:
+    """Environment for keras-tuner's gRPC chief/workers on localhost (KERASTUNER_TUNER_ID added per process)."""
+    return dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
+                TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                CUDA_VISIBLE_DEVICES="")
