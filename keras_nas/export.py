@@ -11,7 +11,8 @@ Why: a searched model must outlive the search tool. ``export_run`` writes
 ``build_model.py`` bundles the source of the ``keras_nas.blocks`` network builder and the
 pure-Python modules it imports (found by reading their imports), renamed to the private
 package ``_keras_nas_bundle`` and loaded by a small import hook, plus the architecture and
-the builder arguments. It needs Keras 3 and a backend only. Its weights are the ones in
+the builder arguments. It needs Keras 3 and a backend only (the TensorFlow fused batch norm of
+``keras_nas.kernels`` is left out; the bundle uses the generic kernels, same math). Its weights are the ones in
 ``model.weights.h5`` (same layer structure, so ``load_weights`` matches).
 """
 
@@ -27,6 +28,9 @@ import keras_nas
 
 BUNDLE = "_keras_nas_bundle"
 ENTRY_MODULES = ("keras_nas.blocks.network",)
+# Backend fast paths left out of the bundle: it computes with the generic keras.ops kernels
+# (same math), so build_model.py runs on any Keras backend.
+NOT_BUNDLED = frozenset({"keras_nas.kernels.tensorflow_backend"})
 _ROOT = os.path.dirname(os.path.abspath(keras_nas.__file__))
 
 
@@ -66,7 +70,7 @@ def bundled_modules(entries=ENTRY_MODULES) -> dict:
     todo, out = list(entries), {}
     while todo:
         name = todo.pop()
-        if name in out:
+        if name in out or name in NOT_BUNDLED:
             continue
         info = _module_file(name)
         if info is None:

@@ -83,7 +83,9 @@ def _head(x, num_classes, dropout, logits, name="predictions"):
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.layers.Dense(num_classes, activation=None if logits else "softmax", name=name)(x)
+    # float32 classifier under mixed precision too (the Keras mixed-precision guide's advice:
+    # softmax and loss in float16 are numerically unstable).
+    return keras.layers.Dense(num_classes, activation=None if logits else "softmax", name=name, dtype="float32")(x)
 
 
 def build_network(
@@ -184,7 +186,8 @@ def build_network(
             idx += 1
             if stack == 2 and aux_head:
                 aux = AuxiliaryHead(_num_classes, pool_strides=3 if stem == "cifar" else 2,
-                                    activation=None if logits else "softmax", name="aux_predictions", **kw)(x)
+                                    activation=None if logits else "softmax", name="aux_predictions",
+                                    dtype="float32", **kw)(x)
         for _ in range(num_cells):
             cell = Cell(g.normal, f, cell_index=idx, name=f"normal_cell_{idx}",
                         **cell_kwargs(prev is not None and lp != lx))
@@ -355,7 +358,7 @@ def build_nb201_network(cell, *, input_shape=(32, 32, 3), num_classes=10, channe
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="lastact_bn")(x)
     x = keras.layers.Activation("relu", name="lastact_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions")(x)
+    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32")(x)
     return NASNetwork(inputs, y, name=name or "nb201_network")
 
 
@@ -406,5 +409,5 @@ def build_macro_network(arch, *, input_shape=(32, 32, 3), num_classes=10, logits
         outs.append(x)
     del n_red
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions")(x)
+    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32")(x)
     return NASNetwork(inputs, y, name=name or "macro_network")

@@ -17,7 +17,8 @@ moving variance; convs have no bias.
 Every op layer takes ``(filters, strides)``; whether a projection is needed (channels
 differ, stride 2) is decided in ``build`` from the input shape, as in slim.
 
-Backend-agnostic: ``keras.ops`` and ``keras.layers`` only.
+Backend-agnostic: ``keras.ops`` and ``keras.layers`` only; batch-norm arithmetic goes through
+``keras_nas.kernels``, which uses a backend's fused kernel where it has one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_nas import kernels
 from keras_nas.space import ops as space_ops
 
 PACKAGE = "keras_nas"
@@ -66,9 +68,9 @@ class NASOp(keras.layers.Layer):
         # as four (C,) variables, but half the variables, reads, optimizer updates and
         # moving-average assigns, which shortens tracing and graph optimization.
         return PackedBN(
-            self.add_weight(name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True),
+            self.add_weight(name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True, autocast=False),
             self.add_weight(
-                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False
+                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False, autocast=False
             ),
         )
 
@@ -137,19 +139,15 @@ class PackedBN:
 
 
 def batch_norm(x, bn, training, momentum, epsilon):
-    """Batch norm with packed raw variables (see ``PackedBN``), the same math as keras' layer."""
-    gamma, beta = ops.unstack(ops.cast(bn.affine, x.dtype) if bn.affine.dtype != x.dtype else bn.affine)
+    """Batch norm with packed raw variables (see ``PackedBN``), the same math as keras' layer;
+    the arithmetic is ``keras_nas.kernels`` (TensorFlow's fused kernel on that backend)."""
+    gamma, beta = ops.unstack(bn.affine)
     if training:
-        xf = ops.cast(x, "float32") if x.dtype != "float32" else x
-        mean, var = ops.moments(xf, axes=[0, 1, 2])
-        stats = bn.stats
-        bn.stats.assign(stats * momentum + ops.stack([mean, var]) * (1.0 - momentum))
-        if x.dtype != "float32":
-            mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
-    else:
-        stats = ops.cast(bn.stats, x.dtype) if bn.stats.dtype != x.dtype else bn.stats
-        mean, var = ops.unstack(stats)
-    return ops.batch_normalization(x, mean, var, axis=-1, offset=beta, scale=gamma, epsilon=epsilon)
+        y, mean, var = kernels.batch_norm_train(x, gamma, beta, epsilon)
+        bn.stats.assign(bn.stats * momentum + ops.stack([mean, var]) * (1.0 - momentum))
+        return y
+    mean, var = ops.unstack(bn.stats)
+    return kernels.batch_norm_infer(x, gamma, beta, mean, var, epsilon)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -177,18 +175,15 @@ class SepConv(NASOp):
         # [mean_0, var_0, mean_1, var_1, ...]; same parameter counts as separate BN variables.
         n = 2 * self.repeats
         self.bn_affine = self.add_weight(
-            name="bn_gamma_beta", shape=(n, self.filters), initializer=_ones_zeros, trainable=True
+            name="bn_gamma_beta", shape=(n, self.filters), initializer=_ones_zeros, trainable=True, autocast=False
         )
         self.bn_stats = self.add_weight(
-            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False
+            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False, autocast=False
         )
 
     def call_op(self, x, training):
-        aff = self.bn_affine
-        aff = ops.unstack(ops.cast(aff, x.dtype) if aff.dtype != x.dtype else aff)
-        if not training:
-            st = self.bn_stats
-            st = ops.unstack(ops.cast(st, x.dtype) if st.dtype != x.dtype else st)
+        aff = ops.unstack(self.bn_affine)
+        st = None if training else ops.unstack(self.bn_stats)
         new_stats = []
         for r, (dw, pw) in enumerate(self.w):
             x = ops.relu(x)
@@ -199,17 +194,12 @@ class SepConv(NASOp):
                 x = ops.separable_conv(x, dw, pw, strides=2, padding="valid", dilation_rate=self.dilation)
             else:
                 x = ops.separable_conv(x, dw, pw, strides=1, padding="same", dilation_rate=self.dilation)
+            gamma, beta = aff[2 * r], aff[2 * r + 1]
             if training:
-                xf = ops.cast(x, "float32") if x.dtype != "float32" else x
-                mean, var = ops.moments(xf, axes=[0, 1, 2])
+                x, mean, var = kernels.batch_norm_train(x, gamma, beta, self.bn_epsilon)
                 new_stats += [mean, var]
-                if x.dtype != "float32":
-                    mean, var = ops.cast(mean, x.dtype), ops.cast(var, x.dtype)
             else:
-                mean, var = st[2 * r], st[2 * r + 1]
-            x = ops.batch_normalization(
-                x, mean, var, axis=-1, offset=aff[2 * r + 1], scale=aff[2 * r], epsilon=self.bn_epsilon
-            )
+                x = kernels.batch_norm_infer(x, gamma, beta, st[2 * r], st[2 * r + 1], self.bn_epsilon)
         if training:
             m = self.bn_momentum
             self.bn_stats.assign(self.bn_stats * m + ops.stack(new_stats) * (1.0 - m))
