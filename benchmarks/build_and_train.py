@@ -6,8 +6,10 @@ fixed cost of constructing and tracing a NASNet-style model on CPU dominates sho
 search trials. This script measures that cost side by side in one run; results and the
 command line are recorded in benchmarks/README.md ("build_and_train").
 
-Each (configuration, implementation) measurement runs in a fresh subprocess (so neither
-benefits from the other's caches) and implementations alternate; ``--repeats`` repeats
+Implementations: keras.applications NASNet, keras-nas, and keras-nas with its fused
+TensorFlow kernels switched off ("keras_nas_generic", to show what they contribute).
+Each (configuration, implementation) measurement runs in a fresh subprocess (so none
+benefits from another's caches) and the order of implementations rotates; ``--repeats`` repeats
 the whole alternation and the median is reported. Because separate runs on a shared
 machine drift with its load, steady throughput is also measured with both models in one
 process, alternating training steps (``--interleaved-rounds``); that ratio is the robust one.
@@ -34,6 +36,30 @@ CONFIGS = {
 }
 
 
+# keras_nas_generic: keras-nas with its fused TensorFlow kernels switched off
+# (keras_nas.kernels.set_fused(False)): shows what the fused batch norm contributes.
+IMPLS = ("keras_applications", "keras_nas", "keras_nas_generic")
+
+
+def _build(impl: str, cfg: dict):
+    if impl == "keras_applications":
+        from keras.src.applications.nasnet import NASNet
+
+        return NASNet(
+            input_shape=cfg["input_shape"], penultimate_filters=cfg["penultimate_filters"],
+            num_blocks=cfg["num_blocks"], stem_block_filters=32, skip_reduction=False, filter_multiplier=2,
+            weights=None, classes=cfg["classes"],
+        )
+    from keras_nas import kernels
+    from keras_nas.blocks import build_network
+
+    kernels.set_fused(impl == "keras_nas")  # read when the model is traced (first train step)
+    return build_network(
+        "nasnet_a", input_shape=cfg["input_shape"], num_classes=cfg["classes"], num_cells=cfg["num_blocks"],
+        penultimate_filters=cfg["penultimate_filters"], stem="imagenet",
+    )
+
+
 def _child(impl: str, cfg_name: str) -> dict:
     cfg = CONFIGS[cfg_name]
     import numpy as np
@@ -41,21 +67,7 @@ def _child(impl: str, cfg_name: str) -> dict:
     import keras
 
     t0 = time.perf_counter()
-    if impl == "keras_applications":
-        from keras.src.applications.nasnet import NASNet
-
-        model = NASNet(
-            input_shape=cfg["input_shape"], penultimate_filters=cfg["penultimate_filters"],
-            num_blocks=cfg["num_blocks"], stem_block_filters=32, skip_reduction=False, filter_multiplier=2,
-            weights=None, classes=cfg["classes"],
-        )
-    else:
-        from keras_nas.blocks import build_network
-
-        model = build_network(
-            "nasnet_a", input_shape=cfg["input_shape"], num_classes=cfg["classes"], num_cells=cfg["num_blocks"],
-            penultimate_filters=cfg["penultimate_filters"], stem="imagenet",
-        )
+    model = _build(impl, cfg)
     t_build = time.perf_counter() - t0
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
                   jit_compile=False)
@@ -77,38 +89,37 @@ def _child(impl: str, cfg_name: str) -> dict:
 
 
 def _interleaved(cfg_name: str, rounds: int) -> dict:
-    """Both models in one process, training steps alternated A,A,B,B / B,B,A,A: the steady-state
-    ratio is then robust to the load drift of a shared machine (separate runs are not)."""
+    """All implementations in one process, two training steps of each per round, the order
+    rotating every round: the steady-state ratios are then robust to the load drift of a
+    shared machine (separate runs are not). Each model is traced with its own kernel setting."""
     cfg = CONFIGS[cfg_name]
     import numpy as np
 
     import keras
-    from keras.src.applications.nasnet import NASNet
 
-    from keras_nas.blocks import build_network
-
-    a = NASNet(input_shape=cfg["input_shape"], penultimate_filters=cfg["penultimate_filters"],
-               num_blocks=cfg["num_blocks"], stem_block_filters=32, skip_reduction=False, filter_multiplier=2,
-               weights=None, classes=cfg["classes"])
-    b = build_network("nasnet_a", input_shape=cfg["input_shape"], num_classes=cfg["classes"],
-                      num_cells=cfg["num_blocks"], penultimate_filters=cfg["penultimate_filters"], stem="imagenet")
     rng = np.random.default_rng(0)
     x = rng.random((cfg["batch"],) + tuple(cfg["input_shape"]), dtype=np.float32)
     y = rng.integers(0, cfg["classes"], cfg["batch"])
-    for m in (a, b):
+    models = {}
+    for impl in IMPLS:
+        m = models[impl] = _build(impl, cfg)
         m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
                   jit_compile=False)
         for _ in range(3):
             m.train_on_batch(x, y)
-    ta, tb = [], []
+    times = {impl: [] for impl in IMPLS}
     for r in range(rounds):
-        for m, t in ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta)):
+        k = r % len(IMPLS)
+        for impl in IMPLS[k:] + IMPLS[:k]:
             s = time.perf_counter()
-            m.train_on_batch(x, y)
-            m.train_on_batch(x, y)
-            t.append((time.perf_counter() - s) / 2)
-    ka, kn = cfg["batch"] / statistics.median(ta), cfg["batch"] / statistics.median(tb)
-    return dict(config=cfg_name, keras_applications_img_s=ka, keras_nas_img_s=kn, ratio=kn / ka)
+            models[impl].train_on_batch(x, y)
+            models[impl].train_on_batch(x, y)
+            times[impl].append((time.perf_counter() - s) / 2)
+    img_s = {impl: cfg["batch"] / statistics.median(t) for impl, t in times.items()}
+    out = dict(config=cfg_name, rounds=rounds, **{f"{impl}_img_s": v for impl, v in img_s.items()})
+    for impl in IMPLS[1:]:
+        out[f"ratio_{impl}"] = img_s[impl] / img_s["keras_applications"]
+    return out
 
 
 def main(argv=None):
@@ -133,8 +144,8 @@ def main(argv=None):
     results = {}
     for cfg in [] if args.skip_separate else args.configs:
         for r in range(args.repeats):
-            order = ["keras_applications", "keras_nas"] if r % 2 == 0 else ["keras_nas", "keras_applications"]
-            for impl in order:
+            k = r % len(IMPLS)
+            for impl in IMPLS[k:] + IMPLS[:k]:
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", impl, cfg], env=env,
                                      capture_output=True, text=True)
                 line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
@@ -158,26 +169,31 @@ def main(argv=None):
             print(json.dumps(inter[-1]), flush=True)
     if inter:
         print()
-        print("| config | interleaved steady img/s keras_applications | keras_nas | ratio |")
-        print("|---|---|---|---|")
+        print("| config | rounds | interleaved steady img/s keras_applications | keras_nas | keras_nas_generic "
+              "| ratio keras_nas | ratio keras_nas_generic |")
+        print("|---|---|---|---|---|---|---|")
         for r in inter:
-            print(f"| {r['config']} | {r['keras_applications_img_s']:.1f} | {r['keras_nas_img_s']:.1f} | {r['ratio']:.2f} |")
+            print(f"| {r['config']} | {r['rounds']} | {r['keras_applications_img_s']:.1f} | {r['keras_nas_img_s']:.1f} "
+                  f"| {r['keras_nas_generic_img_s']:.1f} | {r['ratio_keras_nas']:.2f} | "
+                  f"{r['ratio_keras_nas_generic']:.2f} |")
     if not results:
         return
     print()
-    print(f"| config | impl | params | layers | build s | time to end of 1st step s | steady img/s |")
+    print("| config | impl | params | layers | build s | time to end of 1st step s | steady img/s |")
     print("|---|---|---|---|---|---|---|")
     for cfg in args.configs:
         med = {}
-        for impl in ("keras_applications", "keras_nas"):
+        for impl in IMPLS:
             rs = results[(cfg, impl)]
             m = {k: statistics.median(r[k] for r in rs) for k in ("build_s", "first_step_s", "steady_img_s")}
             med[impl] = m
             print(f"| {cfg} | {impl} | {rs[0]['params']:,} | {rs[0]['layers']} | {m['build_s']:.1f} | "
                   f"{m['first_step_s']:.1f} | {m['steady_img_s']:.1f} |")
-        ka, kn = med["keras_applications"], med["keras_nas"]
-        print(f"| {cfg} | ratio keras_nas/keras_applications | | | {kn['build_s'] / ka['build_s']:.2f} | "
-              f"{kn['first_step_s'] / ka['first_step_s']:.2f} | {kn['steady_img_s'] / ka['steady_img_s']:.2f} |")
+        ka = med["keras_applications"]
+        for impl in IMPLS[1:]:
+            kn = med[impl]
+            print(f"| {cfg} | ratio {impl}/keras_applications | | | {kn['build_s'] / ka['build_s']:.2f} | "
+                  f"{kn['first_step_s'] / ka['first_step_s']:.2f} | {kn['steady_img_s'] / ka['steady_img_s']:.2f} |")
 
 
 if __name__ == "__main__":
