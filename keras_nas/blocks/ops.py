@@ -66,11 +66,15 @@ class NASOp(keras.layers.Layer):
         # Packed: one trainable (2, C) variable [gamma; beta] and one non-trainable (2, C)
         # variable [moving_mean; moving_variance]. Same parameter counts (trainable and not)
         # as four (C,) variables, but half the variables, reads, optimizer updates and
-        # moving-average assigns, which shortens tracing and graph optimization.
+        # moving-average assigns, which shortens tracing and graph optimization. Never autocast:
+        # under mixed precision, BN parameters and statistics stay float32 (as in Keras' layer).
         return PackedBN(
-            self.add_weight(name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True, autocast=False),
             self.add_weight(
-                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False, autocast=False
+                name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True, autocast=False
+            ),
+            self.add_weight(
+                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False,
+                autocast=False,
             ),
         )
 
@@ -178,7 +182,8 @@ class SepConv(NASOp):
             name="bn_gamma_beta", shape=(n, self.filters), initializer=_ones_zeros, trainable=True, autocast=False
         )
         self.bn_stats = self.add_weight(
-            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False, autocast=False
+            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False,
+            autocast=False,
         )
 
     def call_op(self, x, training):

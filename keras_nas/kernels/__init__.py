@@ -15,6 +15,7 @@ the environment (e.g. to compare numerics); it is read when a model is traced.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -38,14 +39,19 @@ def fused_enabled() -> bool:
     return _FUSED and keras.backend.backend() == "tensorflow"
 
 
-def _impl():
-    # The TF module is absent from standalone bundles written by ``keras_nas.export``
-    # (they compute with the generic kernels); only its absence selects the fallback.
-    if fused_enabled() and importlib.util.find_spec(f"{__name__}.tensorflow_backend") is not None:
-        from keras_nas.kernels import tensorflow_backend
+@functools.lru_cache(maxsize=None)
+def _tensorflow_module():
+    # Absent from the standalone bundles written by ``keras_nas.export`` (they compute with the
+    # generic kernels); only its absence selects the fallback, an ImportError inside it is raised.
+    if importlib.util.find_spec(f"{__name__}.tensorflow_backend") is None:
+        return generic
+    from keras_nas.kernels import tensorflow_backend
 
-        return tensorflow_backend
-    return generic
+    return tensorflow_backend
+
+
+def _impl():
+    return _tensorflow_module() if fused_enabled() else generic
 
 
 def batch_norm_train(x, scale, offset, epsilon):
