@@ -17,6 +17,7 @@ _LAZY = {
     "build_network": "keras_nas.blocks.network",
     "build_nb201_network": "keras_nas.blocks.network",
     "build_macro_network": "keras_nas.blocks.network",
+    "load_model": "keras_nas.blocks.network",
     "AgingEvolution": "keras_nas.controllers.tuners",
     "ReinforceSearch": "keras_nas.controllers.tuners",
     "RandomArchitectureSearch": "keras_nas.controllers.tuners",

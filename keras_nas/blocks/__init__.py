@@ -8,7 +8,13 @@ Why this package exists: it is the only place where genotypes become Keras compu
 from keras_nas.blocks.ops import register_op, registered_ops, build_op
 from keras_nas.blocks.cell import Cell, ScheduledDropPath
 from keras_nas.blocks.stems import AUX_LOSS_WEIGHT, AuxiliaryHead
-from keras_nas.blocks.network import build_macro_network, build_nb201_network, build_network, resolve_genotype
+from keras_nas.blocks.network import (
+    build_macro_network,
+    build_nb201_network,
+    build_network,
+    load_model,
+    resolve_genotype,
+)
 
 __all__ = [
     "AUX_LOSS_WEIGHT",
@@ -19,6 +25,7 @@ __all__ = [
     "build_nb201_network",
     "build_network",
     "build_op",
+    "load_model",
     "register_op",
     "registered_ops",
     "resolve_genotype",

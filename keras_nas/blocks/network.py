@@ -30,7 +30,10 @@ from keras_nas.blocks.cell import Cell
 from keras_nas.blocks.stems import AUX_LOSS_WEIGHT, AuxiliaryHead, StemConv, cifar_stem, imagenet_stem
 from keras_nas.space.genotype import Genotype, GenotypeError, load_genotype
 
-__all__ = ["NASNetwork", "build_network", "build_nb201_network", "build_macro_network", "resolve_genotype", "AUX_LOSS_WEIGHT"]
+__all__ = [
+    "NASNetwork", "build_network", "build_nb201_network", "build_macro_network", "resolve_genotype", "load_model",
+    "AUX_LOSS_WEIGHT",
+]
 
 _MIN_SIZE = {"cifar": 4, "imagenet": 32}
 
@@ -86,6 +89,16 @@ def _head(x, num_classes, dropout, logits, name="predictions"):
     # float32 classifier under mixed precision too (the Keras mixed-precision guide's advice:
     # softmax and loss in float16 are numerically unstable).
     return keras.layers.Dense(num_classes, activation=None if logits else "softmax", name=name, dtype="float32")(x)
+
+
+def load_model(filepath, **kwargs):
+    """``keras.models.load_model`` for files holding keras-nas layers.
+
+    ``import keras_nas`` stays light and does not import the Keras layers, so a fresh process
+    must import ``keras_nas.blocks`` (or call this function, which lives there) before Keras
+    can find the registered classes. Keyword arguments go to ``keras.models.load_model``.
+    """
+    return keras.models.load_model(filepath, **kwargs)
 
 
 def build_network(
