@@ -1,4 +1,4 @@
-"""Shared set-up for the chief + workers subprocess tests: a free localhost port and the env."""
+"""Shared set-up for the chief + workers subprocess tests: a free localhost port, the env, clean-up."""
 
 import os
 import socket
@@ -17,3 +17,13 @@ def cluster_env(port: int) -> dict:
     return dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
                 TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                 CUDA_VISIBLE_DEVICES="")
+
+
+def stop_all(procs: dict, logs: dict) -> None:
+    """Kill every process still running and close its log (the tests' ``finally`` clean-up)."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+    for f in logs.values():
+        f.close()

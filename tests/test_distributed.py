@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from _dist_env import cluster_env, free_port
+from _dist_env import cluster_env, free_port, stop_all
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")
@@ -94,12 +94,7 @@ def test_chief_and_two_workers(tmp_path, kind):
     except subprocess.TimeoutExpired:
         pass
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
     def tail(tid):
         return (tmp_path / f"{tid}.log").read_text()[-3000:]

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from _dist_env import cluster_env, free_port
+from _dist_env import cluster_env, free_port, stop_all
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")
@@ -130,12 +130,7 @@ def test_worker_and_chief_killed(tmp_path):
         for tid in ("chief", "tuner1"):
             procs[tid].wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
     assert procs["chief"].returncode == 0, tail("chief")
     assert procs["tuner1"].returncode == 0, tail("tuner1")
