@@ -162,3 +162,7 @@ def test_environment_variable_switches_fused_kernels_off():
         assert r.returncode == 0, r.stderr
         outs[value] = r.stdout.strip().splitlines()[-1]
     assert outs == {"0": "False", "1": "True"}
+    env["KERAS_NAS_FUSED_KERNELS"] = "flase"  # a typo is an error naming the variable and the fix, not "on"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "KERAS_NAS_FUSED_KERNELS='flase' is not understood" in r.stderr
+    assert "set it to 1" in r.stderr

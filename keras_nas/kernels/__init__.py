@@ -25,7 +25,20 @@ from keras_nas.kernels import generic
 
 __all__ = ["batch_norm_train", "batch_norm_infer", "set_fused", "fused_enabled"]
 
-_FUSED = os.environ.get("KERAS_NAS_FUSED_KERNELS", "1").strip().lower() not in ("0", "false", "no", "off")
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _fused_from_env(value: str) -> bool:
+    v = value.strip().lower()
+    if v in _ON or v in _OFF:
+        return v in _ON
+    raise ValueError(
+        f"KERAS_NAS_FUSED_KERNELS={value!r} is not understood: set it to 1 (use the backend's fused kernels, "
+        "the default) or 0 (generic keras.ops kernels), or unset it."
+    )
+
+
+_FUSED = _fused_from_env(os.environ.get("KERAS_NAS_FUSED_KERNELS", "1"))
 
 
 def set_fused(enabled: bool) -> None:
