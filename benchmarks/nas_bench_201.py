@@ -6,8 +6,8 @@ Runs keras-nas's real keras-tuner Oracles (``RandomOracle``, ``AgingEvolutionOra
 simulated time budget) and prints mean +- std of the chosen cell's 200-epoch test accuracy
 beside the published numbers, plus the oracle overhead per trial.
 
-Overhead is measured with the oracle's file writes (``Oracle.save`` / ``_save_trial``: keras-tuner's
-per-trial json and the controller npz) replaced by no-ops: it is the wall time spent in
+Overhead is measured with an oracle whose state store writes nothing (``store=NoFiles()``: no
+keras-tuner per-trial json, no controller npz): it is the wall time spent in
 ``create_trial`` + ``update_trial`` + ``end_trial`` (keras-tuner bookkeeping + controller), and,
 separately, the controller's own ``propose``/``observe`` (including REINFORCE's Adam updates).
 
@@ -50,7 +50,7 @@ FACTORIZED_KWARGS = dict(policy="factorized", learning_rate=0.1, baseline_decay=
 
 
 def make_factory(algo: str, reinforce_kwargs: dict):
-    from keras_nas.controllers.oracles import AgingEvolutionOracle, RandomOracle, ReinforceOracle
+    from keras_nas.tuning.oracle import AgingEvolutionOracle, RandomOracle, ReinforceOracle
 
     # allow_duplicates=True: the NB201 scripts re-evaluate (and pay for) repeated architectures.
     if algo == "rs":

@@ -18,17 +18,21 @@ _LAZY = {
     "build_nb201_network": "keras_nas.blocks.network",
     "build_macro_network": "keras_nas.blocks.network",
     "load_model": "keras_nas.blocks.network",
-    "AgingEvolution": "keras_nas.controllers.tuners",
-    "ReinforceSearch": "keras_nas.controllers.tuners",
-    "RandomArchitectureSearch": "keras_nas.controllers.tuners",
-    "RandomOracle": "keras_nas.controllers.oracles",
-    "NB201HyperModel": "keras_nas.controllers.hypermodels",
-    "MacroHyperModel": "keras_nas.controllers.hypermodels",
-    "AgingEvolutionOracle": "keras_nas.controllers.oracles",
-    "ReinforceOracle": "keras_nas.controllers.oracles",
-    "NASNetHyperModel": "keras_nas.controllers.hypermodels",
+    "AgingEvolution": "keras_nas.tuning.tuners",
+    "ReinforceSearch": "keras_nas.tuning.tuners",
+    "RandomArchitectureSearch": "keras_nas.tuning.tuners",
+    "ControllerOracle": "keras_nas.tuning.oracle",
+    "RandomOracle": "keras_nas.tuning.oracle",
+    "AgingEvolutionOracle": "keras_nas.tuning.oracle",
+    "ReinforceOracle": "keras_nas.tuning.oracle",
+    "StateFileError": "keras_nas.tuning.errors",
+    "SpaceHyperModel": "keras_nas.tuning.hypermodels",
+    "NASNetHyperModel": "keras_nas.tuning.hypermodels",
+    "NB201HyperModel": "keras_nas.tuning.hypermodels",
+    "MacroHyperModel": "keras_nas.tuning.hypermodels",
 }
-_SUBMODULES = {"blocks", "controllers", "transfer", "benchmarks", "space", "cli", "data", "distribute"}
+_SUBMODULES = {"blocks", "controllers", "tuning", "transfer", "benchmarks", "space", "cli", "data", "distribute",
+               "families", "rundir", "jobs"}
 
 
 def __getattr__(name):

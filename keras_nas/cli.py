@@ -44,7 +44,7 @@ def _check_strategy(fv: flags.FlagValues):
 
 
 def _search_flags() -> flags.FlagValues:
-    from keras_nas.search import CONTROLLERS, SPACES, SearchConfig
+    from keras_nas.jobs.search import CONTROLLERS, SPACES, SearchConfig
 
     d = SearchConfig()
     fv = flags.FlagValues()
@@ -84,7 +84,7 @@ def _search_flags() -> flags.FlagValues:
 
 
 def _train_flags() -> flags.FlagValues:
-    from keras_nas.search import TrainConfig
+    from keras_nas.jobs.train import TrainConfig
 
     d = TrainConfig()
     fv = flags.FlagValues()
@@ -200,21 +200,24 @@ def _quiet():
         pass
 
 
-def cmd_search(fv, _):
-    from keras_nas import search
+def _config(cls, fv):
+    import dataclasses
 
-    names = [f.name for f in search.dataclasses.fields(search.SearchConfig)]
-    cfg = search.SearchConfig(**{n: fv[n].value for n in names})
-    summary = search.run_search(cfg, log=_log)
+    return cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)})
+
+
+def cmd_search(fv, _):
+    from keras_nas.jobs import search
+
+    summary = search.run_search(_config(search.SearchConfig, fv), log=_log)
     _log(search.search_summary_text(summary))
 
 
 def cmd_train(fv, _):
-    from keras_nas import search
+    from keras_nas.jobs import train
 
-    names = [f.name for f in search.dataclasses.fields(search.TrainConfig)]
-    cfg = search.TrainConfig(**{n: fv[n].value for n in names})
-    r = search.run_train(cfg, log=_log)
+    cfg = _config(train.TrainConfig, fv)
+    r = train.run_train(cfg, log=_log)
     out = os.path.dirname(r["files"]["weights"])
     _log(f"\n== trained {r['space']} architecture in {r['seconds']:.0f}s: {r['params']:,} params, "
          f"validation accuracy {r['val_accuracy']:.4f}, held-out test accuracy {r['test_accuracy']:.4f} ==")
@@ -233,10 +236,10 @@ def cmd_export(fv, _):
 
 
 def cmd_show(fv, positional):
-    from keras_nas import search, visualize
+    from keras_nas import rundir, visualize
 
     spec = positional[0]
-    arch = search.load_architecture(spec)
+    arch = rundir.load_architecture(spec)
     _log(visualize.architecture_text(arch))
     if fv.text_only:
         return
@@ -263,9 +266,8 @@ def main(argv=None) -> int:
         return 2
     _quiet()
     from keras_nas.data import DataError
-    from keras_nas.search import JobError
-
-    from keras_nas.controllers.oracles import StateFileError
+    from keras_nas.rundir import JobError
+    from keras_nas.tuning.errors import StateFileError
 
     known = (DataError, JobError, ValueError, FileNotFoundError, StateFileError)
     try:

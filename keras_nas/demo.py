@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     from keras_nas import cli
 
     cli._quiet()
-    from keras_nas import search
+    from keras_nas.jobs import search, train
 
     t0 = time.time()
     log = cli._log
@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     s = search.run_search(cfg, log=log)
     log(search.search_summary_text(s))
     log("\nretraining the best architecture (N=1, F=16, 8 epochs, drop path 0.1, auxiliary head) ...")
-    tcfg = search.TrainConfig(run_dir=out, epochs=8, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
+    tcfg = train.TrainConfig(run_dir=out, epochs=8, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
                               batch_size=64, learning_rate=0.003, seed=0)
-    r = search.run_train(tcfg, log=log)
+    r = train.run_train(tcfg, log=log)
     total = time.time() - t0
     log(
         f"\n== demo finished in {total / 60:.1f} min ==\n"

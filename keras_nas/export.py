@@ -186,9 +186,10 @@ if __name__ == "__main__":
 
 def standalone_source(arch, build_kwargs: dict) -> str:
     """Source of a Python file that rebuilds ``arch`` with ``build_kwargs`` using Keras only."""
-    from keras_nas import search
+    from keras_nas import families
 
-    builder, kwargs = search.builder_call(arch, **build_kwargs)
+    family = families.family_of(arch)
+    builder, kwargs = family.builder_call(arch, **build_kwargs)
     mods = bundled_modules()
     sources = "\n".join(f"    {_rename(name)!r}: ({is_pkg}, {_literal(_rename(src))})," for name, (is_pkg, src) in mods.items())
     return _TEMPLATE.format(
@@ -196,8 +197,8 @@ def standalone_source(arch, build_kwargs: dict) -> str:
         arch_str=str(arch),
         modules=", ".join(mods),
         bundle=BUNDLE,
-        kind=search.space_of(arch),
-        arch_json=_literal(search.arch_to_json(arch)),
+        kind=family.name,
+        arch_json=_literal(family.to_json(arch)),
         builder=builder,
         kwargs=repr(kwargs),
         sources=sources,
@@ -206,7 +207,7 @@ def standalone_source(arch, build_kwargs: dict) -> str:
 
 def _find_model(run_dir: str, model_dir: Optional[str]):
     """(architecture, build kwargs, weights path, label) of the model to export."""
-    from keras_nas import search
+    from keras_nas import rundir
 
     candidates = [model_dir] if model_dir else [os.path.join(run_dir, "final")]
     for d in candidates:
@@ -214,17 +215,17 @@ def _find_model(run_dir: str, model_dir: Optional[str]):
         if os.path.exists(tj):
             with open(tj, encoding="utf-8") as f:
                 t = json.load(f)
-            return search.load_architecture(t["files"]["genotype"]), t["build"], t["files"]["weights"], f"trained model in {d}"
+            return rundir.load_architecture(t["files"]["genotype"]), t["build"], t["files"]["weights"], f"trained model in {d}"
         if model_dir:
-            raise search.JobError(f"--model_dir {model_dir!r} has no train.json; point it at a `keras-nas train` output.")
-    run = search.read_run(run_dir)
+            raise rundir.JobError(f"--model_dir {model_dir!r} has no train.json; point it at a `keras-nas train` output.")
+    run = rundir.read_run(run_dir)
     weights = os.path.join(run_dir, "best_model.weights.h5")
     if not run or not os.path.exists(weights):
-        raise search.JobError(
+        raise rundir.JobError(
             f"--run_dir {run_dir!r} has neither final/train.json nor a finished search (run.json, best_model.weights.h5); "
             "run `keras-nas search` (and `keras-nas train`) first."
         )
-    return search.load_architecture(run_dir), run["build"], weights, f"best search network in {run_dir}"
+    return rundir.load_architecture(run_dir), run["build"], weights, f"best search network in {run_dir}"
 
 
 def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Optional[str] = None,
@@ -232,14 +233,14 @@ def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Opt
     """Export the trained model of a run (``final/`` if trained, else the search's best)."""
     import keras
 
-    from keras_nas import search, visualize
+    from keras_nas import families, rundir, visualize
 
     arch, build_kwargs, weights, label = _find_model(run_dir, model_dir)
     out = export_dir or os.path.join(run_dir, "export")
-    search.check_output_dir(out, "--export_dir" if export_dir else "--run_dir")
+    rundir.check_output_dir(out, "--export_dir" if export_dir else "--run_dir")
     os.makedirs(out, exist_ok=True)
     log(f"exporting the {label}")
-    model = search.build_model(arch, **build_kwargs)
+    model = families.family_of(arch).build(arch, **build_kwargs)
     model.load_weights(weights)
     files = {}
     files["weights"] = os.path.join(out, "model.weights.h5")
@@ -251,17 +252,14 @@ def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Opt
         files["saved_model"] = os.path.join(out, "saved_model")
         inference.export(files["saved_model"], verbose=False)
     files["genotype"] = os.path.join(out, "genotype.json")
-    with open(files["genotype"], "w", encoding="utf-8") as f:
-        f.write(search.arch_to_json(arch))
+    rundir.write_text(files["genotype"], families.arch_to_json(arch))
     files["python"] = os.path.join(out, "build_model.py")
-    with open(files["python"], "w", encoding="utf-8") as f:
-        f.write(standalone_source(arch, build_kwargs))
+    rundir.write_text(files["python"], standalone_source(arch, build_kwargs))
     try:
         files["cells_png"] = visualize.save_png(arch, os.path.join(out, "cells.png"))
     except ImportError:
         pass
     result = {"architecture": str(arch), "params": int(model.count_params()), "source": label,
               "build": build_kwargs, "files": files}
-    with open(os.path.join(out, "export.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+    rundir.write_json(os.path.join(out, "export.json"), result)
     return result

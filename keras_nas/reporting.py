@@ -10,34 +10,31 @@ Files under the output directory:
   after every trial from the tuner's oracle (so a resumed run lists earlier trials too).
 * ``tensorboard/search/`` -- event files, tags listed in :data:`TAGS`.
 
-Controller statistics are read by duck typing, so any oracle can publish them:
+The reporter reads only the trials (status, score, metrics, message) and
+``oracle.summary_scalars()`` -> ``{name: float}``, logged as ``controller/<name>``.
+keras-nas's ``ControllerOracle`` asks its controller's ``summary_scalars(param_space)``:
+aging evolution gives ``population/best``, ``population/median``, ``population/size`` and
+``failed``; REINFORCE gives ``reward`` (mean of the last update's batch), ``baseline``,
+``entropy`` and ``prob/<decision>`` (probability of the most likely option, along the
+policy's most likely trajectory). Any other oracle may publish the same way.
 
-* ``oracle.summary_scalars()`` (or a dict attribute of that name) -> ``{name: float}``,
-  logged as ``controller/<name>``. keras-nas's ``ControllerOracle`` has it and asks its
-  controller's ``summary_scalars(param_space)``: aging evolution gives ``population/best``,
-  ``population/median``, ``population/size`` and ``failed``; REINFORCE gives ``reward`` (mean of
-  the last update's batch), ``baseline``, ``entropy`` and ``prob/<decision>`` (probability of the
-  most likely option, along the policy's most likely trajectory);
-* otherwise (no such method, it raised, or it returned nothing) ``oracle.controller`` is inspected: ``.baseline`` (float) and ``.population``
-  (members with a ``"reward"``) are logged if present, and a policy controller with
-  ``probabilities(param_space, values)`` (keras-nas's REINFORCE, with
-  ``oracle.param_space()``) gives ``controller/entropy`` (mean over decisions) and
-  ``controller/prob/<decision>`` (the probability of the option the last trial took).
-
-Population best/median fitness are always logged: from the controller's population when
-it exposes one, else from the last ``population_size`` completed trials -- which is the
-aging-evolution population by definition.
+Population best/median fitness are always logged: the controller's when it publishes
+``population/best``/``population/median``, else those of the last ``population_size``
+completed trials -- which is the aging-evolution population by definition.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import statistics
 import time
 from typing import Any, Callable, Mapping, Optional
+
+from keras_nas import atomic
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
@@ -58,6 +55,10 @@ CSV_FIELDS = ("trial", "trial_id", "status", "score", "params", "train_seconds",
               "failure_reason")
 
 
+def _write(path: str, text: str) -> None:
+    atomic.write_text(path, text, fsync=False)
+
+
 def format_seconds(s: float) -> str:
     s = int(round(max(s, 0)))
     h, rem = divmod(s, 3600)
@@ -67,10 +68,9 @@ def format_seconds(s: float) -> str:
 
 def _failure_reason(message: Optional[str]) -> str:
     """The last non-empty line of a traceback: the exception and its message."""
-    if not message:
-        return ""
-    lines = [l.strip() for l in str(message).strip().splitlines() if l.strip()]
-    return lines[-1][:500] if lines else ""
+    from keras_nas.tuning.failures import failure_reason
+
+    return failure_reason(message) or ""
 
 
 def _finite(x) -> Optional[float]:
@@ -109,8 +109,15 @@ class SearchReporter:
         self._extra_path = os.path.join(output_dir, "trial_costs.json")
         self.extra: dict = {}
         if os.path.exists(self._extra_path):
-            with open(self._extra_path, encoding="utf-8") as f:
-                self.extra = json.load(f)
+            try:
+                with open(self._extra_path, encoding="utf-8") as f:
+                    self.extra = json.load(f)
+                if not isinstance(self.extra, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as e:  # a report, not state: start it again
+                log(f"warning: {self._extra_path} is unreadable ({e}); trial costs of earlier trials are "
+                    "left out of the results files.")
+                self.extra = {}
         self._writer = None
         self._tensorboard = tensorboard
         self._session_start = time.time()
@@ -132,8 +139,7 @@ class SearchReporter:
             "train_seconds": time.time() - cur["started"],
             "params": cur.get("params"),
         }
-        with open(self._extra_path, "w", encoding="utf-8") as f:
-            json.dump(self.extra, f)
+        _write(self._extra_path, json.dumps(self.extra))
         self._session_trials += 1
         records = self.records(oracle)
         self.write_results(records)
@@ -171,13 +177,15 @@ class SearchReporter:
         return out
 
     def write_results(self, records: list):
-        with open(os.path.join(self.output_dir, RESULTS_CSV), "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-            w.writeheader()
-            for r in records:
-                w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
-        with open(os.path.join(self.output_dir, RESULTS_JSON), "w", encoding="utf-8") as f:
-            json.dump({"objective": self.objective, "direction": "max", "trials": records}, f, indent=1)
+        """results.csv and results.json, each written atomically (rebuilt from the trials every time)."""
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in records:
+            w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
+        _write(os.path.join(self.output_dir, RESULTS_CSV), buf.getvalue())
+        _write(os.path.join(self.output_dir, RESULTS_JSON),
+               json.dumps({"objective": self.objective, "direction": "max", "trials": records}, indent=1))
 
     @staticmethod
     def best(records: list) -> Optional[dict]:
@@ -192,60 +200,31 @@ class SearchReporter:
             self._writer = tf.summary.create_file_writer(os.path.join(self.output_dir, TB_DIR))
         return self._writer
 
-    def _population_fitness(self, records, oracle) -> list:
-        ctrl = getattr(oracle, "controller", None)
-        pop = getattr(ctrl, "population", None)
-        if pop is not None:
-            try:
-                vals = [_finite(m["reward"] if isinstance(m, Mapping) else getattr(m, "reward")) for m in pop]
-                return [v for v in vals if v is not None]
-            except (KeyError, AttributeError, TypeError):
-                pass
-        done = [r["score"] for r in records if r["score"] is not None]
-        return done[-self.population_size:]
+    def _population_fitness(self, records, scalars) -> tuple:
+        """(best, median) fitness of the controller's population when it publishes them
+        (``population/best``/``population/median``), else of the last ``population_size``
+        completed trials; None when there is nothing to report."""
+        if "population/best" in scalars and "population/median" in scalars:
+            return scalars["population/best"], scalars["population/median"]
+        done = [r["score"] for r in records if r["score"] is not None][-self.population_size:]
+        return (max(done), statistics.median(done)) if done else None
 
     @staticmethod
-    def controller_scalars(oracle, last_values: Optional[Mapping] = None) -> dict:
-        """``{name: float}`` published by the oracle (see module docstring); {} if none."""
+    def controller_scalars(oracle) -> dict:
+        """``{name: float}`` the oracle publishes through ``summary_scalars()``; {} if none.
+        Non-finite values are left out; statistics never break a search."""
         src = getattr(oracle, "summary_scalars", None)
-        if callable(src):
-            try:
-                src = src()
-            except Exception:  # statistics are best effort; fall back to inspecting the controller
-                src = None
+        if not callable(src):
+            return {}
+        try:
+            src = src()
+        except Exception:
+            return {}
         out = {}
-        if isinstance(src, Mapping):
-            for k, v in src.items():
-                fv = _finite(v)
-                if fv is not None:
-                    out[str(k)] = fv
-            if out:  # an oracle whose controller publishes nothing ({}) gets the fallback below
-                return out
-        ctrl = getattr(oracle, "controller", None)
-        for name in ("baseline", "entropy", "last_reward"):
-            fv = _finite(getattr(ctrl, name, None)) if ctrl is not None else None
+        for k, v in (src or {}).items():
+            fv = _finite(v)
             if fv is not None:
-                out[name] = fv
-        probs_fn, space_fn = getattr(ctrl, "probabilities", None), getattr(oracle, "param_space", None)
-        if last_values and callable(probs_fn) and callable(space_fn):
-            try:
-                space = space_fn()
-                probs = probs_fn(space, last_values)
-                ents = []
-                for name, p in probs.items():
-                    p = [float(v) for v in p]
-                    ents.append(-sum(v * math.log(v) for v in p if v > 0))
-                    if name not in space:
-                        continue
-                    options_of = getattr(ctrl, "options_of", None)
-                    options = tuple(options_of(space[name]) if callable(options_of) else (space[name].options or ()))
-                    value = last_values.get(name)
-                    if value in options and options.index(value) < len(p):
-                        out[f"prob/{name}"] = p[options.index(value)]
-                if ents:
-                    out["entropy"] = sum(ents) / len(ents)
-            except Exception:  # statistics are best effort; never break a search over them
-                pass
+                out[str(k)] = fv
         return out
 
     def _log_tensorboard(self, rec, records, oracle):
@@ -268,12 +247,12 @@ class SearchReporter:
             if best is not None:
                 tf.summary.scalar("search/best_so_far", best["score"])
             tf.summary.scalar("search/completed_trials", float(sum(r["score"] is not None for r in records)))
-            pop = self._population_fitness(records, oracle)
+            scalars = self.controller_scalars(oracle)
+            pop = self._population_fitness(records, scalars)
             if pop:
-                tf.summary.scalar("population/best_fitness", max(pop))
-                tf.summary.scalar("population/median_fitness", statistics.median(pop))
-            scalars = self.controller_scalars(oracle, rec["hyperparameters"] if rec["score"] is not None else None)
-            if rec["score"] is not None and getattr(oracle, "controller", None) is not None:
+                tf.summary.scalar("population/best_fitness", pop[0])
+                tf.summary.scalar("population/median_fitness", pop[1])
+            if rec["score"] is not None and callable(getattr(oracle, "summary_scalars", None)):
                 scalars.setdefault("reward", rec["score"])
             for k, v in scalars.items():
                 tf.summary.scalar(f"controller/{k}", v)

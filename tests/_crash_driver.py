@@ -59,7 +59,7 @@ def score_of(values) -> float:
 def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
     import keras_tuner as kt
 
-    from keras_nas.controllers import tuners
+    from keras_nas.tuning import tuners
     from keras_nas.space import NASNetCellSpace
 
     sleep = float(os.environ.get("KNAS_TRIAL_SLEEP", "0.05")) if sleep is None else sleep
@@ -135,13 +135,13 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
         "scores": {tid: t.score for tid, t in o.trials.items()},
         "end_order": list(o.end_order),
         "controller": o.controller.get_state(),
-        "pending": len(o._pending),
+        "pending": len(o.pending_values()),
     }
-    get_arrays = getattr(o.controller, "get_arrays", None)
-    if callable(get_arrays):
+    arrays = o.controller.get_arrays()
+    if arrays is not None:
         import numpy as np
 
-        result["arrays"] = {k: np.asarray(v).tolist() for k, v in sorted(get_arrays().items())}
+        result["arrays"] = {k: np.asarray(v).tolist() for k, v in sorted(arrays.items())}
     with open(result_json, "w") as f:
         json.dump(result, f)
     return result

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from keras_nas import cli, search
+from keras_nas import cli, rundir
+from keras_nas.jobs import search, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("sub, cfg", [("search", search.SearchConfig), ("train", search.TrainConfig),
+@pytest.mark.parametrize("sub, cfg", [("search", search.SearchConfig), ("train", train.TrainConfig),
                                       ("export", None), ("show", None)])
 def test_help_lists_every_flag(sub, cfg, capsys):
     with pytest.raises(SystemExit) as e:
@@ -106,7 +107,7 @@ def _check_run_directory(searched):
     assert run["best"]["search_val_accuracy"] == max(float(r["score"]) for r in rows)
     assert 0.0 <= run["best"]["test_accuracy"] <= 1.0
     assert run["config"]["controller"] == "evolution" and run["config"]["max_trials"] == 2
-    assert search.load_architecture(str(out)).normal.num_blocks == 2
+    assert rundir.load_architecture(str(out)).normal.num_blocks == 2
 
 
 def _check_tensorboard_tags(searched):

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     import json, os, sys, time, types
     import keras_tuner as kt
     import keras_tuner.src.distribute.oracle_chief as oracle_chief
-    from keras_nas.controllers import tuners
+    from keras_nas.tuning import tuners
     from keras_nas.space import NASNetCellSpace
 
     # keras-tuner's chief polls every 20 s once stopping; shorten it (test speed only).
@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent(
             "statuses": {t.trial_id: t.status for t in o.trials.values()},
             "end_order": o.end_order,
             "observed": o.controller.get_state().get("num_observed"),
-            "pending": len(o._pending),
+            "pending": len(o.pending_values()),
             "pareto": o.pareto_front(),
         }
         with open(os.path.join(out, "chief.json"), "w") as f:

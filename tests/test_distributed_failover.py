@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, os, sys, time
     import keras_tuner as kt
-    from keras_nas.controllers import tuners
+    from keras_nas.tuning import tuners
     from keras_nas.space import NASNetCellSpace
 
     out, max_trials = sys.argv[1], int(sys.argv[2])
@@ -69,7 +69,7 @@ SCRIPT = textwrap.dedent(
                 "statuses": {t.trial_id: t.status for t in o.trials.values()},
                 "end_order": o.end_order,
                 "observed": o.controller.get_state().get("num_observed"),
-                "pending": len(o._pending),
+                "pending": len(o.pending_values()),
                 "expired": o.expired,
             }, f)
     """

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from keras_nas import zoo
-from keras_nas.controllers.evolution import AgingEvolution
+from keras_nas.controllers.evolution import AgingEvolutionController as AgingEvolution
 from keras_nas.controllers.params import ParamSpace
 from keras_nas.space import KIND_INPUT, KIND_OP, NASNetCellSpace, NB201Space
 
@@ -158,7 +158,9 @@ def test_conditional_space_mutation_resolves_conditions():
     hp.Float("lr", 1e-4, 1e-1, sampling="log")
     hp.Float("drop", 0.0, 0.5, step=0.1)
     hp.Fixed("batch", 32)
-    ps = ParamSpace.from_hyperparameters(hp)
+    from keras_nas.tuning.spaces import param_space_from_hyperparameters
+
+    ps = param_space_from_hyperparameters(hp)
     c = AgingEvolution(5, 2, seed=7)
     rng = random.Random(0)
     switched = 0
@@ -183,7 +185,9 @@ def test_continuous_gaussian_step():
     kt = pytest.importorskip("keras_tuner")
     hp = kt.HyperParameters()
     hp.Float("x", 0.0, 1.0)
-    ps = ParamSpace.from_hyperparameters(hp)
+    from keras_nas.tuning.spaces import param_space_from_hyperparameters
+
+    ps = param_space_from_hyperparameters(hp)
     c = AgingEvolution(5, 2, seed=1, sigma=0.05)
     steps = [abs(c.mutate({"x": 0.5}, ps)["x"] - 0.5) for _ in range(500)]
     assert all(s > 0 for s in steps)

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from keras_nas import export, search, zoo
+from keras_nas import export, families, rundir, zoo
 from keras_nas.space import Genotype, NB201Cell
 
 GENOTYPE = Genotype.parse(
@@ -56,11 +56,11 @@ def _fake_search_run(run_dir, arch=GENOTYPE, build=BUILD):
     import keras
 
     keras.utils.set_random_seed(1)
-    model = search.build_model(arch, **build)
+    model = families.family_of(arch).build(arch, **build)
     os.makedirs(run_dir, exist_ok=True)
     model.save_weights(os.path.join(run_dir, "best_model.weights.h5"))
     with open(os.path.join(run_dir, "best_genotype.json"), "w") as f:
-        f.write(search.arch_to_json(arch))
+        f.write(families.arch_to_json(arch))
     with open(os.path.join(run_dir, "run.json"), "w") as f:
         json.dump({"build": build, "config": {}}, f)
     return model
@@ -94,7 +94,7 @@ def test_export_search_best_all_formats_and_standalone_without_keras_nas(tmp_pat
     for k in ("keras", "saved_model", "genotype", "weights", "python", "cells_png"):
         assert os.path.exists(files[k]), k
     assert os.path.exists(os.path.join(files["saved_model"], "saved_model.pb"))
-    assert search.load_architecture(files["genotype"]) == GENOTYPE
+    assert rundir.load_architecture(files["genotype"]) == GENOTYPE
     x = np.random.default_rng(0).random((3, 8, 8, 1), dtype=np.float32)
     expected = np.asarray(model(x, training=False))
     # .keras round trip
@@ -117,7 +117,7 @@ def test_export_trained_model_with_aux_head(tmp_path):
     build = dict(BUILD, drop_path=0.2, aux_head=True, drop_path_total_steps=10, filters=4, num_cells=1,
                  input_shape=[32, 32, 1])
     keras.utils.set_random_seed(2)
-    model = search.build_model(zoo.DARTS_V2, **build)
+    model = families.family_of(zoo.DARTS_V2).build(zoo.DARTS_V2, **build)
     assert len(model.outputs) == 2
     model.save_weights(str(final / "model.weights.h5"))
     (final / "genotype.json").write_text(zoo.DARTS_V2.to_json())
@@ -152,7 +152,7 @@ def test_bundle_is_pure_keras_and_renamed(tmp_path):
 
 
 def test_export_without_a_run_explains(tmp_path):
-    with pytest.raises(search.JobError, match="run `keras-nas search`"):
+    with pytest.raises(rundir.JobError, match="run `keras-nas search`"):
         export.export_run(str(tmp_path), log=lambda m: None)
-    with pytest.raises(search.JobError, match="has no train.json"):
+    with pytest.raises(rundir.JobError, match="has no train.json"):
         export.export_run(str(tmp_path), model_dir=str(tmp_path), log=lambda m: None)

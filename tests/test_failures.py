@@ -8,8 +8,8 @@ import pytest
 kt = pytest.importorskip("keras_tuner")
 keras = pytest.importorskip("keras")
 
-from keras_nas.controllers.oracles import failure_reason  # noqa: E402
-from keras_nas.controllers.tuners import AgingEvolution, ReinforceSearch  # noqa: E402
+from keras_nas.tuning.failures import failure_reason  # noqa: E402
+from keras_nas.tuning.tuners import AgingEvolution, ReinforceSearch  # noqa: E402
 
 KINDS = ["ok", "build_error", "nan", "oom"]
 
@@ -76,9 +76,10 @@ def test_failed_trials_recorded_with_reason_never_parents(tmp_path):
 
 
 def test_reinforce_update_defined_for_failures(tmp_path):
-    tuner = _search(ReinforceSearch, tmp_path, 5, None, max_consecutive_failed_trials=None)
+    # 4 configurations, 5 trials: repeats allowed (an exhausted space would stop the search, issue #10.2)
+    tuner = _search(ReinforceSearch, tmp_path, 5, None, max_consecutive_failed_trials=None, allow_duplicates=True)
     o = tuner.oracle
-    assert o.controller.num_observed == 5 and not o._pending
+    assert o.controller.num_observed == 5 and not o.pending_values()
     arrays = o.controller.get_arrays()
     assert all(np.all(np.isfinite(np.asarray(v))) for v in arrays.values())
 

@@ -73,7 +73,7 @@ def test_queries(bench):
 
 @needs_tables
 def test_short_search_with_each_oracle(bench, tmp_path):
-    from keras_nas.controllers.oracles import AgingEvolutionOracle, RandomOracle, ReinforceOracle
+    from keras_nas.tuning.oracle import AgingEvolutionOracle, RandomOracle, ReinforceOracle
 
     factories = {
         "rs": functools.partial(RandomOracle, allow_duplicates=True),

@@ -10,9 +10,9 @@ import pytest
 
 kt = pytest.importorskip("keras_tuner")
 
-from keras_nas.controllers import oracles as oracles_lib  # noqa: E402
+from keras_nas.tuning import state as state_lib  # noqa: E402
 from keras_nas.controllers.base import Controller  # noqa: E402
-from keras_nas.controllers.oracles import (  # noqa: E402
+from keras_nas.tuning.oracle import (  # noqa: E402
     AgingEvolutionOracle,
     ControllerOracle,
     RandomOracle,
@@ -50,7 +50,7 @@ def new_oracle(cls, directory, **kw):
     kw.setdefault("hyperparameters", make_hp())
     o = cls(**kw)
     o.verbose = 0
-    o._set_project_dir(str(directory), "proj")
+    o.set_project_dir(str(directory), "proj")
     return o
 
 
@@ -148,7 +148,7 @@ def test_min_direction_and_retry_reported_once(tmp_path):
     t = o.create_trial("tuner0")
     t.status = "INVALID"
     o.end_trial(t)  # sent for retry: not reported yet
-    assert o.controller.num_observed == 0 and t.trial_id in o._pending
+    assert o.controller.num_observed == 0 and t.trial_id in o.pending_values()
     t2 = o.create_trial("tuner0")
     assert t2.trial_id == t.trial_id
     o.update_trial(t2.trial_id, {"loss": 0.25})
@@ -160,20 +160,24 @@ def test_min_direction_and_retry_reported_once(tmp_path):
     assert o.controller.num_observed == 1
 
 
-def test_duplicates_retried_then_accepted(tmp_path):
+def test_exhausted_space_stops_like_keras_tuner(tmp_path):
+    """Issue #10.2: with 3 configurations and allow_duplicates=False, the search ends (STOPPED)
+    after the 3 distinct ones, as kt.RandomSearch does, instead of re-training repeats."""
     hp = kt.HyperParameters()
     hp.Choice("a", [1, 2, 3])
-    o = new_oracle(RandomOracle, tmp_path, hyperparameters=hp, max_trials=5, seed=5)
+    o = new_oracle(RandomOracle, tmp_path, hyperparameters=hp, max_trials=15, seed=5)
     vals = []
-    for _ in range(5):
+    while True:
         t = o.create_trial("tuner0")
-        assert t.status == "RUNNING"  # never stops early because the space is exhausted
+        if t.status != "RUNNING":
+            break
         vals.append(t.hyperparameters.values["a"])
         o.update_trial(t.trial_id, {"score": 1.0})
         t.status = "COMPLETED"
         o.end_trial(t)
-    assert sorted(vals[:3]) == [1, 2, 3]  # unseen values first
-    assert o.create_trial("tuner0").status == "STOPPED"
+    assert t.status == "STOPPED"
+    assert sorted(vals) == [1, 2, 3]  # every configuration once, no repeat trained
+    assert len(o.trials) == 3
     o2 = new_oracle(RandomOracle, tmp_path / "b", hyperparameters=hp, max_trials=30, seed=5, allow_duplicates=True)
     seen = []
     for _ in range(12):
@@ -333,10 +337,10 @@ def test_arrays_npz_resume_and_mismatch(tmp_path):
     a, c = _drive_resume(tmp_path, ArrayOracle)
     np.testing.assert_allclose(a.controller.w, c.controller.w)
     proj = tmp_path / "b" / "proj"
-    assert (proj / oracles_lib.ARRAYS_FNAME).exists()
+    assert (proj / state_lib.ARRAYS_FNAME).exists()
     state = json.loads((proj / "oracle.json").read_text())
-    with np.load(proj / oracles_lib.ARRAYS_FNAME) as z:
-        assert int(z[oracles_lib._STEP_KEY]) == state["keras_nas"]["step"]
+    with np.load(proj / state_lib.ARRAYS_FNAME) as z:
+        assert int(z[state_lib.STEP_KEY]) == state["keras_nas"]["step"]
 
     # an interrupted save (npz replaced, json not yet): the previous npz is used
     json_before = (proj / "oracle.json").read_bytes()
@@ -349,7 +353,7 @@ def test_arrays_npz_resume_and_mismatch(tmp_path):
     np.testing.assert_allclose(d.controller.w, w_before)
 
     # a pair that does not match at all: a clear error naming the files and the fix
-    os.remove(proj / oracles_lib.ARRAYS_PREV_FNAME)
+    os.remove(proj / state_lib.ARRAYS_PREV_FNAME)
     e = new_oracle(ArrayOracle, tmp_path / "b", max_trials=14)
     with pytest.raises(RuntimeError, match=r"oracle_arrays\.npz.*overwrite=True"):
         e.reload()
@@ -363,13 +367,17 @@ def test_controller_class_mismatch_on_reload(tmp_path):
         r.reload()
 
 
-def test_kinds_from_hypermodel_registry(tmp_path):
-    from keras_nas.controllers.hypermodels import NASNetHyperModel
+def test_kinds_from_hypermodel(tmp_path):
+    """Decision kinds are an oracle argument (no process-wide registry): the documented way
+    for a plain keras_tuner.Tuner is kinds=hypermodel.decision_kinds."""
+    from keras_nas.tuning.hypermodels import NASNetHyperModel
 
     hm = NASNetHyperModel((8, 8, 3), 3, num_blocks=2)
     hp = kt.HyperParameters()
     hm.register(hp)
-    o = new_oracle(AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=5)
+    plain = new_oracle(AgingEvolutionOracle, tmp_path / "plain", hyperparameters=hp, max_trials=5)
+    assert {p.kind for p in plain.param_space()} == {"generic"}  # nothing leaks in from elsewhere
+    o = new_oracle(AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=5, kinds=hm.decision_kinds)
     kinds = {p.name: p.kind for p in o.param_space()}
     assert kinds["normal/b0_in0"] == "input" and kinds["reduce/b1_op1"] == "op"
 

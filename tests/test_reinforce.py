@@ -107,7 +107,9 @@ def _conditional_hps():
 
 def test_conditional_params_and_keras_tuner_space():
     hp = _conditional_hps()
-    space = ParamSpace.from_hyperparameters(hp)
+    from keras_nas.tuning.spaces import param_space_from_hyperparameters
+
+    space = param_space_from_hyperparameters(hp)
     c = ReinforceController(seed=0, batch_size=3, units=16, bins=5)
     seen_depth = set()
     for i in range(30):

@@ -51,7 +51,8 @@ def _values(seed):
 
 
 class EvolutionLikeOracle:
-    """Exposes a controller population (like keras-nas's AgingEvolutionOracle)."""
+    """An oracle that publishes no summary_scalars(): the reporter falls back to the last
+    population_size completed trials (the population of aging evolution by definition)."""
 
     def __init__(self):
         self.trials = {}
@@ -154,9 +155,9 @@ def test_format_seconds():
 
 
 def test_real_reinforce_search_logs_policy_statistics(tmp_path):
-    """The duck-typed fallback against keras-nas's real REINFORCE oracle: reward, baseline,
-    mean entropy and the probability of each decision taken."""
-    from keras_nas import search
+    """keras-nas's real REINFORCE oracle publishes reward, baseline, mean entropy and the
+    probability of each decision through summary_scalars()."""
+    from keras_nas.jobs import search
 
     cfg = search.SearchConfig(controller="reinforce", output_dir=str(tmp_path), subset=40, image_size=8, max_trials=2,
                               num_blocks=1, filters=4, batch_size=32, run_eagerly=True, seed=1)

@@ -7,8 +7,8 @@ kt = pytest.importorskip("keras_tuner")
 keras = pytest.importorskip("keras")
 
 import keras_nas  # noqa: E402
-from keras_nas.controllers.hypermodels import MacroHyperModel, NASNetHyperModel, NB201HyperModel  # noqa: E402
-from keras_nas.controllers.tuners import AgingEvolution, RandomArchitectureSearch, ReinforceSearch  # noqa: E402
+from keras_nas.tuning.hypermodels import MacroHyperModel, NASNetHyperModel, NB201HyperModel  # noqa: E402
+from keras_nas.tuning.tuners import AgingEvolution, RandomArchitectureSearch, ReinforceSearch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_swap_for_random_search(tmp_path, digits, cls, extra):
         v = t.hyperparameters.values
         assert ("units" in v) == (v["kind"] == "wide") and ("layers" in v) == (v["kind"] == "deep")
     assert tuner.get_best_models(1)[0].output_shape == (None, 10)
-    assert len(tuner.oracle.end_order) == n and not tuner.oracle._pending  # every trial reported once
+    assert len(tuner.oracle.end_order) == n and not tuner.oracle.pending_values()  # every trial reported once
 
 
 def test_resume_with_overwrite_false(tmp_path, digits):
@@ -123,7 +123,7 @@ def test_other_hypermodels_build(tmp_path):
 
 def test_plain_kt_tuner_with_keras_nas_oracle(tmp_path, digits):
     """The oracles also plug into keras_tuner.Tuner directly."""
-    from keras_nas.controllers.oracles import AgingEvolutionOracle
+    from keras_nas.tuning.oracle import AgingEvolutionOracle
 
     oracle = AgingEvolutionOracle(objective="val_accuracy", max_trials=2, population_size=2, seed=4)
     tuner = kt.Tuner(oracle=oracle, hypermodel=build_model, directory=str(tmp_path), project_name="p")

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from keras_nas import cli, zoo
-from keras_nas.search import JobError, arch_to_json, load_architecture
+from keras_nas.families import arch_to_json
+from keras_nas.rundir import JobError, load_architecture
 from keras_nas.space import MacroSpace, NB201Cell
 from keras_nas.visualize import architecture_image, architecture_png, architecture_text
 

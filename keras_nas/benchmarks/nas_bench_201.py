@@ -224,9 +224,9 @@ class NASBench201:
         ``make_oracle(objective=, max_trials=, hyperparameters=, seed=)`` returns a keras-tuner
         Oracle (e.g. ``functools.partial(AgingEvolutionOracle, population_size=10, sample_size=3)``).
         The oracle's project directory is ``directory`` (a temporary one, removed afterwards, when
-        None). ``write_files=False`` replaces the oracle's ``save`` and ``_save_trial`` by no-ops
-        (keras-tuner's per-trial json/npz writes), which is how the overhead is measured in the
-        benchmark script. Overhead is timed either way: ``overhead_s`` = wall time inside
+        None). ``write_files=False`` gives a keras-nas oracle a state store that writes nothing
+        (``store=NoFiles()``: no per-trial json/npz writes), which is how the algorithm's own
+        overhead is measured in the benchmark script. Overhead is timed either way: ``overhead_s`` = wall time inside
         ``create_trial`` + ``update_trial`` + ``end_trial``; ``controller_s`` = the part spent in the
         controller's ``propose``/``observe`` (when the oracle has a keras-nas controller).
         """
@@ -237,8 +237,12 @@ class NASBench201:
         signal = self.acc12[(ds, "valid")]
         costs = self.costs[ds]
         objective = kt.Objective("val_acc_12ep", "max")
+        from keras_nas.tuning import internals
+        from keras_nas.tuning.state import NoFiles
+
+        extra = {} if write_files else {"store": NoFiles()}
         oracle = make_oracle(
-            objective=objective, max_trials=max_trials, hyperparameters=self.hyperparameters(), seed=seed
+            objective=objective, max_trials=max_trials, hyperparameters=self.hyperparameters(), seed=seed, **extra
         )
         if hasattr(oracle, "verbose"):
             oracle.verbose = 0  # keras-tuner's per-trial console table
@@ -246,10 +250,7 @@ class NASBench201:
         if directory is None:
             directory = tmp = tempfile.mkdtemp(prefix="nb201_")
         try:
-            oracle._set_project_dir(directory, f"{type(oracle).__name__}_{ds}_{seed}")
-            if not write_files:
-                oracle.save = lambda *a, **k: None
-                oracle._save_trial = lambda *a, **k: None
+            internals.set_project_dir(oracle, directory, f"{type(oracle).__name__}_{ds}_{seed}")
             ctrl_time = [0.0]
             ctrl = getattr(oracle, "controller", None)
             if ctrl is not None:

@@ -1,7 +1,7 @@
 """The ask/tell contract every search algorithm implements, independent of keras-tuner.
 
 A controller proposes complete value dicts over a :class:`ParamSpace` and is told the
-reward of each. Oracles (``keras_nas.controllers.oracles``) adapt controllers to
+reward of each. Oracles (``keras_nas.tuning.oracle``) adapt controllers to
 keras-tuner; benchmarks and tests may drive them directly.
 
 State (``get_state``/``set_state``) must be JSON-serialisable and complete: restoring it
@@ -19,7 +19,29 @@ from keras_nas.controllers.params import Param, ParamSpace
 
 
 class Controller(abc.ABC):
-    """Base class. Subclasses implement :meth:`propose` and usually :meth:`observe`."""
+    """Base class of every search algorithm. Every hook an oracle may call is declared here,
+    with its default; the oracle calls nothing else.
+
+    Called by the oracle, in this order for one trial:
+
+    * :meth:`propose` when a worker asks for a trial; the oracle completes the values
+      (``ParamSpace.complete``) so every active decision has a plain-typed value.
+    * :meth:`discard` when that proposal was rejected (it repeats an earlier trial and
+      ``allow_duplicates=False``); :meth:`propose` is then called again.
+    * :meth:`observe` once when the trial has ended: its reward (larger is better) or None
+      for a failed trial.
+    * :meth:`get_state` / :meth:`get_arrays` after every change (state files);
+      :meth:`set_state` / :meth:`set_arrays` on resume.
+    * :meth:`summary_scalars` after each trial, for TensorBoard (``controller/<name>``).
+    * :meth:`set_encoder` once, when the HyperModel has a search space that can encode
+      architecture objects (genotypes) as values (warm starts).
+    """
+
+    #: What produced the last proposal; ``"identity"`` marks a deliberate re-evaluation
+    #: (aging evolution's identity mutation), exempt from duplicate rejection.
+    last_origin: Optional[str] = None
+    #: A SearchSpace (anything with ``encode(arch) -> values``) for non-dict warm starts.
+    encoder: Any = None
 
     def __init__(self, seed: Optional[int] = None):
         self.seed = seed
@@ -33,6 +55,18 @@ class Controller(abc.ABC):
         """Report a finished proposal. ``reward`` is None when the trial failed (never a parent, and
         REINFORCE gives it a defined update). Larger reward is better."""
 
+    def discard(self, values: Mapping[str, Any], space: ParamSpace) -> None:
+        """The last proposal was rejected as a duplicate and will never be observed."""
+
+    def summary_scalars(self, space: Optional[ParamSpace] = None) -> dict:
+        """``{name: float}`` statistics for TensorBoard; the state is left untouched."""
+        return {}
+
+    def set_encoder(self, encoder) -> None:
+        """Use ``encoder`` for warm starts given as architecture objects (unless one was given)."""
+        if self.encoder is None:
+            self.encoder = encoder
+
     def sample_value(self, p: Param, _so_far=None):
         """Uniform draw for one param, from the controller's own (persisted) RNG."""
         if p.continuous:
@@ -44,12 +78,21 @@ class Controller(abc.ABC):
 
     # -- persistence ------------------------------------------------------------------
     def get_state(self) -> dict:
+        """JSON-serialisable state; restoring it reproduces the same future proposals."""
         return {"seed": self.seed, "rng": _rng_to_json(self.rng.getstate())}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.seed = state.get("seed", self.seed)
         if "rng" in state:
             self.rng.setstate(_rng_from_json(state["rng"]))
+
+    def get_arrays(self) -> Optional[dict]:
+        """Large numeric state as ``{name: ndarray}`` (saved to an npz file), or None."""
+        return None
+
+    def set_arrays(self, arrays: Mapping[str, Any]) -> None:
+        raise RuntimeError(f"{type(self).__name__} keeps no arrays, but the saved state has some; "
+                           "resume with the controller that wrote it.")
 
 
 class RandomController(Controller):

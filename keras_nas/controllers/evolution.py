@@ -44,7 +44,7 @@ DEFAULT_IDENTITY_PROB = 0.05
 _KIND_ORDER = (KIND_INPUT, KIND_OP, KIND_GENERIC)
 
 
-class AgingEvolution(Controller):
+class AgingEvolutionController(Controller):
     """Aging-evolution controller (ask/tell).
 
     Args:

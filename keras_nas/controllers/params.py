@@ -83,7 +83,8 @@ class Param:
 
 
 class ParamSpace:
-    """Ordered params; build with :meth:`from_search_space` or :meth:`from_hyperparameters`."""
+    """Ordered params; build with :meth:`from_search_space` (keras-tuner spaces:
+    ``keras_nas.tuning.spaces.param_space_from_hyperparameters``)."""
 
     def __init__(self, params: Sequence[Param]):
         self.params = tuple(params)
@@ -108,33 +109,6 @@ class ParamSpace:
     @classmethod
     def from_search_space(cls, space: SearchSpace) -> "ParamSpace":
         return cls([Param(d.name, d.options, d.kind) for d in space.decisions])
-
-    @classmethod
-    def from_hyperparameters(cls, hps, kinds: Mapping[str, str] | None = None) -> "ParamSpace":
-        """Convert a keras-tuner ``HyperParameters``. ``kinds`` maps names to decision kinds
-        (keras-nas's cell HyperModel passes its spaces' input/op kinds)."""
-        from keras_tuner.engine import hyperparameters as hp_module
-
-        kinds = dict(kinds or {})
-        params = []
-        for hp in hps.space:
-            conds = tuple(getattr(hp, "conditions", ()) or ())
-            kind = kinds.get(hp.name, KIND_GENERIC)
-            if isinstance(hp, hp_module.Fixed):
-                options = (plain(hp.value),)
-            elif isinstance(hp, (hp_module.Choice, hp_module.Boolean)):
-                options = tuple(plain(v) for v in hp.values)
-            elif isinstance(hp, (hp_module.Int, hp_module.Float)):
-                if getattr(hp, "step", None) is None and isinstance(hp, hp_module.Float):
-                    options = None
-                else:
-                    n = hp._get_n_values() if getattr(hp, "step", None) is not None else int(hp.max_value - hp.min_value + 1)
-                    cast = int if isinstance(hp, hp_module.Int) else plain  # kt gives log-Int values as floats
-                    options = tuple(dict.fromkeys(cast(plain(v)) for v in hp.values)) if n <= MAX_OPTIONS else None
-            else:  # an unknown HyperParameter subclass: fall back to its prob mapping
-                options = None
-            params.append(Param(hp.name, options, kind, conds, hp))
-        return cls(params)
 
     def active_params(self, values: Mapping[str, Any]) -> list:
         return [p for p in self.params if p.is_active(values)]
