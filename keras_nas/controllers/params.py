@@ -16,6 +16,7 @@ Rules every controller follows (keras-tuner fills a missing active value with an
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -129,7 +130,8 @@ class ParamSpace:
                     options = None
                 else:
                     n = hp._get_n_values() if getattr(hp, "step", None) is not None else int(hp.max_value - hp.min_value + 1)
-                    cast = int if isinstance(hp, hp_module.Int) else plain  # kt gives log-Int values as floats
+                    # kt gives log-Int values as floats, stepped Floats as min + i * step (0.30000000000000004)
+                    cast = int if isinstance(hp, hp_module.Int) else (lambda v, hp=hp: _tidy_step_value(hp, plain(v)))
                     options = tuple(dict.fromkeys(cast(plain(v)) for v in hp.values)) if n <= MAX_OPTIONS else None
             else:  # an unknown HyperParameter subclass: fall back to its prob mapping
                 options = None
@@ -167,6 +169,19 @@ class ParamSpace:
     def key(self, values: Mapping[str, Any]) -> tuple:
         """Hashable identity of a proposal (active values only), for duplicate detection."""
         return tuple((p.name, _round(values[p.name])) for p in self.params if p.name in values)
+
+
+def _decimals(*xs) -> int:
+    """Decimal places of the numbers as written (0.05 -> 2, 1e-4 -> 4, 10.0 -> 1), at most 15."""
+    return min(15, max(max(0, -decimal.Decimal(repr(float(x))).as_tuple().exponent) for x in xs))
+
+
+def _tidy_step_value(hp, v: float) -> float:
+    """A stepped Float option without float noise: trial.json and results show 0.3, not 0.30000000000000004.
+    Linear steps round to the decimals of min_value and step; log steps (products) to 12 significant digits."""
+    if getattr(hp, "sampling", "linear") == "linear":
+        return round(v, _decimals(hp.min_value, hp.step))
+    return float(f"{v:.12g}")
 
 
 def _round(v):
