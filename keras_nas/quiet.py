@@ -12,7 +12,6 @@ instead of importing TensorFlow, so a command that fails on bad input never impo
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import os
 import re
 import sys
@@ -70,11 +69,15 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _QuietLoader(spec.loader)
-        return spec
+        for finder in sys.meta_path:  # the finder that would have found it without this hook
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
 
 
 def filter_tensorflow_import_logs():
