@@ -22,6 +22,8 @@ import warnings
 
 from absl import flags
 
+from keras_nas import cli_checks
+
 PROG = "keras-nas"
 SUBCOMMANDS = ("search", "train", "export", "show")
 SUMMARY = {
@@ -50,8 +52,10 @@ def _search_flags() -> flags.FlagValues:
     fv = flags.FlagValues()
     flags.DEFINE_enum("space", d.space, SPACES, "Search space: NASNet/AmoebaNet cells, NAS-Bench-201 cell, or macro CNN.", flag_values=fv)
     flags.DEFINE_enum("controller", d.controller, CONTROLLERS, "Search algorithm: aging evolution, REINFORCE, or random.", flag_values=fv)
+    from keras_nas.data import NPZ_HELP
+
     flags.DEFINE_string("data", d.data, "Dataset: 'digits' (embedded, offline), PATH.npz, cifar10, cifar100, mnist, "
-                        "fashion_mnist, or a TensorFlow Datasets name (tfds:NAME).", flag_values=fv)
+                        "fashion_mnist, or a TensorFlow Datasets name (tfds:NAME). " + NPZ_HELP, flag_values=fv)
     flags.DEFINE_integer("image_size", None, "Side of the square network input (images are resized); default: "
                          "native size, 16 for digits (8x8 upsampled).", lower_bound=4, flag_values=fv)
     flags.DEFINE_integer("subset", d.subset, "Use at most this many training images (0 = all); validation/test "
@@ -148,7 +152,7 @@ def help_text(sub: str, fv: flags.FlagValues) -> str:
                 "an NB201 or macro architecture string, or a search output directory.\n"
     # get_help groups flags under their defining module's path; the heading is noise here.
     body = "\n".join(l for l in fv.get_help(include_special_flags=False).splitlines()
-                     if l.startswith(" ") or not l.rstrip().endswith(":")).strip()
+                     if l.startswith(" ") or not l.rstrip().endswith(":")).strip("\n")
     return f"{head}\nflags:\n{body}\n  --flagfile: read flags from FILE (one --flag=value per line).\n"
 
 
@@ -164,6 +168,7 @@ def parse(argv):
     if sub not in FLAG_FACTORIES:
         raise UsageError(f"unknown subcommand {sub!r}; choose one of {', '.join(SUBCOMMANDS)}.\n\n{usage()}")
     fv = FLAG_FACTORIES[sub]()
+    cli_checks.add_checks(fv)  # upper bounds, finite floats, no NUL bytes: checked while parsing
     if any(a in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in rest):
         raise SystemExit(print(help_text(sub, fv)) or 0)
     try:
@@ -198,6 +203,9 @@ def _quiet():
         absl_logging.set_verbosity(absl_logging.WARNING)
     except Exception:  # pragma: no cover
         pass
+    from keras_nas import quiet
+
+    quiet.filter_tensorflow_import_logs()
 
 
 def _config(cls, fv):
@@ -265,23 +273,13 @@ def main(argv=None) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     _quiet()
-    from keras_nas.data import DataError
-    from keras_nas.rundir import JobError
-    from keras_nas.tuning.errors import StateFileError
-
-    known = (DataError, JobError, ValueError, FileNotFoundError, StateFileError)
     try:
-        from keras_nas.distribute import StrategyError
-
-        known += (StrategyError,)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
+        cli_checks.precheck(sub, fv, positional)  # bad input fails before TensorFlow is imported
         COMMANDS[sub](fv, positional)
     except UsageError as e:
         print(f"{PROG} {sub}: error: {e}", file=sys.stderr)
         return 2
-    except known as e:
+    except cli_checks.known_errors() as e:  # evaluated only when something was raised
         print(f"{PROG} {sub}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

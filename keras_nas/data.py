@@ -25,6 +25,7 @@ import dataclasses
 import os
 import socket
 import threading
+import warnings
 import zipfile
 from typing import Optional
 
@@ -39,11 +40,22 @@ KERAS_DATASETS = {
 }
 DEFAULT_DATASET = "digits"
 NETWORK_TIMEOUT_S = 5.0
+SUSPICIOUS_MAX = 50.0  # non-uint8 pixels with 1 < max < this are probably not 0..255 data
 TFDS_TIMEOUT_S = 60.0
 
 
 class DataError(ValueError):
     """A dataset cannot be loaded or is malformed; the message names the problem and the fix."""
+
+
+class DataScaleWarning(UserWarning):
+    """Non-uint8 pixels were divided by 255 although their maximum suggests another range (e.g. 0..16)."""
+
+
+# The .npz rule, also printed by `keras-nas search --help` (--data).
+NPZ_HELP = ("An .npz file holds x_train and y_train (optional: x_val/y_val, x_test/y_test); images are "
+            "(n, h, w) or (n, h, w, c), labels integer class ids. Pixels are divided by 255 when the images "
+            "are uint8 or their maximum exceeds 1; float images already in [0, 1] are used as they are.")
 
 
 @dataclasses.dataclass
@@ -202,12 +214,30 @@ def _load_digits():
     return {"x_train": x, "y_train": d.target.astype(np.int64)}, 16.0
 
 
-def _load_npz(path: str):
+def _check_npz_file(path: str):
+    """The cheap checks of an .npz path (exists, is a zip archive), without reading its arrays."""
     if not os.path.exists(path):
         raise DataError(f"Dataset file {path!r} does not exist.")
     if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame allow_pickle
         raise DataError(f"Cannot read {path!r}: not an .npz file (not a zip archive); save the dataset with "
                         "np.savez(path, x_train=..., y_train=...).")
+
+
+def check_source(name: str):
+    """Reject a dataset name or path that cannot load, reading no arrays and importing no TensorFlow.
+
+    Why: the CLI calls this before TensorFlow is imported, so a missing file fails in a second.
+    """
+    if not isinstance(name, str) or not name:
+        raise DataError(f"Dataset name must be a non-empty string, got {name!r}.")
+    if os.path.isdir(name):
+        raise DataError(f"Dataset {name!r} is a directory; pass an .npz file inside it, 'digits' or a dataset name.")
+    if name.lower() != "digits" and (name.lower().endswith(".npz") or os.path.isfile(name)):
+        _check_npz_file(name)
+
+
+def _load_npz(path: str):
+    _check_npz_file(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -308,10 +338,7 @@ def load_dataset(
       test_fraction: fraction held out as the test split when the source has no test split.
       seed: seeds the splits and the subset.
     """
-    if not isinstance(name, str) or not name:
-        raise DataError(f"Dataset name must be a non-empty string, got {name!r}.")
-    if os.path.isdir(name):
-        raise DataError(f"Dataset {name!r} is a directory; pass an .npz file inside it, 'digits' or a dataset name.")
+    check_source(name)
     for label, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < frac < 1.0:
             raise DataError(f"{label} must be in (0, 1), got {frac!r}.")
@@ -331,7 +358,13 @@ def load_dataset(
     x, y = _check_xy(arrays["x_train"], arrays["y_train"], f"{name} x_train/y_train")
     num_classes = int(y.max()) + 1
     if scale is None:  # npz: uint8 or 0..255 floats -> /255, floats already in [0, 1] -> as is
-        scale = 255.0 if (x.dtype == np.uint8 or float(np.max(x)) > 1.0) else 1.0
+        top = float(np.max(x))
+        scale = 255.0 if (x.dtype == np.uint8 or top > 1.0) else 1.0
+        if scale == 255.0 and x.dtype != np.uint8 and top < SUSPICIOUS_MAX:
+            warnings.warn(
+                f"{name}: {x.dtype} images with maximum {top:g} are divided by 255 (the rule for pixels above 1), so "
+                f"they train in [0, {top / 255:.3g}]. If their range is 0..{top:g} (e.g. scikit-learn digits, 0..16), "
+                f"pre-scale them to [0, 1] (x_train / {top:g}) before np.savez.", DataScaleWarning, stacklevel=2)
     if num_classes < 2:
         raise DataError(f"{name}: y_train has a single class; classification needs at least 2.")
     rng = np.random.default_rng(seed)

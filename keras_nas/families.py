@@ -88,25 +88,6 @@ def _nb201_json(cell) -> str:
     return json.dumps({"format": "keras-nas/nb201", "version": 1, "cell": str(cell)}, indent=1)
 
 
-def _macro_parse(s: str) -> MacroArchitecture:
-    layers = []
-    for i, part in enumerate(s.strip().split(";")):
-        body, _, skips = part.partition("<")
-        f, _, rest = body.partition("x")
-        k, _, st = rest.partition("s")
-        try:
-            layer = (int(f), int(k), int(st), tuple(int(j) for j in skips.split(",") if j))
-        except ValueError:
-            raise FamilyError(f"macro layer {i} {part!r} is not FILTERSxKERNELsSTRIDE[<SKIP,...], e.g. '24x3s1' "
-                              "or '36x5s2<0'.") from None
-        bad = [j for j in layer[3] if not 0 <= j < i]
-        if bad:
-            raise FamilyError(f"macro layer {i} {part!r} skips from layer(s) {bad}, which do not come before it; "
-                              f"a skip names an earlier layer 0..{i - 1}.")
-        layers.append(layer)
-    return MacroArchitecture(layers)
-
-
 FAMILIES = {
     "nasnet": Family(
         name="nasnet", arch_type=Genotype, make_space=_nasnet_space, builder="build_network",
@@ -125,7 +106,7 @@ FAMILIES = {
         name="macro", arch_type=MacroArchitecture,
         make_space=lambda macro_layers=6, **_: MacroSpace(num_layers=macro_layers, **MACRO_KWARGS),
         builder="build_macro_network", build_settings=lambda s: {}, to_json=lambda a: a.to_json(),
-        from_json=lambda d, text: MacroArchitecture.from_json(text), parse=_macro_parse,
+        from_json=lambda d, text: MacroArchitecture.from_json(text), parse=MacroArchitecture.parse,
         looks_like=lambda s: s[:1].isdigit() and "x" in s,
     ),
 }

@@ -159,3 +159,84 @@ def test_search_resume_train_export_show_end_to_end(tmp_path, capsys):
     _check_tensorboard_tags(searched)
     _check_resume(searched, capsys)
     _check_train_export_show(searched, capsys)
+
+
+def test_help_indents_every_flag_alike(capsys):
+    """The first flag used to lose its indent (the help body was .strip()ped)."""
+    for sub in cli.SUBCOMMANDS:
+        with pytest.raises(SystemExit):
+            cli.main([sub, "--help"])
+        out = capsys.readouterr().out
+        flag_lines = [l for l in out.split("\nflags:\n", 1)[1].splitlines() if l.lstrip().startswith("--")]
+        assert flag_lines and all(l.startswith("  --") for l in flag_lines), (sub, flag_lines[:2])
+
+
+def test_help_documents_npz_keys_scaling_and_ranges(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["search", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "x_train and y_train (optional: x_val/y_val, x_test/y_test)" in out
+    assert "divided by 255 when the images are uint8 or their maximum exceeds 1" in out
+    assert "--seed: Seed of data splits, controller and weights. Range: [0, 4294967295]." in out
+    assert "--val_fraction + --test_fraction must be below 1" in out
+
+
+# Runs the CLI in a fresh interpreter and reports which heavy modules it imported.
+_NO_TF_DRIVER = """
+import sys
+from keras_nas import cli
+rc = cli.main(sys.argv[1:])
+print("IMPORTED=" + ",".join(m for m in ("tensorflow", "keras", "keras_tuner") if m in sys.modules), file=sys.stderr)
+sys.exit(rc)
+"""
+BAD_GENOTYPE = "normal=sep_conv_3x3~0+identity~x/2;reduce=max_pool_3x3~0+identity~1/2"
+
+
+@pytest.mark.parametrize(
+    "argv, code, pattern",
+    [
+        (["search", "--data={tmp}/missing.npz", "--output_dir={tmp}/run"], 1,
+         r"keras-nas search: error: --data: Dataset file '.*missing.npz' does not exist"),
+        (["train", "--run_dir={tmp}/no_run"], 1, r"--run_dir '.*no_run' has no best_genotype.json"),
+        (["train", "--run_dir={tmp}", "--data={tmp}/missing.npz", "--genotype=nasnet_a"], 1,
+         r"--data: Dataset file '.*missing.npz' does not exist"),
+        (["train", "--run_dir={tmp}", f"--genotype={BAD_GENOTYPE}"], 1, r"input 'x' in 'identity~x' is not an integer"),
+        (["export", "--run_dir={tmp}/no_run"], 1, r"--run_dir '.*no_run' has neither final/train.json"),
+        (["show", "--text_only", "normal=sep_conv_3x3~0"], 1, r"lacks '/concat'"),
+        (["search", "--seed=-1"], 2, r"flag --seed=-1: must be an integer in \[0, 4294967295\]"),
+    ],
+)
+def test_bad_input_fails_before_tensorflow_is_imported(argv, code, pattern, tmp_path):
+    """Errors that need no TensorFlow took 64-132 s under load because it was imported first."""
+    import re
+
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", _NO_TF_DRIVER, *argv], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == code, p.stderr
+    assert re.search(pattern, p.stderr), p.stderr
+    assert "Traceback" not in p.stderr
+    assert p.stderr.rstrip().endswith("IMPORTED="), p.stderr  # neither tensorflow nor keras nor keras_tuner
+    assert sorted(os.listdir(tmp_path)) == [], os.listdir(tmp_path)
+
+
+def test_quiet_mode_hides_tensorflow_import_notices():
+    """TF 2.21 logs oneDNN/CPU notices through uninitialised C++ absl, whatever TF_CPP_MIN_LOG_LEVEL says."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    code = "from keras_nas import cli; cli._quiet(); import keras; import tensorflow as tf; print(tf.constant(2) + 1)"
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "tf.Tensor(3" in p.stdout
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard", "rebuild TensorFlow"):
+        assert noise not in p.stderr, p.stderr
+
+
+def test_quiet_filter_keeps_other_stderr_lines():
+    from keras_nas import quiet
+
+    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1.2 7534 port.cc:153] oneDNN custom operations are on. You may see ...\n"
+            "E0000 00:00:1.3 7534 something.cc:1] a real error\n")
+    assert quiet._wanted(text) == "E0000 00:00:1.3 7534 something.cc:1] a real error\n"

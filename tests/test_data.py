@@ -58,6 +58,35 @@ def test_npz_with_given_val_split_and_uint8_scaling(tmp_path):
     assert ds.input_shape == (8, 8, 3)
 
 
+def test_small_range_float_pixels_divided_by_255_warn(tmp_path):
+    """0..16 floats (digits-like) follow the /255 rule but land in [0, 0.063]: say so and how to fix."""
+    y = np.arange(40) % 4
+    x16 = np.random.default_rng(0).integers(0, 17, (40, 8, 8)).astype(np.float32)
+    x16[0, 0, 0] = 16.0
+    with pytest.warns(data_lib.DataScaleWarning, match=r"maximum 16 are divided by 255.*\[0, 0.0627\].*x_train / 16"):
+        ds = load_dataset(_npz(tmp_path, x_train=x16, y_train=y))
+    assert ds.scale == 255.0  # the documented rule still holds; only the warning is new
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", data_lib.DataScaleWarning)
+        load_dataset(_npz(tmp_path, x_train=x16 * 15, y_train=y))  # 0..240: real 0..255 pixels
+        load_dataset(_npz(tmp_path, x_train=x16 / 16, y_train=y))  # already in [0, 1]
+        load_dataset(_npz(tmp_path, x_train=x16.astype(np.uint8), y_train=y))  # uint8 is always /255
+
+
+def test_check_source_reads_no_arrays(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        data_lib.check_source(str(tmp_path / "missing.npz"))
+    (tmp_path / "fake.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not an .npz file"):
+        data_lib.check_source(str(tmp_path / "fake.npz"))
+    with pytest.raises(DataError, match="is a directory"):
+        data_lib.check_source(str(tmp_path))
+    data_lib.check_source("digits")
+    data_lib.check_source("cifar10")  # resolved (and downloaded) only when loaded
+
+
 @pytest.mark.parametrize(
     "arrays, fragment",
     [

@@ -388,3 +388,28 @@ def test_reinforce_oracle_resume(tmp_path):
     assert a.controller.num_updates == c.controller.num_updates > 0
     for k, v in a.controller.get_arrays().items():
         np.testing.assert_allclose(v, c.controller.get_arrays()[k], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", [AgingEvolutionOracle, RandomOracle, ReinforceOracle])
+def test_stepped_floats_are_written_without_float_noise(tmp_path, cls):
+    """keras-tuner makes stepped Floats as min + i * step: 0.30000000000000004 reached trial.json."""
+    hp = kt.HyperParameters()
+    hp.Float("drop", 0.0, 0.9, step=0.1)
+    hp.Float("wd", 0.1, 0.45, step=0.05)
+    hp.Float("lr", 1e-4, 1e-1, step=10, sampling="log")
+    extra = {"population_size": 4} if cls is AgingEvolutionOracle else {}
+    o = new_oracle(cls, tmp_path, hyperparameters=hp, max_trials=40, seed=0, **extra)
+    for i in range(24):
+        finish(o, o.create_trial("tuner0"), score=(i * 7 % 11) / 11)
+    seen = []
+    for name in sorted(os.listdir(tmp_path / "proj")):
+        if name.startswith("trial_"):
+            with open(tmp_path / "proj" / name / "trial.json") as f:
+                seen.append(json.load(f)["hyperparameters"]["values"])
+    assert len(seen) == 24
+    drops = {v["drop"] for v in seen}
+    assert len(drops) >= 5  # enough values drawn for the noisy ones (0.3, 0.6, 0.7) to show up
+    for v in seen:
+        assert repr(v["drop"]) in {f"{k / 10}" for k in range(10)}, v
+        assert repr(v["wd"]) in {f"{round(0.1 + k * 0.05, 2)}" for k in range(8)}, v
+        assert repr(v["lr"]) in {"0.0001", "0.001", "0.01", "0.1"}, v

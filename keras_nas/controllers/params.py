@@ -16,6 +16,7 @@ Rules every controller follows (keras-tuner fills a missing active value with an
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -141,6 +142,19 @@ class ParamSpace:
     def key(self, values: Mapping[str, Any]) -> tuple:
         """Hashable identity of a proposal (active values only), for duplicate detection."""
         return tuple((p.name, _round(values[p.name])) for p in self.params if p.name in values)
+
+
+def _decimals(*xs) -> int:
+    """Decimal places of the numbers as written (0.05 -> 2, 1e-4 -> 4, 10.0 -> 1), at most 15."""
+    return min(15, max(max(0, -decimal.Decimal(repr(float(x))).as_tuple().exponent) for x in xs))
+
+
+def tidy_step_value(hp, v: float) -> float:
+    """A stepped Float option without float noise: trial.json and results show 0.3, not 0.30000000000000004.
+    Linear steps round to the decimals of min_value and step; log steps (products) to 12 significant digits."""
+    if getattr(hp, "sampling", "linear") == "linear":
+        return round(v, _decimals(hp.min_value, hp.step))
+    return float(f"{v:.12g}")
 
 
 def _round(v):

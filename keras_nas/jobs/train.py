@@ -41,12 +41,9 @@ def _label_for_both_heads(x, y):
     return x, (y, y)
 
 
-def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
-    """Train ``cfg.genotype`` (or the run's best) from scratch; save model, weights and ``train.json``."""
-    import keras
-
-    from keras_nas import data as data_lib
-
+def check_train_config(cfg: TrainConfig) -> tuple:
+    """``(architecture, run.json)`` of a retraining job, or :class:`JobError` naming the flag.
+    Pure Python (the CLI calls it before TensorFlow is imported); nothing is written."""
     for name in ("epochs", "num_cells", "filters", "batch_size"):
         v = getattr(cfg, name)
         if not isinstance(v, int) or v < 1:
@@ -55,7 +52,6 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
         raise JobError(f"--drop_path must be in [0, 1), got {cfg.drop_path!r}.")
     if cfg.output_dir or cfg.run_dir:  # the model goes to --output_dir, else RUN_DIR/final
         rundir.check_output_dir(cfg.output_dir or cfg.run_dir, "--output_dir" if cfg.output_dir else "--run_dir")
-    t0 = time.time()
     run = rundir.read_run(cfg.run_dir) if cfg.run_dir else {}
     if cfg.genotype:
         arch = rundir.load_architecture(cfg.genotype)
@@ -64,6 +60,17 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
     else:
         raise JobError(f"--run_dir {cfg.run_dir!r} has no {BEST_GENOTYPE}; run `keras-nas search` first or pass "
                        "--genotype.")
+    return arch, run
+
+
+def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
+    """Train ``cfg.genotype`` (or the run's best) from scratch; save model, weights and ``train.json``."""
+    t0 = time.time()
+    arch, run = check_train_config(cfg)
+    import keras
+
+    from keras_nas import data as data_lib
+
     family = families.family_of(arch)
     rc = run.get("config", {})
     data_name = cfg.data or rc.get("data", "digits")

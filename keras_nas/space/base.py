@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import reprlib
 from typing import Any, Mapping, Sequence
 
 # Kinds let controllers apply the paper-specific mutations (AmoebaNet's hidden-state and
@@ -21,6 +22,18 @@ KIND_OP = "op"  # which operation a block applies
 
 class SpaceError(ValueError):
     """Raised for an invalid search-space definition or invalid decision values."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 6
+
+
+def short_repr(x) -> str:
+    """A bounded repr for error messages: a deeply nested or huge value must neither raise nor flood."""
+    try:
+        return _REPR.repr(x)
+    except Exception:  # a repr that fails: say what type it was
+        return f"<{type(x).__name__}>"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,9 +24,12 @@ Serialised forms:
 from __future__ import annotations
 
 import json
+import operator
+import re
 from typing import Iterable, NamedTuple, Sequence
 
 from keras_nas.space import ops as ops_lib
+from keras_nas.space.base import short_repr
 
 FORMAT = "keras-nas/genotype"
 VERSION = 1
@@ -34,6 +37,25 @@ VERSION = 1
 
 class GenotypeError(ValueError):
     """A genotype is malformed; the message names the cell, block and field."""
+
+
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: int() also takes " 1", "+1", "1_0", Arabic-Indic digits
+_short = short_repr
+
+
+def _index(x, what: str) -> int:
+    """``x`` as a state index, refusing what ``int()`` would coerce (floats, bools, strings)."""
+    if isinstance(x, bool):
+        raise GenotypeError(f"{what} must be an integer, got the boolean {x!r}.")
+    try:
+        return operator.index(x)  # ints and numpy integers; not 0.7, '1' or True
+    except TypeError:
+        raise GenotypeError(f"{what} must be an integer, got {type(x).__name__} {_short(x)}.") from None
+
+
+def _parse_index(text: str):
+    """An index written in a genotype string (ASCII digits only), or None when it is not one."""
+    return int(text) if _DIGITS.fullmatch(text) else None
 
 
 class Block(NamedTuple):
@@ -44,18 +66,37 @@ class Block(NamedTuple):
 
 
 def _as_block(b, i: int) -> Block:
-    """Coerce ``(inputs, ops)`` or a Block, with an error that names the block when malformed."""
+    """Check ``(inputs, ops)`` or a Block, with an error that names the block when malformed."""
+    hint = "expected (inputs, ops) like ((0, 1), ('sep_conv_3x3', 'identity'))"
+    if isinstance(b, (str, bytes, dict)):
+        raise GenotypeError(f"block {i}: {hint}, got {type(b).__name__} {_short(b)}.")
     try:
         inputs, ops = (b.inputs, b.ops) if isinstance(b, Block) else b
-        inputs = tuple(int(x) for x in inputs)
-        ops = tuple(ops_lib.canonical_op(o) if isinstance(o, str) else o for o in ops)
+        if isinstance(inputs, (str, bytes, dict)) or isinstance(ops, (str, bytes, dict)):
+            raise TypeError
+        inputs, ops = tuple(inputs), tuple(ops)
     except (TypeError, ValueError):
-        raise GenotypeError(
-            f"block {i}: expected (inputs, ops) like ((0, 1), ('sep_conv_3x3', 'identity')), got {b!r:.80}."
-        ) from None
+        raise GenotypeError(f"block {i}: {hint}, got {_short(b)}.") from None
+    try:
+        inputs = tuple(_index(x, "input") for x in inputs)
+    except GenotypeError as e:
+        raise GenotypeError(f"block {i}: {hint}; {e}") from None
     if not all(isinstance(o, str) for o in ops):
-        raise GenotypeError(f"block {i}: op names must be strings, got {list(ops)!r:.80}.")
-    return Block(inputs, ops)
+        raise GenotypeError(f"block {i}: op names must be strings, got {_short(list(ops))}.")
+    return Block(inputs, tuple(ops_lib.canonical_op(o) for o in ops))
+
+
+def _as_concat(concat) -> tuple:
+    if isinstance(concat, (str, bytes, dict)):
+        raise GenotypeError(f"concat must be a list of integers, got {type(concat).__name__} {_short(concat)}.")
+    try:
+        items = tuple(concat)
+    except TypeError:
+        raise GenotypeError(f"concat must be a list of integers, got {_short(concat)}.") from None
+    try:
+        return tuple(_index(c, "concat entry") for c in items)
+    except GenotypeError as e:
+        raise GenotypeError(f"concat must be a list of integers; {e}") from None
 
 
 class CellGenotype:
@@ -66,12 +107,7 @@ class CellGenotype:
     def __init__(self, blocks: Iterable, concat: Sequence[int] | None = None):
         blocks = tuple(_as_block(b, i) for i, b in enumerate(blocks))
         object.__setattr__(self, "blocks", blocks)
-        if concat is None:
-            concat = self.unused_states()
-        try:
-            concat = tuple(int(c) for c in concat)
-        except (TypeError, ValueError):
-            raise GenotypeError(f"concat must be a list of integers, got {concat!r:.80}.") from None
+        concat = self.unused_states() if concat is None else _as_concat(concat)
         object.__setattr__(self, "concat", concat)
         object.__setattr__(self, "_hash", hash((self.blocks, self.concat)))
 
@@ -152,30 +188,37 @@ class CellGenotype:
 
     @classmethod
     def parse(cls, s: str, name: str = "cell") -> "CellGenotype":
+        if not isinstance(s, str):
+            raise GenotypeError(f"{name} cell must be a string like 'op~i+op~j|.../2,3', got {type(s).__name__}.")
         s = s.strip()
         if "/" not in s:
-            raise GenotypeError(f"{name} cell string {s!r} lacks '/concat'; expected 'op~i+op~j|.../2,3'.")
+            raise GenotypeError(f"{name} cell string {s[:80]!r} lacks '/concat'; expected 'op~i+op~j|.../2,3'.")
         body, concat = s.rsplit("/", 1)
         blocks = []
         for b, part in enumerate(body.split("|")):
             halves = part.split("+")
             if len(halves) != 2:
-                raise GenotypeError(f"{name} cell, block {b}: {part!r} should be 'op~input+op~input'.")
+                raise GenotypeError(f"{name} cell, block {b}: {part[:80]!r} should be 'op~input+op~input'.")
             inputs, opnames = [], []
             for h in halves:
                 if "~" not in h:
-                    raise GenotypeError(f"{name} cell, block {b}: {h!r} should be 'op~input' (e.g. 'sep_conv_3x3~0').")
+                    raise GenotypeError(
+                        f"{name} cell, block {b}: {h[:80]!r} should be 'op~input' (e.g. 'sep_conv_3x3~0')."
+                    )
                 op, idx = h.rsplit("~", 1)
-                try:
-                    inputs.append(int(idx))
-                except ValueError:
-                    raise GenotypeError(f"{name} cell, block {b}: input {idx!r} in {h!r} is not an integer.") from None
+                i = _parse_index(idx.strip())
+                if i is None:
+                    raise GenotypeError(f"{name} cell, block {b}: input {idx[:40]!r} in {h[:60]!r} is not an integer "
+                                        "(ASCII digits 0-9, no sign).")
+                inputs.append(i)
                 opnames.append(op.strip())
             blocks.append(Block(tuple(inputs), tuple(opnames)))
-        try:
-            concat_list = [int(c) for c in concat.split(",") if c.strip()]
-        except ValueError:
-            raise GenotypeError(f"{name} cell: concat {concat!r} must be comma-separated integers.") from None
+        concat_list = []
+        if concat.strip():
+            concat_list = [_parse_index(c.strip()) for c in concat.split(",")]
+            if None in concat_list:
+                raise GenotypeError(f"{name} cell: concat {concat[:60]!r} must be comma-separated integers "
+                                    "(ASCII digits 0-9, no sign).")
         return cls(blocks, concat_list)
 
     def to_dict(self) -> dict:
@@ -187,15 +230,25 @@ class CellGenotype:
     @classmethod
     def from_dict(cls, d, name: str = "cell") -> "CellGenotype":
         if not isinstance(d, dict) or "blocks" not in d:
-            raise GenotypeError(f"{name} cell: expected an object with 'blocks' (and 'concat'), got {d!r:.80}.")
+            raise GenotypeError(f"{name} cell: expected an object with 'blocks' (and 'concat'), got {_short(d)}.")
+        extra = sorted(map(str, set(d) - {"blocks", "concat"}))
+        if extra:
+            raise GenotypeError(f"{name} cell: unknown field(s) {extra}; a cell has 'blocks' and 'concat'.")
+        if not isinstance(d["blocks"], list):
+            raise GenotypeError(f"{name} cell: 'blocks' must be a list, got {type(d['blocks']).__name__} "
+                                f"{_short(d['blocks'])}.")
+        if "concat" in d and not isinstance(d["concat"], list):
+            raise GenotypeError(f"{name} cell: 'concat' must be a list of integers (omit it for the default), "
+                                f"got {type(d['concat']).__name__} {_short(d['concat'])}.")
         blocks = []
         for b, blk in enumerate(d["blocks"]):
-            try:
-                blocks.append(Block(tuple(blk["inputs"]), tuple(blk["ops"])))
-            except (KeyError, TypeError):
-                raise GenotypeError(
-                    f"{name} cell, block {b}: expected {{'inputs': [i, j], 'ops': [op, op]}}, got {blk!r:.80}."
-                ) from None
+            want = f"expected {{'inputs': [i, j], 'ops': [op, op]}}, got {_short(blk)}"
+            if not isinstance(blk, dict) or set(blk) != {"inputs", "ops"}:
+                raise GenotypeError(f"{name} cell, block {b}: {want}.")
+            for field in ("inputs", "ops"):
+                if not isinstance(blk[field], list):
+                    raise GenotypeError(f"{name} cell, block {b}: {want} ('{field}' must be a list).")
+            blocks.append((blk["inputs"], blk["ops"]))
         try:
             return cls(blocks, d.get("concat"))
         except GenotypeError as e:
@@ -221,6 +274,8 @@ class Genotype:
     __slots__ = ("normal", "reduce", "name", "_hash")
 
     def __init__(self, normal, reduce, name: str | None = None):
+        if name is not None and not isinstance(name, str):
+            raise GenotypeError(f"Genotype name must be a string, got {type(name).__name__} {_short(name)}.")
         normal, reduce = _as_cell(normal, "normal"), _as_cell(reduce, "reduce")
         object.__setattr__(self, "normal", normal)
         object.__setattr__(self, "reduce", reduce)
@@ -285,7 +340,9 @@ class Genotype:
             key, val = chunk.split("=", 1)
             key = key.strip()
             if key not in ("normal", "reduce"):
-                raise GenotypeError(f"Genotype string has unknown part {key!r}; expected 'normal' and 'reduce'.")
+                raise GenotypeError(f"Genotype string has unknown part {key[:40]!r}; expected 'normal' and 'reduce'.")
+            if key in parts:
+                raise GenotypeError(f"Genotype string gives the {key!r} cell twice; give each cell once.")
             parts[key] = CellGenotype.parse(val, key)
         missing = {"normal", "reduce"} - set(parts)
         if missing:
@@ -305,12 +362,14 @@ class Genotype:
     def from_dict(cls, d: dict) -> "Genotype":
         if not isinstance(d, dict):
             raise GenotypeError(f"Genotype JSON must be an object, got {type(d).__name__}.")
-        version = d.get("version", 1)
-        if d.get("format", FORMAT) != FORMAT:
-            raise GenotypeError(f"Not a keras-nas genotype: format is {d.get('format')!r}, expected {FORMAT!r}.")
-        if not isinstance(version, int) or version > VERSION:
+        fmt, version = d.get("format", FORMAT), d.get("version", 1)
+        if fmt != FORMAT:
+            raise GenotypeError(f"Not a keras-nas genotype: format is {_short(fmt)}, expected {FORMAT!r}.")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise GenotypeError(f"Genotype JSON 'version' must be an integer from 1 to {VERSION}, got {_short(version)}.")
+        if version > VERSION:
             raise GenotypeError(
-                f"Genotype JSON has version {version!r}; this keras-nas reads versions up to {VERSION}. "
+                f"Genotype JSON has version {_short(version)}; this keras-nas reads versions up to {VERSION}. "
                 "Upgrade keras-nas to read it."
             )
         for v in range(version, VERSION):
@@ -318,16 +377,15 @@ class Genotype:
         for key in ("normal", "reduce"):
             if key not in d:
                 raise GenotypeError(f"Genotype JSON lacks the {key!r} cell.")
-        g = cls(CellGenotype.from_dict(d["normal"], "normal"), CellGenotype.from_dict(d["reduce"], "reduce"), d.get("name"))
+        name = d.get("name")
+        if name is not None and not isinstance(name, str):
+            raise GenotypeError(f"Genotype JSON 'name' must be a string, got {type(name).__name__} {_short(name)}.")
+        g = cls(CellGenotype.from_dict(d["normal"], "normal"), CellGenotype.from_dict(d["reduce"], "reduce"), name)
         return g.validate()
 
     @classmethod
     def from_json(cls, s: str) -> "Genotype":
-        try:
-            d = json.loads(s)
-        except json.JSONDecodeError as e:
-            raise GenotypeError(f"Malformed genotype JSON: {e.msg} at line {e.lineno} column {e.colno}.") from None
-        return cls.from_dict(d)
+        return cls.from_dict(_loads(s, "genotype JSON"))
 
     @classmethod
     def from_darts(cls, normal, normal_concat, reduce, reduce_concat, name=None) -> "Genotype":
@@ -358,18 +416,40 @@ class Genotype:
 _MIGRATIONS: dict = {}
 
 
+def _loads(s, what: str):
+    """``json.loads`` whose every failure is a :class:`GenotypeError` naming ``what``."""
+    if not isinstance(s, (str, bytes, bytearray)):
+        raise GenotypeError(f"{what} must be a string, got {type(s).__name__}.")
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError as e:
+        raise GenotypeError(f"Malformed {what}: {e.msg} at line {e.lineno} column {e.colno}.") from None
+    except RecursionError:
+        raise GenotypeError(f"Malformed {what}: nested too deeply.") from None
+    except ValueError as e:  # e.g. an integer literal of more than 4300 digits, bad UTF-8
+        raise GenotypeError(f"Malformed {what}: {e}.") from None
+
+
 def load_genotype(text_or_path: str) -> Genotype:
     """Read a genotype from a compact string, a JSON string, or a path to a JSON/text file."""
     import os
 
     if isinstance(text_or_path, Genotype):
         return text_or_path
-    s = str(text_or_path).strip()
-    if not s.startswith("{") and "=" not in s and os.path.exists(s):
-        with open(s, encoding="utf-8") as f:
-            s = f.read().strip()
+    if not isinstance(text_or_path, (str, os.PathLike)):
+        raise GenotypeError(f"load_genotype needs a string or path, got {type(text_or_path).__name__}.")
+    s = os.fspath(text_or_path)
+    s = s.strip() if isinstance(s, str) else s
+    if not isinstance(s, str):
+        raise GenotypeError(f"load_genotype needs a str path, got {type(s).__name__}.")
+    if not s.startswith("{") and "=" not in s and os.path.isfile(s):
+        try:
+            with open(s, encoding="utf-8") as f:
+                s = f.read().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise GenotypeError(f"Cannot read the genotype file {text_or_path!r}: {e}.") from None
         if s.startswith("{"):
-            d = json.loads(s)
+            d = _loads(s, f"genotype JSON in {text_or_path}")
             # A results file may wrap the genotype: {"genotype": {...}, ...}
             if isinstance(d, dict) and "genotype" in d and isinstance(d["genotype"], (dict, str)):
                 g = d["genotype"]

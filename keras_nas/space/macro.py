@@ -7,9 +7,11 @@ optionally, which earlier layers feed it through skip connections (anchor points
 from __future__ import annotations
 
 import json
+import numbers
+import re
 from typing import Mapping, NamedTuple, Sequence
 
-from keras_nas.space.base import KIND_GENERIC, Decision, SearchSpace, SpaceError
+from keras_nas.space.base import KIND_GENERIC, Decision, SearchSpace, SpaceError, short_repr
 
 
 class MacroLayer(NamedTuple):
@@ -20,10 +22,19 @@ class MacroLayer(NamedTuple):
 
 
 class MacroArchitecture(tuple):
-    """A tuple of :class:`MacroLayer`; hashable and comparable by value."""
+    """A tuple of :class:`MacroLayer`; hashable and comparable by value.
+
+    Checked when made (positive integer sizes, skips only from earlier layers), so a bad
+    string, JSON or list fails here with the layer named rather than later in Keras.
+    """
 
     def __new__(cls, layers):
-        return super().__new__(cls, tuple(MacroLayer(*l) if not isinstance(l, MacroLayer) else l for l in layers))
+        if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+            raise SpaceError(f"A macro architecture is a sequence of layers, got {type(layers).__name__}.")
+        out = tuple(_check_layer(l, i) for i, l in enumerate(layers))
+        if not out:
+            raise SpaceError("A macro architecture needs at least one layer.")
+        return super().__new__(cls, out)
 
     def __str__(self):
         return ";".join(
@@ -31,13 +42,76 @@ class MacroArchitecture(tuple):
             for l in self
         )
 
+    @classmethod
+    def parse(cls, s: str) -> "MacroArchitecture":
+        """Inverse of ``str()``: ``FILTERSxKERNELsSTRIDE[<SKIP,...]`` per layer, ``;``-separated."""
+        if not isinstance(s, str):
+            raise SpaceError(f"A macro architecture string must be a string, got {type(s).__name__}.")
+        layers = []
+        for i, part in enumerate(s.strip().split(";")):
+            m = _LAYER_RE.fullmatch(part.strip())
+            if not m:
+                raise SpaceError(f"macro layer {i} {part[:60]!r} is not FILTERSxKERNELsSTRIDE[<SKIP,...], e.g. "
+                                 "'24x3s1' or '36x5s2<0' (ASCII digits).")
+            f, k, st, skips = m.groups()
+            layers.append((int(f), int(k), int(st), tuple(int(j) for j in skips.split(",")) if skips else ()))
+        return cls(layers)
+
     def to_json(self) -> str:
         return json.dumps({"format": "keras-nas/macro", "version": 1, "layers": [l._asdict() | {"skips": list(l.skips)} for l in self]})
 
     @classmethod
     def from_json(cls, s: str) -> "MacroArchitecture":
-        d = json.loads(s)
-        return cls(MacroLayer(l["filters"], l["kernel_size"], l["stride"], tuple(l.get("skips", ()))) for l in d["layers"])
+        try:
+            d = json.loads(s)
+        except RecursionError:
+            raise SpaceError("Malformed macro architecture JSON: nested too deeply.") from None
+        except (TypeError, ValueError) as e:  # JSONDecodeError is a ValueError
+            raise SpaceError(f"Malformed macro architecture JSON: {e}") from None
+        if not isinstance(d, dict) or not isinstance(d.get("layers"), list):
+            raise SpaceError("Macro architecture JSON must be an object with a 'layers' list.")
+        if d.get("format", "keras-nas/macro") != "keras-nas/macro" or type(d.get("version", 1)) is not int \
+                or d.get("version", 1) != 1:
+            raise SpaceError(f"Not a keras-nas macro architecture (format {short_repr(d.get('format'))}, version "
+                             f"{short_repr(d.get('version'))}); expected format 'keras-nas/macro', version 1.")
+        layers = []
+        for i, l in enumerate(d["layers"]):
+            if not isinstance(l, dict) or not {"filters", "kernel_size", "stride"} <= set(l) <= set(MacroLayer._fields):
+                raise SpaceError(f"macro layer {i}: expected an object with filters, kernel_size, stride (and "
+                                 f"optional skips), got {short_repr(l)}.")
+            skips = l.get("skips", [])
+            if not isinstance(skips, list):
+                raise SpaceError(f"macro layer {i}: skips must be a list of layer indices, got {short_repr(skips)}.")
+            layers.append(MacroLayer(l["filters"], l["kernel_size"], l["stride"], tuple(skips)))
+        return cls(layers)
+
+
+_LAYER_RE = re.compile(r"([0-9]{1,6})x([0-9]{1,6})s([0-9]{1,6})(?:<([0-9]{1,6}(?:,[0-9]{1,6})*))?")
+
+
+def _positive(v, what: str, i: int) -> int:
+    """A positive int; floats, bools and strings are refused rather than coerced."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise SpaceError(f"macro layer {i}: {what} must be a positive integer, got {short_repr(v)}.")
+    return int(v)
+
+
+def _check_layer(l, i: int) -> MacroLayer:
+    if not isinstance(l, MacroLayer):
+        if isinstance(l, (str, bytes, dict)) or not isinstance(l, Sequence) or len(l) not in (3, 4):
+            raise SpaceError(f"macro layer {i}: expected (filters, kernel_size, stride[, skips]), got {short_repr(l)}.")
+        l = MacroLayer(*l)
+    skips = l.skips
+    if isinstance(skips, (str, bytes, dict)) or not isinstance(skips, Sequence):
+        raise SpaceError(f"macro layer {i}: skips must be a sequence of layer indices, got {short_repr(skips)}.")
+    earlier = f"earlier layers 0..{i - 1}" if i else "earlier layers, and layer 0 has none"
+    for j in skips:
+        if isinstance(j, bool) or not isinstance(j, numbers.Integral) or not 0 <= j < i:
+            raise SpaceError(f"macro layer {i}: skip from layer {short_repr(j)} is invalid; skips must name {earlier}.")
+    if len(set(skips)) != len(skips):
+        raise SpaceError(f"macro layer {i}: skips {list(skips)} repeat a layer.")
+    return MacroLayer(_positive(l.filters, "filters", i), _positive(l.kernel_size, "kernel_size", i),
+                      _positive(l.stride, "stride", i), tuple(int(j) for j in skips))
 
 
 class MacroSpace(SearchSpace):

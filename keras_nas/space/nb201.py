@@ -7,6 +7,7 @@ node 3 its output. Architectures are written as in the benchmark,
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 from keras_nas.space.base import KIND_OP, Decision, SearchSpace, SpaceError
@@ -25,11 +26,13 @@ class NB201Cell:
     __slots__ = ("ops",)
 
     def __init__(self, ops: Sequence[str]):
+        if isinstance(ops, (str, bytes, dict)) or not hasattr(ops, "__iter__"):
+            raise SpaceError(f"An NB201 cell takes a sequence of {len(EDGES)} op names, got {type(ops).__name__}.")
         ops = tuple(ops)
         if len(ops) != len(EDGES):
             raise SpaceError(f"An NB201 cell has {len(EDGES)} edges, got {len(ops)} ops.")
         for (to, frm), op in zip(EDGES, ops):
-            if op not in NB201_OPS:
+            if not isinstance(op, str) or op not in NB201_OPS:
                 raise SpaceError(f"NB201 edge {frm}->{to}: unknown op {op!r}; valid ops are {list(NB201_OPS)}.")
         object.__setattr__(self, "ops", ops)
 
@@ -59,24 +62,29 @@ class NB201Cell:
 
     @classmethod
     def parse(cls, s: str) -> "NB201Cell":
+        if not isinstance(s, str):
+            raise SpaceError(f"NB201 string must be a string like '|op~0|+|op~0|op~1|+|...|', got {type(s).__name__}.")
         s = s.strip()
         nodes = s.split("+")
         if len(nodes) != 3:
-            raise SpaceError(f"NB201 string {s!r} must have 3 '+'-separated nodes, like '|op~0|+|op~0|op~1|+|...|'.")
+            raise SpaceError(f"NB201 string {s[:80]!r} must have 3 '+'-separated nodes, like '|op~0|+|op~0|op~1|+|...|'.")
         found = {}
         for to, node in enumerate(nodes, start=1):
             items = [x for x in node.strip().strip("|").split("|") if x]
             if len(items) != to:
-                raise SpaceError(f"NB201 string: node {to} needs {to} inputs, got {node!r}.")
+                raise SpaceError(f"NB201 string: node {to} needs {to} inputs, got {node[:80]!r}.")
             for item in items:
                 if "~" not in item:
-                    raise SpaceError(f"NB201 string: {item!r} should be 'op~input'.")
+                    raise SpaceError(f"NB201 string: {item[:60]!r} should be 'op~input'.")
                 op, frm = item.rsplit("~", 1)
+                # ASCII digits only: int() would also take ' 1', '+1' or other scripts' digits.
+                if not re.fullmatch(r"[0-9]", frm) or int(frm) >= to:
+                    raise SpaceError(f"NB201 string: node {to} input {frm[:20]!r} in {item[:60]!r} must be a node "
+                                     f"index 0..{to - 1}.")
+                if (to, int(frm)) in found:
+                    raise SpaceError(f"NB201 string: node {to} lists input {frm} twice.")
                 found[(to, int(frm))] = op
-        try:
-            return cls([found[e] for e in EDGES])
-        except KeyError as e:
-            raise SpaceError(f"NB201 string {s!r} lacks edge {e.args[0][1]}->{e.args[0][0]}.") from None
+        return cls([found[e] for e in EDGES])  # every edge is present: `to` distinct inputs < to
 
 
 class NB201Space(SearchSpace):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from keras_nas.controllers.params import MAX_OPTIONS, Param, ParamSpace, plain
+from keras_nas.controllers.params import MAX_OPTIONS, Param, ParamSpace, plain, tidy_step_value
 from keras_nas.space.base import KIND_GENERIC
 from keras_nas.tuning import internals
 
@@ -28,7 +28,8 @@ def param_space_from_hyperparameters(hps, kinds: Mapping[str, str] | None = None
             else:
                 n = internals.stepped_count(hp) if getattr(hp, "step", None) is not None else int(
                     hp.max_value - hp.min_value + 1)
-                cast = int if isinstance(hp, hp_module.Int) else plain  # kt gives log-Int values as floats
+                # kt gives log-Int values as floats, stepped Floats as min + i * step (0.30000000000000004)
+                cast = int if isinstance(hp, hp_module.Int) else (lambda v, hp=hp: tidy_step_value(hp, plain(v)))
                 options = tuple(dict.fromkeys(cast(plain(v)) for v in hp.values)) if n <= MAX_OPTIONS else None
         else:  # an unknown HyperParameter subclass: fall back to its prob mapping
             options = None
