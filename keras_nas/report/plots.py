@@ -46,6 +46,12 @@ def pareto_front(points):
     return front
 
 
+def population_windows(done: list, size: int) -> list:
+    """``[(trial number, scores of the population)]`` after each completed trial, the population
+    being the last ``size`` completed trials (aging evolution's, by definition)."""
+    return [(t["trial"], [w["score"] for w in done[max(0, i + 1 - size):i + 1]]) for i, t in enumerate(done)]
+
+
 def best_so_far(run) -> bytes:
     """Left: every trial's score and the running best by trial number (failed trials marked).
     Right: the running best against wall-clock minutes since the first trial started."""
@@ -115,13 +121,11 @@ def population(run, size: int) -> bytes:
     """Aging evolution's population after each completed trial: the last ``size`` completed
     trials (its population by definition), as dots, with its best and median."""
     fig, (ax,) = _figure()
-    done = run.completed
     xs, best, med = [], [], []
-    for i, t in enumerate(done):
-        window = [w["score"] for w in done[max(0, i + 1 - size):i + 1]]
-        ax.scatter([t["trial"]] * len(window), window, s=16, color="#9467bd", alpha=0.45, lw=0,
+    for i, (trial, window) in enumerate(population_windows(run.completed, size)):
+        ax.scatter([trial] * len(window), window, s=16, color="#9467bd", alpha=0.45, lw=0,
                    label="members" if i == 0 else None)
-        xs.append(t["trial"])
+        xs.append(trial)
         best.append(max(window))
         med.append(statistics.median(window))
     ax.plot(xs, best, color="#2ca02c", lw=2, label="population best")
