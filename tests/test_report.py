@@ -350,3 +350,46 @@ def test_page_renders_in_headless_chromium(evo_run, tmp_path):
     # the first plot sits in the top part of the page: its blue best-so-far line must be on screen
     blue = sum(1 for r, g, b in img.getdata() if b > 150 and r < 80 and 90 < g < 150)
     assert blue > 200, "no plot pixels in the screenshot"
+
+
+# -- results_summary ---------------------------------------------------------------------------
+
+def test_results_summary_shows_genotypes_not_raw_decisions(tmp_path, capsys):
+    import keras_tuner as kt
+
+    import keras_nas
+    from keras_nas.reporting import ResultsSummaryMixin, summarize_trial
+
+    class Tuner(ResultsSummaryMixin, keras_nas.AgingEvolution):  # the hook the tuners get
+        pass
+
+    hm = keras_nas.NASNetHyperModel((8, 8, 1), 10, num_blocks=2, filters=4)
+    tuner = Tuner(hm, objective=kt.Objective("val_accuracy", "max"), max_trials=5, population_size=2,
+                  directory=str(tmp_path), project_name="p", seed=0)
+    oracle = tuner.oracle
+    for score in (0.5, 0.7, None):  # trials told to the oracle as a search would, without training
+        trial = oracle.create_trial("tuner0")
+        if score is None:
+            trial.status = kt.engine.trial.TrialStatus.FAILED
+            trial.message = "Traceback (most recent call last):\n  ...\nValueError: negative dimension size"
+        else:
+            oracle.update_trial(trial.trial_id, {"val_accuracy": score})
+            trial.status = kt.engine.trial.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    trials = list(oracle.trials.values())
+    capsys.readouterr()
+    tuner.results_summary(2)
+    out = capsys.readouterr().out
+    assert out.startswith(f"Results summary\nResults in {tuner.project_dir}\nShowing 2 best trials\n")
+    best = hm.genotype(trials[1])
+    assert f"Trial {trials[1].trial_id} summary\nArchitecture: {best}\nScore: 0.7" in out
+    assert out.index("Score: 0.7") < out.index("Score: 0.5")
+    assert "normal/b0_in0" not in out  # no raw decisions ...
+    tuner.results_summary(1, raw=True)
+    raw = capsys.readouterr().out
+    assert "Hyperparameters (16):\nnormal/b0_in0: " in raw  # ... unless asked for
+    failed = summarize_trial(trials[2], hm)
+    assert "Status: FAILED\nReason: ValueError: negative dimension size" in failed
+    # without a HyperModel that decodes them, the decisions are listed as keras-tuner does
+    plain = summarize_trial(trials[0], None)
+    assert "Architecture:" not in plain and "normal/b0_op0: " in plain
