@@ -19,7 +19,7 @@ import time
 import pytest
 
 from keras_nas import cli, zoo
-from keras_nas.report import ReportError, load_run, page, plots, read_scalars, write_report
+from keras_nas.report import load_run, plots, read_scalars, write_report
 from keras_nas.space import NASNetCellSpace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -92,8 +92,9 @@ def _summary(run: Run) -> str:
         ("data", _fmt(run.summary.get("data", {}).get("description"))),
         ("trials", f"{len(run.trials)} ({len(run.completed)} completed, {len(run.not_completed)} did not complete)"
                    + ("" if run.summary else " &ndash; the search has not finished (no run.json yet)")),
-        (f"best {html.escape(run.objective)}", f"{_fmt(best['score'], '.4f')} (trial {_fmt(best['trial'])}, "
-                                               f"id {_fmt(best['trial_id'])}, {_fmt(best.get('params'), ',')} params)"),
+        (f"best {html.escape(run.objective)}",
+         f"{_fmt(best['score'], '.4f')} (trial {_fmt(best['trial'])}, id {_fmt(best['trial_id'])}, "
+         f"{_fmt(best.get('params'), ',')} params)"),
         ("best architecture", f"<code>{html.escape(str(best.get('architecture')))}</code>"),
     ]
     final = run.summary.get("best", {})
@@ -120,8 +121,8 @@ def _cells(run: Run, page: _Page, top_k: int, engine: str) -> str:
         try:
             png = visualize.architecture_png(arch, engine)
         except ImportError as e:  # no Pillow
-            out.append(f'<div class="cell">{head}{page.note(str(e))}<pre>{html.escape(visualize.architecture_text(arch))}'
-                       "</pre></div>")
+            text = html.escape(visualize.architecture_text(arch))
+            out.append(f'<div class="cell">{head}{page.note(str(e))}<pre>{text}</pre></div>')
             continue
         img = page.image(f"cells_{rank}.png", png, f"cells of trial {t['trial']}")
         out.append(f'<div class="cell">{head}{img}</div>')
@@ -167,8 +168,9 @@ def build_report(run: Run, *, top_k: int = 3, engine: str = "auto") -> _Page:
         page.section("population", "Population fitness (aging evolution)", body)
     ctrl = {t: v for t, v in run.scalars.items() if t.startswith("controller/") and not t.startswith(
         ("controller/population/", "controller/failed"))}
-    if run.controller == "reinforce" or any(t.startswith(("controller/entropy", "controller/prob/")) for t in ctrl):
-        if any(t.startswith(("controller/entropy", "controller/prob/")) for t in ctrl):
+    policy = any(t.startswith(("controller/entropy", "controller/prob/")) for t in ctrl)
+    if run.controller == "reinforce" or policy:
+        if policy:
             body = page.image("controller.png", plots.controller(ctrl), "controller entropy and probabilities")
         else:
             body = page.note("No controller/entropy or controller/prob/... scalars in "

@@ -117,8 +117,9 @@ def load_run(path: str, *, require_completed: bool = True) -> Run:
     run = Run(path=path, trials=[t for t in data["trials"] if isinstance(t, dict)],
               objective=str(data.get("objective") or "val_accuracy"))
     if require_completed and not run.completed:
-        raise ReportError(f"{path!r}: none of the {len(run.trials)} trial(s) in {reporting.RESULTS_JSON} completed; "
-                          "there is nothing to report yet (failure reasons are in its failure_reason column).")
+        raise ReportError(f"{path!r}: none of the {len(run.trials)} trial(s) in {reporting.RESULTS_JSON} "
+                          "completed; there is nothing to report yet (failure reasons are in its failure_reason "
+                          "column).")
     if os.path.isfile(os.path.join(path, RUN_JSON)):
         summary = _read_json(os.path.join(path, RUN_JSON), "run summary")
         run.summary = summary if isinstance(summary, dict) else {}
@@ -137,7 +138,8 @@ def load_run(path: str, *, require_completed: bool = True) -> Run:
         except (ReportError, AttributeError):
             state = {}
         run.oracle = state if isinstance(state, dict) else {}
-    run.controller = run.config.get("controller") or CONTROLLER_CLASSES.get(run.oracle.get("controller_class", ""), "")
+    saved_class = run.oracle.get("controller_class", "")
+    run.controller = run.config.get("controller") or CONTROLLER_CLASSES.get(saved_class, "")
     run.scalars = read_scalars(os.path.join(path, reporting.TB_DIR))
     return run
 
