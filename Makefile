@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test bench setup clean report-deps
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
+
+# Optional system tools for `keras-nas report`: Graphviz draws the cells (Pillow otherwise) and
+# Chromium runs tests/test_report.py's browser test (skipped otherwise). Debian/Ubuntu, as root.
+report-deps:
+	apt-get update && apt-get install -y graphviz chromium
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -12,6 +12,7 @@ Usage::
     keras-nas train  --run_dir=runs/a --epochs=30 --num_cells=2 --filters=16
     keras-nas export --run_dir=runs/a
     keras-nas show   runs/a | genotype.json | nasnet_a | 'normal=...;reduce=...'
+    keras-nas report runs/a              # runs/a/report/index.html
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ import warnings
 from absl import flags
 
 from keras_nas import cli_checks
+from keras_nas.report import command as report_command  # light: absl only
 
 PROG = "keras-nas"
-SUBCOMMANDS = ("search", "train", "export", "show")
+SUBCOMMANDS = ("search", "train", "export", "show", "report")
 SUMMARY = {
     "search": "search architectures (keras-tuner project; running the same command again resumes)",
     "train": "retrain the best (or a given) architecture at final size and save it",
     "export": "export a trained model: .keras, SavedModel, genotype JSON, standalone Python builder",
     "show": "print an architecture and draw its cells as PNG",
+    "report": report_command.SUMMARY,
 }
 STRATEGY_HELP = "tf.distribute strategy: auto (TPU/multi-GPU if present), default, mirrored, tpu, cpu:N."
 
@@ -133,8 +136,9 @@ def _show_flags() -> flags.FlagValues:
     return fv
 
 
-FLAG_FACTORIES = {"search": _search_flags, "train": _train_flags, "export": _export_flags, "show": _show_flags}
-POSITIONAL = {"show": "GENOTYPE_OR_RUN"}
+FLAG_FACTORIES = {"search": _search_flags, "train": _train_flags, "export": _export_flags, "show": _show_flags,
+                  "report": report_command.define_flags}
+POSITIONAL = {"show": "GENOTYPE_OR_RUN", "report": report_command.POSITIONAL}
 
 
 def usage() -> str:
@@ -272,6 +276,8 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    if sub == "report":  # reads files only: answers before TensorFlow would be imported below
+        return report_command.main(fv, positional, PROG)
     _quiet()
     try:
         cli_checks.precheck(sub, fv, positional)  # bad input fails before TensorFlow is imported

@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("sub, cfg", [("search", search.SearchConfig), ("train", train.TrainConfig),
-                                      ("export", None), ("show", None)])
+                                      ("export", None), ("show", None), ("report", None)])
 def test_help_lists_every_flag(sub, cfg, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([sub, "--help"])

@@ -105,3 +105,120 @@ def test_cli_show_bad_argument(capsys):
     assert "Cannot read architecture 'no_such_thing'" in capsys.readouterr().err
     assert cli.main(["show"]) == 2
     assert "needs exactly one GENOTYPE_OR_RUN" in capsys.readouterr().err
+
+
+# -- layout: no edge may pass through a box other than its two endpoints -----------------------
+# (the straight-line drawing did: in NASNet-A's reduce cell an h[k-2] edge crossed b1's box).
+
+def _crossings(boxes, routes, shrink=1.0):
+    """``[(src, dst, node)]`` for every route sampled inside a box that is not its endpoint."""
+    hits = []
+    for src, dst, pts in routes:
+        samples = []
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            n = max(2, int(max(abs(x1 - x0), abs(y1 - y0)) * 2))
+            samples += [(x0 + (x1 - x0) * t / n, y0 + (y1 - y0) * t / n) for t in range(n + 1)]
+        for node, (bx0, by0, bx1, by1) in boxes.items():
+            if node in (src, dst):
+                continue
+            if any(bx0 + shrink < x < bx1 - shrink and by0 + shrink < y < by1 - shrink for x, y in samples):
+                hits.append((src, dst, node))
+    return hits
+
+
+def test_the_crossing_check_finds_a_crossing():
+    boxes = {"a": (0, 0, 10, 10), "b": (40, 0, 50, 10), "c": (20, -5, 30, 5)}
+    assert _crossings(boxes, [("a", "b", [(10, 2), (40, 2)])]) == [("a", "b", "c")]
+    assert _crossings(boxes, [("a", "b", [(10, 8), (40, 8)])]) == []
+
+
+@pytest.mark.parametrize("name", ["nasnet_a", "amoebanet_a", "darts_v2", "enas"])
+def test_pillow_fallback_routes_edges_around_boxes(name):
+    from keras_nas.visualize import _graph_for, _pillow_layout
+
+    for title, nodes, edges in _graph_for(zoo.get(name)):
+        _, boxes, routes = _pillow_layout(nodes, edges)
+        assert len(routes) == len(edges)
+        assert _crossings(boxes, routes) == [], (name, title)
+    _, boxes, routes = _pillow_layout(*_graph_for(_macro())[0][1:])
+    assert _crossings(boxes, routes) == []
+
+
+def test_edges_from_a_fanning_node_share_its_own_colour():
+    from keras_nas.visualize import _edge_colors, _graph_for
+
+    _, nodes, edges = _graph_for(zoo.NASNET_A)[1]  # reduce cell
+    colors = _edge_colors(nodes, edges)
+    # h[k-1], h[k-2], b0 and b1 each feed several ops: four different colours
+    assert {0, 1, 2, 3} <= set(colors) and len({colors[n] for n in (0, 1, 2, 3)}) == 4
+    assert all(sum(s == n for s, _ in edges) > 1 for n in colors)
+
+
+def _dot_geometry(src):
+    """Node boxes and sampled edge splines of ``dot -Tjson0`` output, in points."""
+    import graphviz
+
+    g = json.loads(graphviz.Source(src).pipe(format="json0").decode())
+    boxes, names = {}, {}
+    for o in g["objects"]:
+        if "pos" in o and "width" in o:
+            x, y = (float(v) for v in o["pos"].split(","))
+            w, h = float(o["width"]) * 72 / 2, float(o["height"]) * 72 / 2
+            boxes[o["_gvid"]] = (x - w, y - h, x + w, y + h)
+            names[o["_gvid"]] = o["name"]
+    routes = []
+    for e in g["edges"]:
+        parts = e["pos"].split()
+        tip = [tuple(map(float, p[2:].split(","))) for p in parts if p.startswith("e,")]
+        ctrl = [tuple(map(float, p.split(","))) for p in parts if not p.startswith(("e,", "s,"))]
+        pts = []
+        for i in range(0, len(ctrl) - 3, 3):  # cubic Bezier pieces
+            p0, p1, p2, p3 = ctrl[i:i + 4]
+            for k in range(21):
+                t = k / 20
+                pts.append(tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t ** 2 * c + t ** 3 * d
+                                 for a, b, c, d in zip(p0, p1, p2, p3)))
+        routes.append((e["tail"], e["head"], pts + tip))
+    return boxes, routes, names
+
+
+needs_dot = pytest.mark.skipif(not __import__("keras_nas.visualize").visualize.graphviz_available(),
+                               reason="Graphviz not installed (apt-get install graphviz; pip install graphviz)")
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["nasnet_a", "amoebanet_a", "darts_v2"])
+def test_graphviz_layout_no_edge_through_a_box(name):
+    from keras_nas.visualize import architecture_dot
+
+    for src in architecture_dot(zoo.get(name)):
+        boxes, routes, names = _dot_geometry(src)
+        assert len(routes) == src.count("->") and len(boxes) > 10
+        hits = _crossings(boxes, routes)
+        assert hits == [], [(names[a], names[b], names[c]) for a, b, c in hits]
+
+
+@needs_dot
+def test_auto_engine_uses_graphviz_and_falls_back_to_pillow(monkeypatch):
+    from keras_nas import visualize
+
+    g = zoo.NASNET_A
+    assert architecture_png(g) == architecture_png(g, "graphviz") != architecture_png(g, "pillow")
+
+    def broken(src):
+        raise OSError("dot crashed")
+
+    monkeypatch.setattr(visualize, "_dot_png", broken)
+    assert architecture_png(g) == architecture_png(g, "pillow")  # a failing dot never breaks a search
+    with pytest.raises(OSError, match="dot crashed"):
+        architecture_png(g, "graphviz")
+
+
+def test_without_graphviz_auto_draws_with_pillow(monkeypatch):
+    from keras_nas import visualize
+
+    monkeypatch.setattr(visualize.shutil, "which", lambda name: None)
+    assert not visualize.graphviz_available()
+    assert architecture_png(zoo.NASNET_A) == architecture_png(zoo.NASNET_A, "pillow")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        architecture_png(zoo.NASNET_A, "ascii")

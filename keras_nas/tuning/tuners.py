@@ -24,6 +24,7 @@ import warnings
 import keras
 import keras_tuner as kt
 
+from keras_nas import reporting
 from keras_nas.tuning import callbacks as cb_lib
 from keras_nas.tuning import internals
 from keras_nas.tuning import oracle as oracle_lib
@@ -51,7 +52,7 @@ def trial_seed(seed, trial_id, execution=0) -> int:
     return ((int(seed or 0) * 1_000_003) + tid * 101 + execution) % (2**31 - 1)
 
 
-class ControllerTuner(internals.WalledTuner):
+class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
     """keras-tuner Tuner with keras-nas reliability additions.
 
     * ``resume_trials=True``: every fit gets an atomic ``BackupAndRestore`` (backup in
@@ -66,6 +67,8 @@ class ControllerTuner(internals.WalledTuner):
       error and that trial runs again on resume.
     * State files are written atomically; unreadable ones raise an error naming the file. A
       project with an ``oracle.json`` is always reloaded (``overwrite=False``).
+    * ``results_summary()`` shows each trial's architecture (genotype string) rather than its raw
+      decisions (``raw=True`` adds them).
     * Distributed: workers send a heartbeat every ``heartbeat_interval_s`` while a trial runs
       and sleep ``idle_sleep_s`` when the chief answers IDLE.
     """
