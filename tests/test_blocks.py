@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from _timing import scaled
 
 keras = pytest.importorskip("keras")
 
@@ -243,7 +244,7 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
     r = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True,
-                       timeout=300)
+                       timeout=scaled(300))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "PLAIN-FAILS True" in r.stdout  # documents why keras_nas.load_model exists
     maxdiff = float(r.stdout.split("MAXDIFF")[1].split()[0])

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from _timing import scaled
 
 from keras_nas import cli, rundir
 from keras_nas.jobs import search, train
@@ -34,7 +35,7 @@ def test_help_lists_every_flag(sub, cfg, capsys):
 
 def test_top_level_help_via_module_entry_point():
     p = subprocess.run([sys.executable, "-m", "keras_nas.cli", "--help"], cwd=REPO, capture_output=True, text=True,
-                       timeout=60)
+                       timeout=scaled(60))
     assert p.returncode == 0
     for sub in cli.SUBCOMMANDS:
         assert f"  {sub} " in p.stdout
@@ -213,7 +214,7 @@ def test_bad_input_fails_before_tensorflow_is_imported(argv, code, pattern, tmp_
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.run([sys.executable, "-c", _NO_TF_DRIVER, *argv], cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=300)
+                       text=True, timeout=scaled(300))
     assert p.returncode == code, p.stderr
     assert re.search(pattern, p.stderr), p.stderr
     assert "Traceback" not in p.stderr
@@ -226,7 +227,7 @@ def test_quiet_mode_hides_tensorflow_import_notices():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
     code = "from keras_nas import cli; cli._quiet(); import keras; import tensorflow as tf; print(tf.constant(2) + 1)"
-    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=scaled(300))
     assert p.returncode == 0, p.stderr
     assert "tf.Tensor(3" in p.stdout
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard", "rebuild TensorFlow"):

@@ -15,12 +15,13 @@ import sys
 import time
 
 import pytest
+from _timing import scaled, wait_while_progressing
 
 pytest.importorskip("keras_tuner")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "_crash_driver.py")
-RUN_TIMEOUT_S = 120
+STALL_S = 120  # a driver that writes no event or output for this long (scaled by load) is hung
 
 
 def _env(**extra):
@@ -47,9 +48,10 @@ def _start(mode, tmp_path, max_trials, **env):
     )
 
 
-def _finish(p):
+def _finish(p, tmp_path):
+    """Wait for the driver while it makes progress (events or output); kill it after a long stall."""
     try:
-        p.wait(timeout=RUN_TIMEOUT_S)
+        wait_while_progressing([p], [tmp_path / "events.log", tmp_path / "driver.out"], STALL_S)
     finally:
         if p.poll() is None:
             p.kill()
@@ -58,11 +60,14 @@ def _finish(p):
 
 def _kill_when(p, events_path, pred, delay_s=0.0):
     """SIGKILL ``p`` once ``pred(events)`` holds (plus ``delay_s``); returns False if it ended first."""
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
+    seen, last_change = -1, time.monotonic()
+    while time.monotonic() - last_change < scaled(STALL_S):  # waits while events keep coming
         if p.poll() is not None:
             return False
-        if pred(_events(events_path)):
+        events = _events(events_path)
+        if len(events) != seen:
+            seen, last_change = len(events), time.monotonic()
+        if pred(events):
             time.sleep(delay_s)
             if p.poll() is not None:
                 return False
@@ -71,7 +76,7 @@ def _kill_when(p, events_path, pred, delay_s=0.0):
             return True
         time.sleep(0.02)
     p.kill()
-    raise AssertionError("driver did not reach the kill point in time")
+    raise AssertionError("driver stopped making progress before the kill point")
 
 
 def _output(tmp_path):
@@ -125,7 +130,7 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path, mode):
     for step in PLANS[mode]:
         if step != "random":
             p = _start(mode, tmp_path, max_trials, KNAS_CRASH_REPLACE=step)
-            _finish(p)
+            _finish(p, tmp_path)
             assert p.returncode == -signal.SIGKILL, _output(tmp_path)
             kills += 1
             continue
@@ -137,10 +142,10 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path, mode):
         if _kill_when(p, ev, lambda es: sum(e[0] == "recorded" for e in es) >= target, rng.uniform(0.0, 0.12)):
             kills += 1
         else:
-            _finish(p)
+            _finish(p, tmp_path)
     # run to the end
     p = _start(mode, tmp_path, max_trials)
-    _finish(p)
+    _finish(p, tmp_path)
     assert p.returncode == 0, _output(tmp_path)
     assert kills >= 2
     result = json.loads((tmp_path / "result.json").read_text())
@@ -168,7 +173,7 @@ def test_killed_trial_resumes_from_last_epoch(tmp_path):
     assert ["recorded", "0"] in before and ["recorded", "1"] not in before
     n_before = len(before)
     p = _start("keras", tmp_path, max_trials, KNAS_TRIAL_SLEEP=0.0)
-    _finish(p)
+    _finish(p, tmp_path)
     assert p.returncode == 0, _output(tmp_path)
     after = _events(ev)[n_before:]
     epochs_1 = [int(e[2]) for e in after if e[0] == "epoch" and e[1] == "1"]

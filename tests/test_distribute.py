@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+from _timing import scaled
 
 from keras_nas import distribute
 
@@ -123,7 +124,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         args.append("--tuner")
     except ImportError:
         pass
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=420, cwd=ROOT)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=scaled(420), cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])

@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _timing import scaled
 
 from keras_nas import export, families, rundir, zoo
 from keras_nas.space import Genotype, NB201Cell
@@ -76,7 +77,7 @@ def _run_standalone(tmp_path, files, x):
     p = subprocess.run(
         [sys.executable, "-I", "runner.py", os.path.abspath(files["python"]), os.path.abspath(files["weights"]),
          "x.npy", "y.npy"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=scaled(300),
     )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     params = int(p.stdout.split("PARAMS")[1].split()[0])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _timing import scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,5 +58,5 @@ def test_normal_after_reduction_trains_with_onednn():
         """
     )
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=scaled(300))
     assert proc.returncode == 0 and "TRAINED" in proc.stdout, (proc.returncode, proc.stderr[-2000:])

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from _timing import scaled
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -158,11 +159,11 @@ def test_environment_variable_switches_fused_kernels_off():
     outs = {}
     for value in ("0", "1"):
         env["KERAS_NAS_FUSED_KERNELS"] = value
-        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(120))
         assert r.returncode == 0, r.stderr
         outs[value] = r.stdout.strip().splitlines()[-1]
     assert outs == {"0": "False", "1": "True"}
     env["KERAS_NAS_FUSED_KERNELS"] = "flase"  # a typo is an error naming the variable and the fix, not "on"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(120))
     assert r.returncode != 0 and "KERAS_NAS_FUSED_KERNELS='flase' is not understood" in r.stderr
     assert "set it to 1" in r.stderr

@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+from _timing import scaled
 
 from keras_nas import cli, zoo
 from keras_nas.report import load_run, plots, read_scalars, write_report
@@ -284,7 +285,7 @@ def test_report_does_not_import_tensorflow(evo_run, tmp_path):
             "heavy = [m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules];"
             "print('heavy:', heavy); sys.exit(rc or bool(heavy))")
     p = subprocess.run([sys.executable, "-c", code, evo_run, str(tmp_path / "r")], cwd=REPO, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=scaled(120))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "heavy: []" in p.stdout
 
@@ -334,7 +335,7 @@ def test_page_renders_in_headless_chromium(evo_run, tmp_path):
     probe.write_text(open(index, encoding="utf-8").read().replace("</body>", PROBE))
     base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    p = subprocess.run(base + ["--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=90)
+    p = subprocess.run(base + ["--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=scaled(90))
     m = re.search(r'<pre id="probe">(.*?)</pre>', p.stdout, re.S)
     assert m, p.stderr[-2000:]
     images = json.loads(html.unescape(m.group(1)))
@@ -343,7 +344,7 @@ def test_page_renders_in_headless_chromium(evo_run, tmp_path):
         assert complete and w > 100 and h > 100, (name, w, h)
     shot = tmp_path / "shot.png"
     subprocess.run(base + ["--window-size=1300,1800", f"--screenshot={shot}", f"file://{index}"],
-                   capture_output=True, timeout=90)
+                   capture_output=True, timeout=scaled(90))
     from PIL import Image
 
     img = Image.open(shot).convert("RGB")

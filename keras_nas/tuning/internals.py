@@ -314,3 +314,44 @@ class AtomicSaveBestEpoch(_tuner_utils.SaveBestEpoch):
 def set_project_dir(oracle, directory, project_name) -> None:
     """Point any keras-tuner Oracle (keras-nas's or not) at a project directory without a Tuner."""
     oracle._set_project_dir(directory, project_name)
+
+
+class ChiefGone(kt.errors.FatalError):
+    """The chief stopped answering after the search was under way: it finished (or was
+    restarted elsewhere); a worker that was paused or cut off exits instead of waiting."""
+
+
+class _FailFastStub:
+    """Wraps the worker's gRPC stub: until the first answer every call waits for the chief as
+    keras-tuner does (one-hour timeout), so workers may start before it. After that a call waits
+    at most ``timeout`` s for the chief (long enough for a restarted chief to come back), then
+    raises :class:`ChiefGone` (keras-tuner would wait an hour for a chief that has finished)."""
+
+    def __init__(self, stub, timeout):
+        self._stub, self._timeout, self.connected = stub, float(timeout), False
+
+    def __getattr__(self, name):
+        import grpc
+
+        fn = getattr(self._stub, name)
+
+        def call(request, **kw):
+            if self.connected:
+                kw["timeout"] = min(float(kw.get("timeout") or self._timeout), self._timeout)
+            try:
+                out = fn(request, **kw)
+            except grpc.RpcError as e:
+                if self.connected and e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise ChiefGone(f"keras-nas worker: the chief no longer answers ({e.code().name}); the search "
+                                    "has finished or moved, so this worker exits.") from None
+                raise
+            self.connected = True
+            return out
+
+        return call
+
+
+def fail_fast_client(client, timeout: float):
+    """Make an ``OracleClient``'s calls fail fast once the chief has answered (see :class:`_FailFastStub`)."""
+    client.stub = _FailFastStub(client.stub, timeout)
+    return client

@@ -70,11 +70,15 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
     * ``results_summary()`` shows each trial's architecture (genotype string) rather than its raw
       decisions (``raw=True`` adds them).
     * Distributed: workers send a heartbeat every ``heartbeat_interval_s`` while a trial runs
-      and sleep ``idle_sleep_s`` when the chief answers IDLE.
+      and sleep ``idle_sleep_s`` when the chief answers IDLE. Once connected, a worker whose chief
+      stops answering for ``chief_timeout_s`` (it finished, or was restarted elsewhere) leaves
+      ``search()`` at once instead of waiting in keras-tuner's one-hour gRPC timeout; a worker
+      paused past the chief's ``heartbeat_timeout_s`` finds its trial handed over: its late
+      reports are ignored and it carries on with the next trial, or exits when none is left.
     """
 
     def __init__(self, oracle, hypermodel=None, report_params=None, resume_trials=True,
-                 heartbeat_interval_s=10.0, idle_sleep_s=0.5, **kwargs):
+                 heartbeat_interval_s=10.0, idle_sleep_s=0.5, chief_timeout_s=60.0, **kwargs):
         if heartbeat_interval_s is not None and not heartbeat_interval_s > 0:
             raise ValueError(f"heartbeat_interval_s must be positive or None, got {heartbeat_interval_s!r}.")
         if hypermodel is None and type(self).run_trial is ControllerTuner.run_trial:
@@ -97,6 +101,9 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         self.resume_trials = bool(resume_trials)
         self.heartbeat_interval_s = heartbeat_interval_s
         self.idle_sleep_s = float(idle_sleep_s)
+        if not chief_timeout_s > 0:
+            raise ValueError(f"chief_timeout_s must be positive, got {chief_timeout_s!r}.")
+        self.chief_timeout_s = float(chief_timeout_s)
         self._execution = 0
         self._heartbeat = None
         self._tuner_json = None
@@ -235,7 +242,7 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
 
     # -- distributed ---------------------------------------------------------------------
     def _patch_client(self):
-        client = self.oracle
+        client = internals.fail_fast_client(self.oracle, self.chief_timeout_s)
         create = client.create_trial
         idle = kt.engine.trial.TrialStatus.IDLE
 
@@ -265,7 +272,11 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
             self.save()
             internals.serve_chief(self.oracle)
             return
-        return super().search(*fit_args, **fit_kwargs)
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        except internals.ChiefGone as e:  # a worker that woke up after the search ended
+            print(str(e), flush=True)
+            return None
 
     def pareto_front(self):
         """The oracle's (objective, cost) Pareto front (chief / single process only)."""
