@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 DATASETS = {  # name: (input shape, classes, accuracy column of nb201.csv)
     "cifar10": ((32, 32, 3), 10, "cifar10_test"),

@@ -4,6 +4,18 @@ Why: a proxy ranks untrained architectures in seconds instead of training each o
 ``core`` for the definitions and ``nb201`` for scoring all of NAS-Bench-201 in one traced graph.
 """
 
-from keras_nas.proxies.core import NAMES, Proxy, available, kernel_variables, register, reinit, score, score_many
+from keras_nas.proxies.core import (
+    NAMES,
+    Proxy,
+    available,
+    kernel_variables,
+    register,
+    reinit,
+    reinit_values,
+    score,
+    score_many,
+)
 
-__all__ = ["NAMES", "Proxy", "available", "kernel_variables", "register", "reinit", "score", "score_many"]
+__all__ = [
+    "NAMES", "Proxy", "available", "kernel_variables", "register", "reinit", "reinit_values", "score", "score_many",
+]

@@ -8,9 +8,12 @@ short training run. ``benchmarks/README.md`` has the measured rank correlations.
 How the model you pass is protected: gradient proxies work on a clone rebuilt from
 ``get_config()`` (in float64 for synflow, whose products of |weights| overflow float32), with
 a final softmax removed so that gradients see the logits (a softmax output sums to 1 for
-every input). Models that cannot be cloned are scored in place and every variable is
-restored afterwards. ``reinit=True`` (the default) re-draws the clone's weights from
-``seed`` so that a score depends on the architecture and the seed only; see ``reinit``.
+every input). The weights are passed as values to ``stateless_call`` and gradients are taken
+with respect to those values, so no variable is written: the model stays as it was (also a
+model that cannot be cloned, which is then called itself), and mirrored variables under a
+``tf.distribute`` strategy need no replica context. ``reinit=True`` (the default) re-draws
+the weights from ``seed`` so that a score depends on the architecture and the seed only;
+see ``reinit``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["NAMES", "Proxy", "register", "available", "score", "score_many", "reinit", "kernel_variables"]
+__all__ = ["NAMES", "Proxy", "available", "kernel_variables", "register", "reinit", "reinit_values", "score", "score_many"]
 
 # Variable names of normalisation layers: keras.layers.BatchNormalization / LayerNormalization and
 # keras-nas' packed batch norms ("*gamma_beta" rows gamma, beta, ...; "*moving_mean_variance" rows mean, var, ...).
@@ -36,7 +40,7 @@ _JACOB_K = 1e-5  # the eigenvalue offset of Mellor et al.'s jacob_cov score
 
 def _is_norm(v) -> bool:
     n = v.name
-    return n in _NORM_NAMES or n.endswith(_PACKED_AFFINE) or n.endswith(_PACKED_STATS)
+    return n in _NORM_NAMES or n.endswith((_PACKED_AFFINE, _PACKED_STATS))
 
 
 def _is_float(v) -> bool:
@@ -55,12 +59,33 @@ def _norm_value(name, shape, epsilon=None):
     """A fresh normalisation variable: gamma 1, beta 0, mean 0, variance 1 (or 1 - epsilon, which
     makes an inference-mode batch norm the exact identity)."""
     var = 1.0 if epsilon is None else 1.0 - epsilon
-    if name.endswith(_PACKED_AFFINE) or name.endswith(_PACKED_STATS):
+    if name.endswith((_PACKED_AFFINE, _PACKED_STATS)):
         first, second = (1.0, 0.0) if name.endswith(_PACKED_AFFINE) else (0.0, var)
         rows = [np.full(shape[1:], first if r % 2 == 0 else second) for r in range(shape[0])]
         return np.stack(rows)
     fill = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": var}[name]
     return np.full(shape, fill)
+
+
+def reinit_values(model, seed: int = 0) -> list:
+    """The values ``reinit`` gives ``model.weights``, as float64 numpy arrays (unchanged
+    variables: their current value)."""
+    out = []
+    for i, v in enumerate(model.weights):
+        shape = tuple(int(d) for d in v.shape)
+        if not _is_float(v):
+            value = np.asarray(v.numpy())
+        elif _is_norm(v):
+            value = _norm_value(v.name, shape)
+        elif v.trainable and len(shape) >= 2:
+            fan_in = max(1, math.prod(shape[:-1]))
+            value = np.random.default_rng([int(seed), i]).standard_normal(shape) * math.sqrt(2.0 / fan_in)
+        elif v.trainable:
+            value = np.zeros(shape)
+        else:
+            value = np.asarray(v.numpy())
+        out.append(value)
+    return out
 
 
 def reinit(model, seed: int = 0) -> None:
@@ -70,22 +95,12 @@ def reinit(model, seed: int = 0) -> None:
     of all but the last dimension (Keras' convention), drawn from a generator seeded with
     (seed, position of the variable in ``model.weights``). Normalisation layers: gamma 1,
     beta 0, moving mean 0, moving variance 1. Other trainable variables (biases): 0. Other
-    non-trainable state (counters, seed-generator states) is left alone.
+    non-trainable state (counters, seed-generator states) is left alone. The proxies use
+    these values without assigning them (``score(..., reinit=True)``).
     """
-    for i, v in enumerate(model.weights):
-        if not _is_float(v):
-            continue
-        shape = tuple(int(d) for d in v.shape)
-        if _is_norm(v):
-            value = _norm_value(v.name, shape)
-        elif v.trainable and len(shape) >= 2:
-            fan_in = max(1, math.prod(shape[:-1]))
-            value = np.random.default_rng([int(seed), i]).standard_normal(shape) * math.sqrt(2.0 / fan_in)
-        elif v.trainable:
-            value = np.zeros(shape)
-        else:
-            continue
-        v.assign(value.astype(str(v.dtype)))
+    for v, value in zip(model.weights, reinit_values(model, seed)):
+        if _is_float(v):
+            v.assign(np.asarray(value).astype(str(v.dtype)))
 
 
 _FLOAT_POLICIES = frozenset({"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"})
@@ -96,9 +111,9 @@ def _rewrite_config(cfg, dtype, strip: set):
     layers named in ``strip`` replaced by a linear activation."""
     def walk(node):
         if isinstance(node, dict):
-            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(node.get("config"), dict):
-                if node["config"].get("name") in _FLOAT_POLICIES:
-                    node["config"]["name"] = dtype
+            policy = node.get("config") if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") else None
+            if isinstance(policy, dict) and policy.get("name") in _FLOAT_POLICIES:
+                policy["name"] = dtype
             for k, val in list(node.items()):
                 if k == "dtype" and isinstance(val, str) and val in _FLOAT_POLICIES:
                     node[k] = dtype
@@ -161,42 +176,42 @@ def _clone(model, dtype):
 
 
 class _Work:
-    """Working copies of one model for one scoring call: a clone per dtype, re-initialised from
-    the seed or holding the model's own weights."""
+    """Working copies of one model for one scoring call: per dtype, a clone (or the model itself
+    when it cannot be cloned) and the values its variables take, re-drawn from the seed or
+    copied from the model. Proxies run ``stateless_call`` with these values and differentiate
+    with respect to them, so no variable is ever written (the model stays as it is, and
+    mirrored variables under a ``tf.distribute`` strategy need no replica context)."""
 
     def __init__(self, model, seed, do_reinit):
         self.model, self.seed, self.do_reinit = model, int(seed), bool(do_reinit)
         self._copies: dict = {}
-        self._saved = None  # in-place fallback: the model's variable values, restored by close()
 
     def get(self, dtype="float32"):
+        """(model, {id(variable): value}) with fresh numpy values the caller may change."""
         if dtype not in self._copies:
             clone = _clone(self.model, dtype)
-            if clone is None:
-                clone = self.model
-                if self._saved is None:
-                    self._saved = [v.numpy() for v in self.model.weights]
-                else:  # undo what an earlier proxy did to it
-                    for v, val in zip(self.model.weights, self._saved):
-                        v.assign(val)
-            elif not self.do_reinit:
-                for dst, src in zip(clone.weights, self.model.weights):
-                    dst.assign(np.asarray(src.numpy()).astype(str(dst.dtype)))
-            if self.do_reinit:
-                reinit(clone, self.seed)
-            self._copies[dtype] = clone
-        elif self._copies[dtype] is self.model:  # in place: re-establish the starting weights
-            for v, val in zip(self.model.weights, self._saved):
-                v.assign(val)
-            if self.do_reinit:
-                reinit(self.model, self.seed)
-        return self._copies[dtype]
+            m = self.model if clone is None else clone
+            src = reinit_values(m, self.seed) if self.do_reinit else [np.asarray(v.numpy()) for v in self.model.weights]
+            self._copies[dtype] = (m, [np.asarray(x).astype(str(v.dtype)) for x, v in zip(src, m.weights)])
+        m, vals = self._copies[dtype]
+        return m, {id(v): x.copy() for v, x in zip(m.weights, vals)}
 
-    def close(self):
-        if self._saved is not None:
-            for v, val in zip(self.model.weights, self._saved):
-                v.assign(val)
-        self._copies.clear()
+
+def _run(model, values: dict, x, training, watch=()):
+    """``model(x)`` with the variables taking ``values`` (tensors, id(variable) -> value)."""
+    tv = [values[id(v)] for v in model.trainable_variables]
+    ntv = [values[id(v)] for v in model.non_trainable_variables]
+    out, _ = model.stateless_call(tv, ntv, x, **({"training": training} if _takes_training(model) else {}))
+    return out
+
+
+def _takes_training(model) -> bool:
+    params = inspect.signature(model.call).parameters.values()
+    return any(p.name == "training" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _tensors(values: dict) -> dict:
+    return {k: tf.constant(v) for k, v in values.items()}
 
 
 def _input_shape(model, input_shape, batch_x):
@@ -225,13 +240,18 @@ def _first_output(out):
 
 
 # ----------------------------------------------------------------------------- the proxies
+def _input_dtype(m, values, default):
+    floats = [tf.as_dtype(values[id(v)].dtype).name for v in m.weights if _is_float(v)]
+    return floats[0] if floats else default
+
+
 def _synflow(work, batch, input_shape):
     """Tanaka et al. 2020, as used for NAS by Abdelfattah et al. 2021: with |weights|, batch norm
     removed and an all-ones input, R = sum of the outputs; score = sum over kernels of
     theta * dR/dtheta. Data-free. Float64 (the products of |weights| overflow float32 in deep
     networks); a batch norm is made the exact identity (inference mode, mean 0, variance
     1 - epsilon, gamma 1, beta 0), which is what the reference's ``bn=False`` copy computes."""
-    m = work.get("float64")
+    m, values = work.get("float64")
     eps = {}
     for layer in m._flatten_layers(include_self=False, recursive=True):
         e = getattr(layer, "epsilon", None)
@@ -243,13 +263,15 @@ def _synflow(work, batch, input_shape):
         if not _is_float(v):
             continue
         if _is_norm(v):
-            v.assign(_norm_value(v.name, tuple(v.shape), eps.get(id(v), 0.0)).astype(str(v.dtype)))
+            values[id(v)] = _norm_value(v.name, tuple(v.shape), eps.get(id(v), 0.0)).astype(values[id(v)].dtype)
         else:
-            v.assign(tf.abs(v))
-    kernels = kernel_variables(m)
-    x = tf.ones((1, *input_shape), dtype=str(m.weights[0].dtype) if m.weights else "float64")
+            values[id(v)] = np.abs(values[id(v)])
+    values = _tensors(values)
+    kernels = [values[id(v)] for v in kernel_variables(m)]
+    x = tf.ones((1, *input_shape), dtype=_input_dtype(m, values, "float64"))
     with tf.GradientTape() as tape:
-        r = _sum_outputs(m(x, training=False))
+        tape.watch(kernels)
+        r = _sum_outputs(_run(m, values, x, training=False))
     grads = tape.gradient(r, kernels)
     total = sum(float(tf.reduce_sum(tf.abs(tf.cast(k, tf.float64) * tf.cast(g, tf.float64))))
                 for k, g in zip(kernels, grads) if g is not None)
@@ -294,11 +316,12 @@ def _naswot(work, batch, input_shape):
     the binary ReLU codes of one batch (N_A units minus the Hamming distance of two inputs'
     codes); higher when the untrained network already separates the inputs. Training-mode
     forward (batch statistics, as the reference's freshly built PyTorch modules)."""
-    m = work.get("float32")
-    x = tf.convert_to_tensor(np.asarray(batch[0]), dtype=str(m.weights[0].dtype) if m.weights else "float32")
+    m, values = work.get("float32")
+    values = _tensors(values)
+    x = tf.convert_to_tensor(np.asarray(batch[0]), dtype=_input_dtype(m, values, "float32"))
     codes = _ReluCodes()
     with codes.recording():
-        m(x, training=True)
+        _run(m, values, x, training=True)
     if codes.k is None:
         raise ValueError(f"{m.name}: naswot found no ReLU in the model (it scores ReLU activation patterns).")
     sign, logdet = np.linalg.slogdet(codes.k)
@@ -309,11 +332,12 @@ def _jacob_cov(work, batch, input_shape):
     """Mellor et al. 2020 (v1), as in Abdelfattah et al.: the correlation matrix of the per-input
     Jacobians d(sum outputs)/dx over one batch; score = -sum(log(v + k) + 1/(v + k)) over its
     eigenvalues v, k = 1e-5. Higher when inputs get less correlated Jacobians."""
-    m = work.get("float32")
-    x = tf.convert_to_tensor(np.asarray(batch[0]), dtype=str(m.weights[0].dtype) if m.weights else "float32")
+    m, values = work.get("float32")
+    values = _tensors(values)
+    x = tf.convert_to_tensor(np.asarray(batch[0]), dtype=_input_dtype(m, values, "float32"))
     with tf.GradientTape() as tape:
         tape.watch(x)
-        s = tf.reduce_sum(_first_output(m(x, training=True)))
+        s = tf.reduce_sum(_first_output(_run(m, values, x, training=True)))
     jac = np.asarray(tape.gradient(s, x), dtype=np.float64).reshape(x.shape[0], -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jac)
@@ -324,13 +348,15 @@ def _jacob_cov(work, batch, input_shape):
 
 
 def _loss_grads(work, batch):
-    m = work.get("float32")
+    m, values = work.get("float32")
+    values = _tensors(values)
     x, y = batch
-    x = tf.convert_to_tensor(np.asarray(x), dtype=str(m.weights[0].dtype) if m.weights else "float32")
+    x = tf.convert_to_tensor(np.asarray(x), dtype=_input_dtype(m, values, "float32"))
     y = np.asarray(y)
-    kernels = kernel_variables(m)
+    kernels = [values[id(v)] for v in kernel_variables(m)]
     with tf.GradientTape() as tape:
-        logits = tf.cast(_first_output(m(x, training=True)), tf.float32)
+        tape.watch(kernels)
+        logits = tf.cast(_first_output(_run(m, values, x, training=True)), tf.float32)
         if y.ndim == logits.shape.rank:  # one-hot
             loss = keras.losses.categorical_crossentropy(y.astype("float32"), logits, from_logits=True)
         else:
@@ -447,6 +473,16 @@ def _check(proxy, batch):
         raise ValueError(f"Proxy {proxy.name!r} compares inputs: the batch needs at least 2 examples.")
 
 
+def _user_copy(work):
+    """A model for a registered proxy: the clone with the working values assigned (the model
+    itself only when it has no clone; it then keeps its own weights, as with reinit=False)."""
+    m, values = work.get("float32")
+    if m is not work.model:
+        for v in m.weights:
+            v.assign(values[id(v)])
+    return m
+
+
 def _score_model(model, names, batch, seed, do_reinit, input_shape):
     proxies = [_lookup(n) for n in names]
     for p in proxies:
@@ -454,16 +490,13 @@ def _score_model(model, names, batch, seed, do_reinit, input_shape):
     shape = _input_shape(model, input_shape, None if batch is None else batch[0])
     work = _Work(model, seed, do_reinit)
     out = {}
-    try:
-        for p in proxies:
-            if p.kind == "static":
-                out[p.name] = p.fn(model, shape)
-            elif p.kind == "work":
-                out[p.name] = float(p.fn(work, batch, shape))
-            else:
-                out[p.name] = float(p.fn(work.get("float32"), batch))
-    finally:
-        work.close()
+    for p in proxies:
+        if p.kind == "static":
+            out[p.name] = p.fn(model, shape)
+        elif p.kind == "work":
+            out[p.name] = float(p.fn(work, batch, shape))
+        else:
+            out[p.name] = float(p.fn(_user_copy(work), batch))
     return out
 
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from keras_nas.space.nb201 import EDGES, NB201_OPS, NB201Cell
 
-__all__ = ["NB201Synflow", "cell_masks", "cell_costs"]
+__all__ = ["NB201Synflow", "cell_costs", "cell_masks"]
 
 _MASKED_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # 'none' contributes nothing
 
