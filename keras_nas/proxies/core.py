@@ -160,7 +160,8 @@ def _dtype_policy(dtype):
 
 def _clone(model, dtype):
     """A rebuilt copy of ``model`` computing in ``dtype`` without a final softmax, or None when
-    the model cannot be rebuilt from its config (then the caller scores the model in place)."""
+    the model cannot be rebuilt from its config (then the model itself is called, with the working
+    values; float32 only, so synflow may overflow)."""
     try:
         cfg = model.get_config()
         cfg = _rewrite_config(cfg, dtype, _output_layer_names(model, cfg))
@@ -168,7 +169,7 @@ def _clone(model, dtype):
             clone = type(model).from_config(cfg)
             if len(clone.weights) != len(model.weights) and model.inputs:
                 clone(np.zeros((1, *model.inputs[0].shape[1:]), dtype), training=False)
-    except Exception:  # noqa: BLE001 - any model whose config does not round-trip is scored in place
+    except Exception:  # noqa: BLE001 - any model whose config does not round-trip is called itself
         return None
     if [tuple(v.shape) for v in clone.weights] != [tuple(v.shape) for v in model.weights]:
         return None
@@ -197,7 +198,7 @@ class _Work:
         return m, {id(v): x.copy() for v, x in zip(m.weights, vals)}
 
 
-def _run(model, values: dict, x, training, watch=()):
+def _run(model, values: dict, x, training):
     """``model(x)`` with the variables taking ``values`` (tensors, id(variable) -> value)."""
     tv = [values[id(v)] for v in model.trainable_variables]
     ntv = [values[id(v)] for v in model.non_trainable_variables]
