@@ -32,7 +32,7 @@ _LAZY = {
     "MacroHyperModel": "keras_nas.tuning.hypermodels",
 }
 _SUBMODULES = {"blocks", "controllers", "tuning", "transfer", "benchmarks", "space", "cli", "data", "distribute",
-               "families", "rundir", "jobs"}
+               "families", "rundir", "jobs", "proxies"}
 
 
 def __getattr__(name):
