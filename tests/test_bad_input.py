@@ -189,6 +189,23 @@ PROJECT_ROWS = [
     ("tuner-json-garbage", "evo", _garbage("tuner0.json"), StateFileError, r"tuner state file {file} is corrupted"),
     ("npz-truncated", "rl", _truncate("oracle_arrays.npz"), StateFileError,
      r"Controller arrays do not match .*{file} \(unreadable"),
+    # issue #10.8: damaged fields are named, never silently accepted or raised as raw Python errors
+    ("controller-state-empty", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
+     "controller": {}}}), StateFileError, r"{file} field 'keras_nas.controller' must be the controller's state"),
+    ("controller-state-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {
+        **s["keras_nas"], "controller": 5}}), StateFileError, r"{file} field 'keras_nas.controller'"),
+    ("pending-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
+     "pending": 3}}), StateFileError, r"{file} field 'keras_nas.pending'"),
+    ("step-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
+     "step": "x"}}), StateFileError, r"{file} field 'keras_nas.step' must be an int"),
+    ("retry-queue-unknown", "evo", _edit_json("oracle.json", lambda s: {**s, "retry_queue": ["77"]}),
+     StateFileError, r"{file} field 'retry_queue' must be ids of existing trials"),
+    ("finished-trial-running", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "status": "RUNNING"}),
+     StateFileError, r"{file}: the trial ended .* but its 'status' is RUNNING"),
+    ("trial-status-bogus", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "status": "BOGUS"}),
+     StateFileError, r"{file} field 'status' must be one of"),
+    ("trial-extra-wrong-type", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "keras_nas": [1]}),
+     StateFileError, r"{file} field 'keras_nas' must be an object"),
     ("npz-missing", "rl", lambda proj: [(proj / f).unlink() for f in ("oracle_arrays.npz", "oracle_arrays.prev.npz")]
      and proj / "oracle_arrays.npz", StateFileError, r"{file} is missing"),
 ]

@@ -113,7 +113,16 @@ def check_resume(cfg: SearchConfig):
     different space, controller, search network or data (nothing is written then)."""
     if cfg.overwrite:
         return
-    saved = rundir.read_run(cfg.output_dir).get("config", {})
+    try:
+        saved = rundir.read_run(cfg.output_dir).get("config", {})
+    except JobError as e:  # run.json is a report, rewritten when the search ends; the tuner/ state decides
+        import warnings
+
+        warnings.warn(f"{e} Resuming without comparing settings; the search state in "
+                      f"{os.path.join(cfg.output_dir, PROJECT_NAME)} is kept.")
+        return
+    if not isinstance(saved, dict):
+        return
     diff = [(k, saved[k], getattr(cfg, k)) for k in RESUME_KEYS if k in saved and saved[k] != getattr(cfg, k)]
     if diff:
         what = ", ".join(f"--{k}={new!r} (saved run: {old!r})" for k, old, new in diff)
