@@ -145,3 +145,15 @@ def test_unbuildable_defaults_are_a_failed_trial_not_a_constructor_error(tmp_pat
 
 def test_keras_nas_names_stay():
     assert keras_nas.AgingEvolution is AgingEvolution and keras_nas.ReinforceSearch is ReinforceSearch
+
+
+def test_seed_zero_is_a_seed(tmp_path):
+    """keras-tuner turns seed=0 into a random seed; a keras-nas search with seed=0 is reproducible."""
+    runs = []
+    for d in ("a", "b"):
+        tuner = RandomArchitectureSearch(Scored({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}), objective=OBJ, max_trials=3,
+                                         seed=0, directory=str(tmp_path / d), allow_duplicates=True)
+        assert tuner.oracle.seed == 0
+        tuner.search(verbose=0)
+        runs.append([t.hyperparameters.get("a") for t in tuner.oracle.trials.values()])
+    assert runs[0] == runs[1]

@@ -199,6 +199,12 @@ class WalledOracle(kt.Oracle):
     def set_project_dir(self, directory, project_name) -> None:
         self._set_project_dir(directory, project_name)
 
+    def keep_seed(self, seed) -> None:
+        """keras-tuner replaces ``seed=0`` by a random seed (``seed or randint``): keep the user's."""
+        if seed is not None:
+            self.seed = seed
+            self._seed_state = seed
+
     def values_hash(self, values) -> str:
         return self._compute_values_hash(values)
 

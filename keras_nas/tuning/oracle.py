@@ -100,6 +100,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        self.keep_seed(seed)
         self.shaper = RewardShaper(self.objective_direction(), cost_target, cost_weight, reward_transform)
         self.init_liveness(heartbeat_timeout_s, trial_deadline_s)
         self.kinds = dict(kinds or {})
