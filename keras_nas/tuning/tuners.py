@@ -170,11 +170,8 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         except (kt.errors.FatalError, kt.errors.FailedTrialError):
             raise
         except Exception as e:
-            if is_environment_error(e):
-                raise kt.errors.FatalError(_environment_message(e)) from e
-            if is_out_of_memory(e):
-                raise kt.errors.FailedTrialError(f"keras-nas: out of memory while building the model ({first_line(e)})") from e
-            raise kt.errors.FailedTrialError(f"keras-nas: the architecture could not be built ({first_line(e)})") from e
+            raise _classified(e, "while building the model") or kt.errors.FailedTrialError(
+                f"keras-nas: the architecture could not be built ({first_line(e)})") from e
 
     def build_and_fit(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
@@ -205,11 +202,10 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         except (kt.errors.FatalError, kt.errors.FailedTrialError):
             raise
         except Exception as e:
-            if is_environment_error(e):
-                raise kt.errors.FatalError(_environment_message(e)) from e
-            if is_out_of_memory(e):
-                raise kt.errors.FailedTrialError(f"keras-nas: out of memory during training ({first_line(e)})") from e
-            raise
+            classified = _classified(e, "during training")
+            if classified is None:
+                raise
+            raise classified from e
         if earlier and isinstance(results, keras.callbacks.History):
             cb_lib.merge_history(results, earlier)
         self._check_finite(results)
@@ -281,6 +277,16 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
     def pareto_front(self):
         """The oracle's (objective, cost) Pareto front (chief / single process only)."""
         return self.oracle.pareto_front()
+
+
+def _classified(e, when: str):
+    """The keras-tuner error an exception becomes: the machine's fault stops the search (FatalError,
+    the trial reruns on resume); out of memory fails the trial with a reason; else None."""
+    if is_environment_error(e):
+        return kt.errors.FatalError(_environment_message(e))
+    if is_out_of_memory(e):
+        return kt.errors.FailedTrialError(f"keras-nas: out of memory {when} ({first_line(e)})")
+    return None
 
 
 def _environment_message(e) -> str:
