@@ -1025,3 +1025,48 @@ def _load_npz(path: str) -> dict:
     with backend.io.File(path, "rb") as f:  # pragma: no cover
         with np.load(io.BytesIO(f.read()), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+
+class PredictorOracle(ControllerOracle):
+    """Predictor-guided (BANANAS-style) search as a keras-tuner Oracle.
+
+    Keyword-only arguments are :class:`~keras_nas.controllers.predictor.PredictorController`'s
+    (``num_initial``, ``predictor``, ``acquisition``, ``num_candidates``, ``encoding``, ...,
+    ``warm_start``); other keyword arguments: see :class:`ControllerOracle`.
+    """
+
+    _CONTROLLER_KEYS = (
+        "num_initial", "predictor", "acquisition", "ensemble_size", "num_candidates", "num_parents",
+        "random_fraction", "two_edit_prob", "encoding", "target", "beta", "refit_all_until", "hidden",
+        "epochs", "learning_rate", "warm_start", "sigma",
+    )
+
+    def __init__(
+        self,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
+        self._predictor_kwargs = {k: kwargs.pop(k) for k in self._CONTROLLER_KEYS if k in kwargs}
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
+        )
+
+    def make_controller(self):
+        from keras_nas.controllers.predictor import PredictorController
+
+        return PredictorController(seed=self.seed, **self._predictor_kwargs)

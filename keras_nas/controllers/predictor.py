@@ -243,27 +243,31 @@ class GaussianProcess:
         self.length_scales = tuple(length_scales)  # multiples of sqrt(number of decisions)
         self.noises = tuple(noises)
 
-    def fit(self, X, y, rng=None, scale=1.0):
+    def fit(self, X, y, rng=None, scale=1.0, hparams=None):
+        """``hparams=(length-scale multiple, noise)`` skips the grid search (re-use of earlier ones)."""
         self.X = X
         n = X.shape[0]
         sq = (X * X).sum(1)
         D = np.maximum(sq[:, None] + sq[None, :] - 2 * X @ X.T, 0.0)
+        grid = [tuple(hparams)] if hparams is not None else [(a, b) for a in self.length_scales for b in self.noises]
         best = None
-        for ls in self.length_scales:
+        for ls, eta in grid:
             ell = ls * scale
-            K0 = np.exp(-D / (2 * ell * ell))
-            for eta in self.noises:
-                K = K0 + eta * np.eye(n)
-                try:
-                    C = np.linalg.cholesky(K)
-                except np.linalg.LinAlgError:
-                    continue
-                a = _chol_solve(C, y)
-                s2 = max(float(y @ a) / n, 1e-12)
-                ll = -0.5 * n * math.log(s2) - np.log(np.diag(C)).sum()
-                if best is None or ll > best[0]:
-                    best = (ll, ell, eta, C, a, s2)
-        _, self.ell, self.eta, self.C, self.alpha, self.s2 = best
+            K = np.exp(-D / (2 * ell * ell))
+            K[np.diag_indices(n)] += eta
+            try:
+                C = np.linalg.cholesky(K)
+            except np.linalg.LinAlgError:
+                continue
+            a = _chol_solve(C, y)
+            s2 = max(float(y @ a) / n, 1e-12)
+            ll = -0.5 * n * math.log(s2) - np.log(np.diag(C)).sum()
+            if best is None or ll > best[0]:
+                best = (ll, (ls, eta), ell, C, a, s2)
+        if best is None:  # numerically singular everywhere: a very noisy fit
+            return self.fit(X, y, rng, scale, (self.length_scales[0], 1.0))
+        _, self.hparams, self.ell, self.C, self.alpha, self.s2 = best
+        self.eta = self.hparams[1]
         return self
 
     def predict(self, Xs):
@@ -420,6 +424,8 @@ class PredictorController(Controller):
         self.num_fits = 0
         self.fit_n = 0  # successful results the current model was fitted on
         self.fit_seed = None
+        self.gp_hparams = None  # [length-scale multiple, noise] of the current GP
+        self.gp_hp_n = 0  # results the GP hyperparameters were last searched on
         self.pred_pairs: list = []  # [(predicted at proposal time, observed)] last 100
         self.last_origin: Optional[str] = None
         self._model = None
@@ -490,12 +496,17 @@ class PredictorController(Controller):
             self.fit_n = n
             self.fit_seed = self.rng.getrandbits(62)
             self.num_fits += 1
-            stale = True
-        if stale:
+            # GP length scale / noise: grid search while small, then when the data grew by 20 %.
+            search = self.gp_hparams is None or n < 50 or n >= 1.2 * self.gp_hp_n
+            if search:
+                self.gp_hp_n = n
+            self._fit(enc, search)
+        elif stale:
             self._fit(enc)
         return enc
 
-    def _fit(self, enc):
+    def _fit(self, enc, search: bool = False):
+        hparams = None if search or self.gp_hparams is None else self.gp_hparams
         rows = self._ok[: self.fit_n]
         X = enc.matrix([h["values"] for h in rows])
         y = np.array([h["reward"] for h in rows], dtype=np.float64)
@@ -507,7 +518,8 @@ class PredictorController(Controller):
         rng = np.random.default_rng(self.fit_seed)
         if self.predictor == "gp":
             nd = max(1, len(enc.slots))
-            model = GaussianProcess().fit(X, (y - mu) / sd, rng, scale=math.sqrt(nd))
+            model = GaussianProcess().fit(X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams)
+            self.gp_hparams = [float(model.hparams[0]), float(model.hparams[1])]
         else:
             model = MLPEnsemble(self.ensemble_size, self.hidden, self.epochs, self.learning_rate).fit(
                 X, (y - mu) / sd, rng
@@ -663,7 +675,8 @@ class PredictorController(Controller):
         return out
 
     # -- persistence -----------------------------------------------------------------------------
-    _COUNTERS = ("num_proposed", "num_initial_done", "num_warm", "num_fits", "fit_n", "fit_seed", "last_origin")
+    _COUNTERS = ("num_proposed", "num_initial_done", "num_warm", "num_fits", "fit_n", "fit_seed", "gp_hparams", "gp_hp_n",
+                 "last_origin")
 
     def get_state(self) -> dict:
         state = super().get_state()

@@ -513,3 +513,47 @@ class RandomArchitectureSearch(_ControllerTuner):
             **oracle_kw,
         )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
+
+
+class PredictorSearch(_ControllerTuner):
+    """Predictor-guided (BANANAS-style) search with ``kt.RandomSearch``'s arguments.
+
+    Args (beyond ``kt.RandomSearch``'s): the
+    :class:`~keras_nas.controllers.predictor.PredictorController` options (``num_initial``,
+    ``predictor``, ``acquisition``, ``num_candidates``, ``encoding``, ``warm_start`` ...), given as
+    keyword arguments or ``controller_kwargs={...}``; ``report_params`` and the oracle options
+    (kinds, cost_*, allow_duplicates, ...) as for :class:`AgingEvolution`.
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        report_params=None,
+        controller_kwargs=None,
+        **kwargs,
+    ):
+        self.seed = seed
+        oracle_kw, kwargs = _split(kwargs)
+        controller_kw = dict(controller_kwargs or {})
+        controller_kw.update({k: kwargs.pop(k) for k in list(kwargs) if k not in _TUNER_OPTIONS})
+        oracle = oracles_lib.PredictorOracle(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **oracle_kw,
+            **controller_kw,
+        )
+        super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
