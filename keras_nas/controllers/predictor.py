@@ -362,7 +362,7 @@ class PredictorController(Controller):
         num_parents: int = 10,
         random_fraction: float = 0.1,
         two_edit_prob: float = 0.25,
-        encoding: str = "onehot",
+        encoding: str = "auto",
         target: str = "copula",
         beta: float = 1.0,
         refit_all_until: int = 200,
@@ -562,40 +562,52 @@ class PredictorController(Controller):
 
     def _candidates(self, space) -> list:
         seen = self._seen_keys()
-        parents = sorted(self._ok, key=lambda h: -h["reward"])[: self.num_parents]
+        ranked = sorted(self._ok, key=lambda h: -h["reward"])
+        k = min(self.num_parents, len(ranked))
+        simple = not any(p.conditions for p in space.params)  # no conditional params: mutate in place
+        parents = [space.complete(h["values"], self.sample_value) for h in ranked[:k]]
+        mutable = [p for p in space.params if p.continuous or len(p.options) > 1]
         n_random = int(round(self.num_candidates * self.random_fraction))
         n_mut = self.num_candidates - n_random
         out, keys = [], set()
 
         def add(v):
-            k = self._key(v)
-            if k not in seen and k not in keys:
-                keys.add(k)
+            key = self._key(v)
+            if key not in seen and key not in keys:
+                keys.add(key)
                 out.append(v)
+                return True
+            return False
 
-        tries = 0
-        while len(out) < n_mut and tries < 4 * n_mut and parents:
-            tries += 1
-            parent = parents[self.rng.randrange(len(parents))]["values"]
-            child = self._mutate(parent, space)
+        misses = 0
+        while len(out) < n_mut and parents and mutable:
+            child = self._mutate(parents[self.rng.randrange(len(parents))], space, mutable, simple)
             if self.rng.random() < self.two_edit_prob:
-                child = self._mutate(child, space)
-            add(child)
+                child = self._mutate(child, space, mutable, simple)
+            if add(child):
+                continue
+            misses += 1
+            if misses >= n_mut:  # the best parents' neighbourhoods are (nearly) exhausted: widen
+                if k >= len(ranked):
+                    break
+                k2 = min(2 * k, len(ranked))
+                parents += [space.complete(h["values"], self.sample_value) for h in ranked[k:k2]]
+                k, misses = k2, 0
         tries = 0
         while len(out) < n_mut + n_random and tries < 4 * (n_random + 1):
             tries += 1
             add(self.random_values(space))
         return out
 
-    def _mutate(self, parent, space):
-        values = space.complete(parent, self.sample_value)
-        mutable = [p for p in space.params if p.name in values and (p.continuous or len(p.options) > 1)]
-        if not mutable:
-            return values
-        p = mutable[self.rng.randrange(len(mutable))]
+    def _mutate(self, values, space, mutable, simple):
+        """``values`` with one decision (active in it) changed to a different value."""
+        active = [p for p in mutable if p.name in values]
+        if not active:
+            return dict(values)
+        p = active[self.rng.randrange(len(active))]
         child = dict(values)
         child[p.name] = self._different_value(p, values[p.name])
-        return space.complete(child, self.sample_value)
+        return child if simple else space.complete(child, self.sample_value)
 
     def _different_value(self, p: Param, current):
         if not p.continuous:
