@@ -235,3 +235,14 @@ def test_predictor_oracle_real_keras_tuner_lifecycle(tmp_path):
     assert t2.oracle.controller.get_state() == ctrl.get_state()
     o = PredictorOracle(kt.Objective("score", "max"), 3, 5, num_initial=1)  # kt positional order
     assert o.max_trials == 3 and o.seed == 5 and o.controller.num_initial == 1
+
+
+def test_path_encoding_on_plain_keras_tuner_nb201_space():
+    """The NB201 benchmark's oracle sees a keras-tuner space without decision kinds: 'auto' still finds the paths."""
+    kt = pytest.importorskip("keras_tuner")
+    hp = kt.HyperParameters()
+    NB201Space().register(hp)
+    space = ParamSpace.from_hyperparameters(hp)
+    c = PredictorController(seed=0)
+    assert c._encoding(space).dim == 130
+    assert Encoding(toy_space(), path=True).path is None  # not a cell space: one-hot only

@@ -57,7 +57,7 @@ import numpy as np
 
 from keras_nas.controllers.base import Controller
 from keras_nas.controllers.params import Param, ParamSpace, plain
-from keras_nas.space.base import KIND_OP
+from keras_nas.space.base import KIND_GENERIC, KIND_OP
 
 MAX_ONEHOT = 16  # numeric option lists longer than this are one scaled feature
 PREDICTORS = ("mlp", "gp")
@@ -131,7 +131,8 @@ def _cell_paths(space: ParamSpace):
     ops = None
     for p in space.params:
         parts = p.name.split("_")
-        if p.kind != KIND_OP or p.continuous or len(parts) != 3 or parts[0] != "edge" or p.conditions:
+        # Op decisions (kind "op", or generic: a plain keras-tuner space registers no kinds).
+        if p.kind not in (KIND_OP, KIND_GENERIC) or p.continuous or len(parts) != 3 or parts[0] != "edge" or p.conditions:
             return None
         try:
             frm, to = int(parts[1]), int(parts[2])
