@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import statistics
 import zlib
 
@@ -246,3 +247,24 @@ def test_path_encoding_on_plain_keras_tuner_nb201_space():
     c = PredictorController(seed=0)
     assert c._encoding(space).dim == 130
     assert Encoding(toy_space(), path=True).path is None  # not a cell space: one-hot only
+
+
+_TABLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "nas-bench-201")
+
+
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(_TABLES, "nb201_hp12.csv")),
+    reason="NAS-Bench-201 tables not found in ../shared",
+)
+def test_nb201_simulated_search_with_files_and_reproducible(tmp_path):
+    import functools
+
+    from keras_nas.benchmarks import NASBench201
+    from keras_nas.controllers.oracles import PredictorOracle
+
+    bench = NASBench201(_TABLES)
+    f = functools.partial(PredictorOracle, allow_duplicates=True)
+    r = bench.simulate(f, "cifar10", time_budget=2500.0, seed=5, directory=str(tmp_path))  # ~20 trials, files on
+    assert r.num_trials >= 10 and r.test_accuracy == bench.query(r.best_index, "cifar10")
+    r2 = bench.simulate(f, "cifar10", time_budget=2500.0, seed=5, write_files=False)
+    assert (r2.best_index, r2.num_trials) == (r.best_index, r.num_trials)
