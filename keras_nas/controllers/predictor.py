@@ -539,8 +539,10 @@ class PredictorController(Controller):
         self._train_spearman = None
 
     def predict(self, rows: Sequence[Mapping[str, Any]], space: ParamSpace, refit: bool = False):
-        """Predicted (mean, std) reward of value dicts with the current model. ``refit=True`` first
-        re-fits on new results when due (that draws from the RNG, i.e. changes future proposals)."""
+        """Predicted (mean, std) of value dicts with the current model, in the model's target units
+        (rewards for ``target="standard"``; normal scores of the reward ranks for ``"copula"``, so
+        only their order compares with rewards). ``refit=True`` first re-fits on new results when
+        due (that draws from the RNG, i.e. changes future proposals)."""
         if self.fit_seed is None and not refit:
             raise ValueError("No model fitted yet (fewer than two finished trials, or still in the initial design).")
         enc = self._ensure_model(space, refit=refit)
