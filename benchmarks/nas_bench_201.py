@@ -213,15 +213,22 @@ def _worker(task):
             out.append((mode, algo, ds, s, evals_to_best(_BENCH, factory, s, arg)))
             continue
         if mode == "ovh":
-            out.append((mode, algo, ds, s, overhead_profile(_BENCH, factory, s, arg, (arg - 19, arg))))
+            out.append((mode, algo, ds, s, list(overhead_profile(_BENCH, factory, s, arg, (arg - 19, arg)))))
             continue
         r = _BENCH.simulate(
             factory, ds, time_budget=arg, seed=s, include_overhead=include_overhead, write_files=False
         )
         sig = _BENCH.acc12[(ds, "valid")]
         regret = float(sig.max() - sig[r.best_index])
-        out.append((algo, ds, s, r.best_index, r.num_trials, r.overhead_s, r.controller_s, r.results, regret))
+        out.append((algo, ds, s, int(r.best_index), r.num_trials, r.overhead_s, r.controller_s, r.results, regret))
     return out
+
+
+def _log(f, out):
+    if f is not None:
+        for r in out:
+            f.write(json.dumps(list(r)) + "\n")
+        f.flush()
 
 
 def main(argv=None):
@@ -241,6 +248,9 @@ def main(argv=None):
     ap.add_argument("--eff-cap", type=int, default=1500, help="evaluations before a sample-efficiency run gives up")
     ap.add_argument("--overhead-at", type=int, default=0, help="time trials N-19..N of one run per algorithm (0: skip)")
     ap.add_argument("--predictor-kwargs", default="{}", help="JSON dict of PredictorOracle arguments")
+    ap.add_argument("--log", default=None, help="append every finished chunk's results to this JSON-lines file")
+    ap.add_argument("--report", default=None, help="print the tables from a --log file (possibly partial); no runs")
+    ap.add_argument("--priority", default="", help="comma-separated algorithms whose chunks run first")
     args = ap.parse_args(argv)
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
@@ -268,18 +278,30 @@ def main(argv=None):
     if args.overhead_at:
         for algo in algos:
             tasks.append(("ovh", args.table_dir, algo, "cifar10", [args.seed0], args.overhead_at, False, rkw, pkw))
-    # Slow chunks first.
+    # Order: --priority algorithms first (a run cut short still has the comparison that matters),
+    # then the slow chunks first.
+    prio = [a.strip() for a in args.priority.split(",") if a.strip()]
     slow = {"eff": 0, "ovh": 2}
-    tasks.sort(key=lambda t: (slow.get(t[0], 1), t[2] not in ("reinforce", "tpe", "rs")))
+    tasks.sort(key=lambda t: (
+        prio.index(t[2]) if t[2] in prio else len(prio), slow.get(t[0], 1), t[2] not in ("reinforce", "tpe", "rs")
+    ))
     t0 = time.time()
     results = []
-    if args.jobs > 1:
+    log = open(args.log, "a") if args.log else None
+    if args.report:
+        with open(args.report) as f:
+            results = [tuple(json.loads(line)) for line in f if line.strip()]
+        tasks = []
+    if args.jobs > 1 and tasks:
         with mp.get_context("spawn").Pool(args.jobs) as pool:
             for out in pool.imap_unordered(_worker, tasks):
                 results.extend(out)
+                _log(log, out)
     else:
         for t in tasks:
-            results.extend(_worker(t))
+            out = _worker(t)
+            results.extend(out)
+            _log(log, out)
     wall = time.time() - t0
     eff = [r for r in results if r[0] == "eff"]
     ovh = [r for r in results if r[0] == "ovh"]
