@@ -1,7 +1,10 @@
-"""NAS-Bench-201 multi-trial search benchmark: random search, aging evolution, REINFORCE.
+"""NAS-Bench-201 multi-trial search benchmark: random search, aging evolution, REINFORCE,
+predictor-guided search (``PredictorOracle``) and Optuna's default TPE.
 
 Runs keras-nas's real keras-tuner Oracles (``RandomOracle``, ``AgingEvolutionOracle``,
-``ReinforceOracle``) through keras-tuner's trial lifecycle on the NAS-Bench-201 tables
+``ReinforceOracle``, ``PredictorOracle``; Optuna ``TPESampler()`` driven ask/tell by a small
+controller adapter inside a ``ControllerOracle``, so it goes through exactly the same trial
+lifecycle and budget accounting) through keras-tuner's trial lifecycle on the NAS-Bench-201 tables
 (``keras_nas.benchmarks.NASBench201``; 12-epoch validation accuracy as the search signal,
 simulated time budget) and prints mean +- std of the chosen cell's 200-epoch test accuracy
 beside the published numbers, plus the oracle overhead per trial.
@@ -11,16 +14,26 @@ keras-tuner per-trial json, no controller npz): it is the wall time spent in
 ``create_trial`` + ``update_trial`` + ``end_trial`` (keras-tuner bookkeeping + controller), and,
 separately, the controller's own ``propose``/``observe`` (including REINFORCE's Adam updates).
 
+Besides the budgeted search it reports the mean regret on the search signal (best 12-epoch
+validation accuracy in the table minus the chosen cell's), the **sample-efficiency protocol**
+(``--eff-runs``: 200-epoch ``cifar10_valid`` as the signal, no budget; number of evaluations
+until the cell with the best ``cifar10_valid`` is evaluated, capped at ``--eff-cap``) and the
+oracle overhead per trial around trial 500 (``--overhead-at``).
+
     python benchmarks/nas_bench_201.py --runs 100 --jobs 2
+    python benchmarks/nas_bench_201.py --algos rs,rea,reinforce,tpe,predictor --runs 100 --runs-other 30 \
+        --eff-runs 30 --jobs 2 --seed0 1001   # needs optuna (pip install keras-nas[bench])
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -30,6 +43,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from keras_nas.benchmarks.nas_bench_201 import BUDGETS, DATASETS, NASBench201, canonical_dataset  # noqa: E402
+from keras_nas.controllers.base import Controller  # noqa: E402
 
 # NAS-Bench-201 paper, Table 5 (mean +- std over 500 runs; searched on CIFAR-10, 200-epoch test
 # accuracy of the chosen cell on each dataset). See ../shared/nas-bench-201/PUBLISHED.md for the
@@ -40,7 +54,10 @@ PUBLISHED = {
     "reinforce": {"cifar10": (93.85, 0.37), "cifar100": (71.71, 1.09), "imagenet16": (45.24, 1.18)},
 }
 OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16": 47.31}
-NAMES = {"rs": "random search", "rea": "aging evolution (P=10, S=3)", "reinforce": "REINFORCE"}
+NAMES = {
+    "rs": "random search", "rea": "aging evolution (P=10, S=3)", "reinforce": "REINFORCE",
+    "tpe": "Optuna TPESampler()", "predictor": "PredictorOracle",
+}
 
 # REINFORCE settings (see benchmarks/README.md, nas_bench_201): NB201's EMA 0.9 and update after
 # every architecture (batch 1, as NB201's reinforce.py); LSTM controller with ENAS's tanh logit
@@ -49,8 +66,48 @@ REINFORCE_KWARGS = dict(learning_rate=0.01, baseline_decay=0.9, batch_size=1, ta
 FACTORIZED_KWARGS = dict(policy="factorized", learning_rate=0.1, baseline_decay=0.9, batch_size=1)
 
 
-def make_factory(algo: str, reinforce_kwargs: dict):
-    from keras_nas.tuning.oracle import AgingEvolutionOracle, RandomOracle, ReinforceOracle
+# PredictorOracle settings: the controller's defaults (chosen on tuning seeds 1..40, see README).
+PREDICTOR_KWARGS = dict()
+
+
+class OptunaTPEController(Controller):
+    """Ask/tell adapter: Optuna's ``TPESampler()`` (default settings; only the seed is set, for
+    reproducible runs) behind the keras-nas Controller contract. Benchmark only: no persistence."""
+
+    def __init__(self, seed=None):
+        import optuna
+
+        super().__init__(seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        self.pending = {}
+        self._dists = None
+
+    def propose(self, space):
+        if self._dists is None:
+            dist = self._optuna.distributions.CategoricalDistribution
+            self._dists = {p.name: dist(list(p.options)) for p in space.params}
+        trial = self.study.ask(self._dists)
+        values = {k: trial.params[k] for k in self._dists}
+        self.pending.setdefault(tuple(sorted(values.items())), []).append(trial)
+        return values
+
+    def observe(self, values, reward, space=None):
+        trial = self.pending[tuple(sorted(values.items()))].pop(0)
+        if reward is None or not np.isfinite(reward):
+            self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, float(reward))
+
+    def set_state(self, state):
+        raise NotImplementedError("the Optuna adapter does not resume (benchmark only)")
+
+
+def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = None):
+    from keras_nas.tuning.oracle import (
+        AgingEvolutionOracle, ControllerOracle, PredictorOracle, RandomOracle, ReinforceOracle,
+    )
 
     # allow_duplicates=True: the NB201 scripts re-evaluate (and pay for) repeated architectures.
     if algo == "rs":
@@ -61,26 +118,119 @@ def make_factory(algo: str, reinforce_kwargs: dict):
         )
     if algo == "reinforce":
         return functools.partial(ReinforceOracle, allow_duplicates=True, **reinforce_kwargs)
+    if algo == "predictor":
+        # The controller itself never re-proposes a finished or pending cell.
+        return functools.partial(PredictorOracle, allow_duplicates=True, **(predictor_kwargs or {}))
+    if algo == "tpe":
+
+        def tpe_oracle(objective=None, max_trials=10, hyperparameters=None, seed=None, **kwargs):
+            return ControllerOracle(
+                objective=objective, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed,
+                controller=OptunaTPEController(seed), allow_duplicates=True, **kwargs,
+            )
+
+        return tpe_oracle
     raise ValueError(f"unknown algo {algo!r}")
 
 
 _BENCH = None
 
 
+def _fresh_oracle(bench, factory, seed, max_trials, directory, metric):
+    import keras_tuner as kt
+
+    from keras_nas.tuning import internals
+    from keras_nas.tuning.state import NoFiles
+
+    oracle = factory(
+        objective=kt.Objective(metric, "max"), max_trials=max_trials, hyperparameters=bench.hyperparameters(),
+        seed=seed, store=NoFiles(),  # as simulate(write_files=False)
+    )
+    oracle.verbose = 0
+    internals.set_project_dir(oracle, directory, f"{type(oracle).__name__}_{seed}")
+    return oracle
+
+
+def evals_to_best(bench, factory, seed, cap):
+    """Sample-efficiency protocol: 200-epoch ``cifar10_valid`` as the signal, no budget; the number
+    of evaluations (repeats included) until the cell with the best ``cifar10_valid`` is evaluated,
+    or None when it is not within ``cap``. Same keras-tuner trial lifecycle as ``simulate``."""
+    import keras_tuner as kt
+
+    signal = bench.acc200[("cifar10", "valid")]
+    target = int(np.argmax(signal))
+    with tempfile.TemporaryDirectory(prefix="nb201_eff_") as d:
+        oracle = _fresh_oracle(bench, factory, seed, cap, d, "val_acc_200ep")
+        for n in range(1, cap + 1):
+            trial = oracle.create_trial("nb201-sim")
+            if trial.status != kt.engine.trial.TrialStatus.RUNNING:
+                return None
+            i = bench.index_of(trial.hyperparameters.values)
+            oracle.update_trial(trial.trial_id, {"val_acc_200ep": float(signal[i])})
+            trial.status = kt.engine.trial.TrialStatus.COMPLETED
+            oracle.end_trial(trial)
+            if i == target:
+                return n
+    return None
+
+
+def overhead_profile(bench, factory, seed, upto, window):
+    """Oracle wall time per trial (create + update + end, file writes off) and the controller's part,
+    averaged over trials ``window[0]..window[1]`` (1-based) of an unbudgeted CIFAR-10 (12-epoch) run."""
+    import keras_tuner as kt
+
+    from keras_nas.benchmarks.nas_bench_201 import _time_methods
+
+    signal = bench.acc12[("cifar10", "valid")]
+    tot, ctl = [], []
+    with tempfile.TemporaryDirectory(prefix="nb201_ovh_") as d:
+        oracle = _fresh_oracle(bench, factory, seed, upto + 1, d, "val_acc_12ep")
+        acc = [0.0]
+        if getattr(oracle, "controller", None) is not None:
+            _time_methods(oracle.controller, ("propose", "observe"), acc)
+        for n in range(1, upto + 1):
+            c0 = acc[0]
+            t0 = time.perf_counter()
+            trial = oracle.create_trial("nb201-sim")
+            i = bench.index_of(trial.hyperparameters.values)
+            oracle.update_trial(trial.trial_id, {"val_acc_12ep": float(signal[i])})
+            trial.status = kt.engine.trial.TrialStatus.COMPLETED
+            oracle.end_trial(trial)
+            if window[0] <= n <= window[1]:
+                tot.append(time.perf_counter() - t0)
+                ctl.append(acc[0] - c0)
+    return 1000 * float(np.mean(tot)), 1000 * float(np.max(tot)), 1000 * float(np.mean(ctl))
+
+
 def _worker(task):
     global _BENCH
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    table_dir, algo, ds, seeds, budget, include_overhead, rkw = task
+    mode, table_dir, algo, ds, seeds, arg, include_overhead, rkw, pkw = task
     if _BENCH is None:
         _BENCH = NASBench201(table_dir)
-    factory = make_factory(algo, rkw)
+    factory = make_factory(algo, rkw, pkw)
     out = []
     for s in seeds:
+        if mode == "eff":
+            out.append((mode, algo, ds, s, evals_to_best(_BENCH, factory, s, arg)))
+            continue
+        if mode == "ovh":
+            out.append((mode, algo, ds, s, list(overhead_profile(_BENCH, factory, s, arg, (arg - 19, arg)))))
+            continue
         r = _BENCH.simulate(
-            factory, ds, time_budget=budget, seed=s, include_overhead=include_overhead, write_files=False
+            factory, ds, time_budget=arg, seed=s, include_overhead=include_overhead, write_files=False
         )
-        out.append((algo, ds, s, r.best_index, r.num_trials, r.overhead_s, r.controller_s, r.results))
+        sig = _BENCH.acc12[(ds, "valid")]
+        regret = float(sig.max() - sig[r.best_index])
+        out.append((algo, ds, s, int(r.best_index), r.num_trials, r.overhead_s, r.controller_s, r.results, regret))
     return out
+
+
+def _log(f, out):
+    if f is not None:
+        for r in out:
+            f.write(json.dumps(list(r)) + "\n")
+        f.flush()
 
 
 def main(argv=None):
@@ -88,18 +238,28 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=100, help="independent searches per algorithm and dataset")
     ap.add_argument("--runs-other", type=int, default=None, help="runs for CIFAR-100/ImageNet16-120 (default --runs)")
     ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
-    ap.add_argument("--algos", default="rs,rea,reinforce")
+    ap.add_argument("--algos", default="rs,rea,reinforce", help="of rs,rea,reinforce,tpe,predictor")
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
     ap.add_argument("--budget", type=float, default=None, help="simulated seconds (default: per dataset, see module)")
     ap.add_argument("--include-overhead", action="store_true", help="add the oracle's wall time to the budget")
     ap.add_argument("--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy")
     ap.add_argument("--seed0", type=int, default=1)
+    ap.add_argument("--eff-runs", type=int, default=0, help="sample-efficiency runs per algorithm (0: skip)")
+    ap.add_argument("--eff-algos", default=None, help="algorithms for the sample-efficiency protocol (default --algos)")
+    ap.add_argument("--eff-cap", type=int, default=1500, help="evaluations before a sample-efficiency run gives up")
+    ap.add_argument("--overhead-at", type=int, default=0, help="time trials N-19..N of one run per algorithm (0: skip)")
+    ap.add_argument("--predictor-kwargs", default="{}", help="JSON dict of PredictorOracle arguments")
+    ap.add_argument("--log", default=None, help="append every finished chunk's results to this JSON-lines file")
+    ap.add_argument("--report", default=None, help="print the tables from a --log file (possibly partial); no runs")
+    ap.add_argument("--priority", default="", help="comma-separated algorithms whose chunks run first")
     args = ap.parse_args(argv)
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    eff_algos = algos if args.eff_algos is None else [a.strip() for a in args.eff_algos.split(",") if a.strip()]
     rkw = FACTORIZED_KWARGS if args.factorized else REINFORCE_KWARGS
+    pkw = dict(PREDICTOR_KWARGS, **json.loads(args.predictor_kwargs))
     bench = NASBench201(args.table_dir)  # fail early with a clear message
     del bench
     tasks = []
@@ -110,39 +270,68 @@ def main(argv=None):
         for algo in algos:
             seeds = list(range(args.seed0, args.seed0 + runs))
             for i in range(0, runs, chunk):
-                tasks.append((args.table_dir, algo, ds, seeds[i : i + chunk], budget, args.include_overhead, rkw))
-    # REINFORCE chunks first: they are the slow ones.
-    tasks.sort(key=lambda t: t[1] != "reinforce")
+                tasks.append(("budget", args.table_dir, algo, ds, seeds[i : i + chunk], budget, args.include_overhead, rkw, pkw))
+    if args.eff_runs:
+        seeds = list(range(args.seed0, args.seed0 + args.eff_runs))
+        for algo in eff_algos:
+            step = 2 if algo in ("rs", "rea", "reinforce") else 5
+            for i in range(0, len(seeds), step):
+                tasks.append(("eff", args.table_dir, algo, "cifar10", seeds[i : i + step], args.eff_cap, False, rkw, pkw))
+    if args.overhead_at:
+        for algo in algos:
+            tasks.append(("ovh", args.table_dir, algo, "cifar10", [args.seed0], args.overhead_at, False, rkw, pkw))
+    # Order: --priority algorithms first (a run cut short still has the comparison that matters),
+    # then the slow chunks first.
+    prio = [a.strip() for a in args.priority.split(",") if a.strip()]
+    slow = {"eff": 0, "ovh": 2}
+    tasks.sort(key=lambda t: (
+        prio.index(t[2]) if t[2] in prio else len(prio), slow.get(t[0], 1), t[2] not in ("reinforce", "tpe", "rs")
+    ))
     t0 = time.time()
     results = []
-    if args.jobs > 1:
+    log = open(args.log, "a") if args.log else None
+    if args.report:
+        with open(args.report) as f:
+            results = [tuple(json.loads(line)) for line in f if line.strip()]
+        tasks = []
+    if args.jobs > 1 and tasks:
         with mp.get_context("spawn").Pool(args.jobs) as pool:
             for out in pool.imap_unordered(_worker, tasks):
                 results.extend(out)
+                _log(log, out)
     else:
         for t in tasks:
-            results.extend(_worker(t))
+            out = _worker(t)
+            results.extend(out)
+            _log(log, out)
     wall = time.time() - t0
+    eff = [r for r in results if r[0] == "eff"]
+    ovh = [r for r in results if r[0] == "ovh"]
+    results = [r for r in results if r[0] not in ("eff", "ovh")]
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
     print(f"budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
-          + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}")
-    print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style):")
-    hdr = f"| algo | dataset | runs | archs/run | test acc (ours) | published (NB201) | overhead ms/trial | controller ms/trial |"
+          + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; PredictorOracle {pkw or 'defaults'}")
+    print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style);")
+    print("regret = best 12-epoch valid accuracy in the table minus the chosen cell's (mean ± std of the mean):")
+    hdr = ("| algo | dataset | runs | archs/run | test acc (ours) | regret (12-ep valid) | published (NB201) "
+           "| overhead ms/trial | controller ms/trial |")
     print(hdr)
-    print("|" + "---|" * 8)
+    print("|" + "---|" * 9)
     for ds in datasets:
         for algo in algos:
             rs = [r for r in results if r[0] == algo and r[1] == ds]
             if not rs:
                 continue
             acc = np.array([r[7][f"{ds}_test"] for r in rs])
+            reg = np.array([r[8] for r in rs])
             trials = sum(r[4] for r in rs)
-            ovh = 1000 * sum(r[5] for r in rs) / trials
+            ovh_ms = 1000 * sum(r[5] for r in rs) / trials
             ctl = 1000 * sum(r[6] for r in rs) / trials
-            pm, ps = PUBLISHED[algo][ds]
+            pub = PUBLISHED.get(algo, {}).get(ds)
+            pub = f"{pub[0]:.2f} ± {pub[1]:.2f}" if pub else "—"
             print(f"| {NAMES[algo]} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± {acc.std():.2f} "
-                  f"| {pm:.2f} ± {ps:.2f} | {ovh:.2f} | {ctl:.2f} |")
+                  f"| {reg.mean():.3f} ± {reg.std() / np.sqrt(len(reg)):.3f} | {pub} | {ovh_ms:.2f} | {ctl:.2f} |")
     if "cifar10" in datasets:
         print("\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):")
         print("| algo | runs | C10 test | C100 test | IN16 test | published C10 / C100 / IN16 |")
@@ -155,8 +344,38 @@ def main(argv=None):
             for ds in DATASETS:
                 a = np.array([r[7][f"{ds}_test"] for r in rs])
                 cols.append(f"{a.mean():.2f} ± {a.std():.2f}")
-            pub = " / ".join(f"{PUBLISHED[algo][d][0]:.2f}" for d in DATASETS)
+            pub = " / ".join(f"{PUBLISHED[algo][d][0]:.2f}" for d in DATASETS) if algo in PUBLISHED else "—"
             print(f"| {NAMES[algo]} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
+    if eff:
+        print(f"\nSample efficiency (signal: 200-epoch cifar10_valid, no budget; evaluations, repeats included, until "
+              f"the best-cifar10_valid cell is evaluated; cap {args.eff_cap}, a run that misses counts as > cap):")
+        print("| algo | runs | median | mean (found only) | 25th / 75th percentile | found within cap |")
+        print("|---|---|---|---|---|---|")
+        for algo in eff_algos:
+            ns = [r[4] for r in eff if r[1] == algo]
+            if not ns:
+                continue
+            x = np.array([n if n is not None else np.inf for n in ns], dtype=float)
+            found = x[np.isfinite(x)]
+
+            def fmt(v):
+                return f"> {args.eff_cap}" if not np.isfinite(v) else f"{v:.0f}" if v == int(v) else f"{v:.1f}"
+
+            q25, med, q75 = (np.percentile(x, q, method="lower" if not np.all(np.isfinite(x)) else "linear")
+                             for q in (25, 50, 75))
+            print(f"| {NAMES[algo]} | {len(x)} | {fmt(med)} | {found.mean() if len(found) else float('nan'):.0f} "
+                  f"| {fmt(q25)} / {fmt(q75)} | {len(found)}/{len(x)} |")
+    if ovh:
+        n = args.overhead_at
+        print(f"\nOverhead per trial at trials {n - 19}..{n} (one unbudgeted CIFAR-10 run, seed {args.seed0}, "
+              "file writes off):")
+        print("| algo | oracle ms/trial (mean) | max | controller ms/trial (mean) |")
+        print("|---|---|---|---|")
+        for algo in algos:
+            for r in ovh:
+                if r[1] == algo:
+                    m, mx, c = r[4]
+                    print(f"| {NAMES[algo]} | {m:.1f} | {mx:.1f} | {c:.1f} |")
     print(f"\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
     print(f"wall time {wall:.0f} s with {args.jobs} job(s)")
 

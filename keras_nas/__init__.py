@@ -21,6 +21,8 @@ _LAZY = {
     "AgingEvolution": "keras_nas.tuning.tuners",
     "ReinforceSearch": "keras_nas.tuning.tuners",
     "RandomArchitectureSearch": "keras_nas.tuning.tuners",
+    "PredictorSearch": "keras_nas.tuning.tuners",
+    "PredictorOracle": "keras_nas.tuning.oracle",
     "ControllerOracle": "keras_nas.tuning.oracle",
     "RandomOracle": "keras_nas.tuning.oracle",
     "AgingEvolutionOracle": "keras_nas.tuning.oracle",

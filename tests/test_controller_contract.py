@@ -28,8 +28,15 @@ def _reinforce(seed):
     return ReinforceController(seed=seed, units=8, batch_size=2)
 
 
+def _predictor(seed):
+    from keras_nas.controllers.predictor import PredictorController
+
+    return PredictorController(seed=seed, num_initial=3, num_candidates=20)
+
+
 CONTROLLERS = {
     "random": lambda seed: RandomController(seed=seed),
+    "predictor": _predictor,
     "evolution": lambda seed: AgingEvolutionController(4, 2, seed=seed),
     "reinforce": _reinforce,
 }

@@ -425,6 +425,30 @@ class ReinforceOracle(ControllerOracle):
         return ReinforceController(seed=self.seed, **self._controller_kwargs)
 
 
+class PredictorOracle(ControllerOracle):
+    """Predictor-guided (BANANAS-style) search as a keras-tuner Oracle.
+
+    Keyword arguments that are not :class:`ControllerOracle` options go to
+    :class:`~keras_nas.controllers.predictor.PredictorController` (``num_initial``, ``predictor``,
+    ``acquisition``, ``num_candidates``, ``encoding``, ``warm_start`` ...).
+    """
+
+    def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None, allow_new_entries=True,
+                 tune_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+        from keras_nas.controllers.predictor import PredictorController
+
+        oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in set(oracle_options())}
+        _reject_unknown(type(self), kwargs, extra=_keyword_names(PredictorController.__init__))
+        self._controller_kwargs = kwargs
+        super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
+                         max_retries_per_trial, max_consecutive_failed_trials, **oracle_kwargs)
+
+    def make_controller(self):
+        from keras_nas.controllers.predictor import PredictorController
+
+        return PredictorController(seed=self.seed, **self._controller_kwargs)
+
+
 class RandomOracle(ControllerOracle):
     """Uniform random search through the same code path (baseline for benchmarks)."""
 

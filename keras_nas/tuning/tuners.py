@@ -372,3 +372,27 @@ class RandomArchitectureSearch(ControllerTuner):
             objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
             max_retries_per_trial, max_consecutive_failed_trials, **oracle_kw)
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
+
+
+class PredictorSearch(ControllerTuner):
+    """Predictor-guided (BANANAS-style) search with ``kt.RandomSearch``'s arguments.
+
+    Keyword arguments that are neither ``keras_tuner.Tuner``'s nor the oracle's options go to
+    :class:`~keras_nas.controllers.predictor.PredictorController` (``num_initial``, ``predictor``,
+    ``acquisition``, ``num_candidates``, ``encoding``, ``warm_start`` ...), or pass
+    ``controller_kwargs={...}``.
+    """
+
+    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
+                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3, *, report_params=None, controller_kwargs=None, **kwargs):
+        from keras_nas.controllers.predictor import PredictorController
+
+        self.seed = seed
+        controller_opts = oracle_lib._keyword_names(PredictorController.__init__)
+        oracle_kw, kwargs = _split(type(self), kwargs, controller_opts)
+        oracle_kw.update(controller_kwargs or {})
+        oracle = oracle_lib.PredictorOracle(
+            objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
+            max_retries_per_trial, max_consecutive_failed_trials, **oracle_kw)
+        super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
