@@ -54,7 +54,7 @@ def _search_flags() -> flags.FlagValues:
     d = SearchConfig()
     fv = flags.FlagValues()
     flags.DEFINE_enum("space", d.space, SPACES, "Search space: NASNet/AmoebaNet cells, NAS-Bench-201 cell, or macro CNN.", flag_values=fv)
-    flags.DEFINE_enum("controller", d.controller, CONTROLLERS, "Search algorithm: aging evolution, REINFORCE, or random.", flag_values=fv)
+    flags.DEFINE_enum("controller", d.controller, CONTROLLERS, "Search algorithm: aging evolution, REINFORCE, predictor-guided (BANANAS-style), or random.", flag_values=fv)
     from keras_nas.data import NPZ_HELP
 
     flags.DEFINE_string("data", d.data, "Dataset: 'digits' (embedded, offline), PATH.npz, cifar10, cifar100, mnist, "

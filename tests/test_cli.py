@@ -241,3 +241,14 @@ def test_quiet_filter_keeps_other_stderr_lines():
             "I0000 00:00:1.2 7534 port.cc:153] oneDNN custom operations are on. You may see ...\n"
             "E0000 00:00:1.3 7534 something.cc:1] a real error\n")
     assert quiet._wanted(text) == "E0000 00:00:1.3 7534 something.cc:1] a real error\n"
+
+
+def test_predictor_controller_runs_from_the_cli(tmp_path):
+    """--controller=predictor: a tiny NB201 search through the CLI job, fit quality logged."""
+    from keras_nas.jobs import search
+
+    cfg = search.SearchConfig(space="nb201", controller="predictor", output_dir=str(tmp_path), subset=40,
+                              image_size=8, max_trials=3, filters=4, batch_size=32, run_eagerly=True, seed=1,
+                              tensorboard=False)
+    s = search.run_search(cfg, log=lambda m: None)
+    assert s["trials"]["completed"] == 3 and s["config"]["controller"] == "predictor"

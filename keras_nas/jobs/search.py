@@ -17,7 +17,7 @@ from keras_nas.jobs import common
 from keras_nas.rundir import BEST_GENOTYPE, PROJECT_NAME, RUN_JSON, JobError
 
 SPACES = tuple(families.FAMILIES)
-CONTROLLERS = ("evolution", "reinforce", "random")
+CONTROLLERS = ("evolution", "reinforce", "predictor", "random")
 OBJECTIVE = "val_accuracy"
 
 
@@ -74,7 +74,7 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
     from keras_nas.tuning import tuners
 
     bases = {"evolution": tuners.AgingEvolution, "reinforce": tuners.ReinforceSearch,
-             "random": tuners.RandomArchitectureSearch}
+             "predictor": tuners.PredictorSearch, "random": tuners.RandomArchitectureSearch}
     if cfg.controller not in bases:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
     extra = {}
