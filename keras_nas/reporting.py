@@ -248,10 +248,11 @@ class SearchReporter:
                 tf.summary.scalar("search/best_so_far", best["score"])
             tf.summary.scalar("search/completed_trials", float(sum(r["score"] is not None for r in records)))
             scalars = self.controller_scalars(oracle)
-            pop = self._population_fitness(records, scalars)
-            if pop:
-                tf.summary.scalar("population/best_fitness", pop[0])
-                tf.summary.scalar("population/median_fitness", pop[1])
+            if "population/best" not in scalars:  # else controller/population/* already says it
+                pop = self._population_fitness(records, scalars)
+                if pop:
+                    tf.summary.scalar("population/best_fitness", pop[0])
+                    tf.summary.scalar("population/median_fitness", pop[1])
             if rec["score"] is not None and callable(getattr(oracle, "summary_scalars", None)):
                 scalars.setdefault("reward", rec["score"])
             for k, v in scalars.items():

@@ -171,6 +171,11 @@ def test_real_reinforce_search_logs_policy_statistics(tmp_path):
 
     # 8 ops: a fresh policy is close to uniform, entropy near log(8); inputs have 2 options: log(2)
     assert all(0.3 < v <= math.log(8) + 1e-6 for _, v in tags["controller/entropy"])
+    # per-trial training curves (issue #14.9), one run directory per trial
+    trials = sorted(os.listdir(os.path.join(tmp_path, "tensorboard", "trials")))
+    assert trials == ["0", "1"]
+    curves = read_tags(os.path.join(tmp_path, "tensorboard", "trials", "0"))
+    assert "epoch_loss" in curves and "epoch_accuracy" in curves
 
 
 def _quick_search(tmp_path, tuner_cls, **kwargs):
@@ -204,6 +209,7 @@ def _quick_search(tmp_path, tuner_cls, **kwargs):
 
 
 def test_aging_evolution_summary_scalars_in_event_files(tmp_path):
+    """(Also: the population statistics are logged once, as controller/population/*.)"""
     from keras_nas import AgingEvolution
 
     tuner, records, tags = _quick_search(tmp_path, AgingEvolution, population_size=3, sample_size=2)
@@ -215,6 +221,7 @@ def test_aging_evolution_summary_scalars_in_event_files(tmp_path):
     assert tags["controller/population/best"][-1] == (6, max(done[-3:]))
     assert tags["controller/population/median"][-1] == (6, sorted(done[-3:])[1])
     assert tags["controller/reward"][-1] == (6, records[-1]["score"])  # no controller reward: the trial's score
+    assert "population/best_fitness" not in tags and "population/median_fitness" not in tags  # no duplicates
 
 
 def test_reinforce_summary_scalars_in_event_files(tmp_path):

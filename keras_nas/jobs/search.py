@@ -208,8 +208,12 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     train_ds = ds.pipeline("train", cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_ds = ds.pipeline("val", cfg.batch_size)
     search_error = None
+    # per-trial training curves: keras-tuner files them under tensorboard/trials/<trial id>/execution<k>
+    # with the trial's hyperparameters for TensorBoard's HParams dashboard
+    tb = [keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard", "trials"), write_graph=False)
+          ] if cfg.tensorboard else []
     try:
-        tuner.search(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0)
+        tuner.search(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, callbacks=tb)
     except RuntimeError as e:  # keras-tuner gives up after repeated failed trials
         search_error = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
         log(f"search stopped: {search_error}")
