@@ -17,7 +17,7 @@ measurements behind the choices):
 * network: ``build_nb201_network(cell, input_shape=(8, 8, 1), num_classes=10, channels=8,
   num_cells=1)`` (stem, 3 stages of one cell with 8/16/32 channels, two residual reductions).
 * training: Adam (beta 0.9/0.999, epsilon 1e-7, no weight decay), learning rate 0.01 with cosine
-  decay to 0 over all steps, batch 64, 10 epochs of ``floor(629 / 64)`` steps (each epoch a
+  decay to 0 over all steps, batch 64, 6 epochs of ``floor(629 / 64) = 9`` steps (each epoch a
   fresh permutation; the remainder is dropped), softmax cross-entropy; BN momentum 0.9,
   epsilon 1e-5; evaluation with the BN moving statistics.
 * seed: one integer fixes the initial weights and the order of minibatches. Every op of every
@@ -79,7 +79,7 @@ class Protocol:
     train_images: int = 0            # > 0: keep only this many training images (first of a seeded permutation)
     channels: int = 8                # NB201 C
     num_cells: int = 1               # NB201 N (cells per stage)
-    epochs: int = 10
+    epochs: int = 6
     batch_size: int = 64
     learning_rate: float = 0.01      # Adam, cosine decay to 0 over all steps
     beta_1: float = 0.9
