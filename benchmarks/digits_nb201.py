@@ -101,7 +101,7 @@ def read_partial(path):
     return done
 
 
-PARTIAL_FIELDS = ("arch", "seed", "accuracy", "val_accuracy", "train_loss", "epochs", "seconds")
+PARTIAL_FIELDS = ("arch", "seed", "accuracy", "val_accuracy", "shift_accuracy", "train_loss", "epochs", "seconds")
 
 
 def append_partial(path, results):
@@ -138,6 +138,15 @@ def summarize(rows, seeds):
         out["mean_abs_seed_diff"] = float(np.abs(a[:, 0] - a[:, 1]).mean())
         val = np.array([[r[f"val_accuracy_seed{s}"] for s in seeds] for r in rows], float)
         out["spearman_val_vs_test_mean"] = float(spearmanr(val.mean(1), mean).statistic)
+        out["spearman_val_seed0_seed1"] = float(spearmanr(val[:, 0], val[:, 1]).statistic)
+        sh = np.array([[r[f"shift_accuracy_seed{s}"] for s in seeds] for r in rows], float)
+        if np.isfinite(sh).all():
+            out["spearman_shift_seed0_seed1"] = float(spearmanr(sh[:, 0], sh[:, 1]).statistic)
+            out["mean_abs_shift_seed_diff"] = float(np.abs(sh[:, 0] - sh[:, 1]).mean())
+            out["spearman_shift_vs_test_mean"] = float(spearmanr(sh.mean(1), mean).statistic)
+            q = [0, 5, 10, 25, 50, 75, 90, 95, 100]
+            out["shift_accuracy_mean_quantiles"] = {f"q{p}": float(v) for p, v in zip(q, np.percentile(sh.mean(1), q))}
+            out["distinct_shift_accuracy_mean"] = int(len(np.unique(sh.mean(1))))
     if rows and "params" in rows[0] and len(rows) > 2:
         out["spearman_params_vs_accuracy_mean"] = float(spearmanr([r["params"] for r in rows], mean).statistic)
     q = [0, 5, 10, 25, 50, 75, 90, 95, 100]
@@ -215,7 +224,7 @@ def main(argv=None):
         if not all((key, s) in done for s in args.seeds):
             continue
         row = dict(arch_index=index.get(key, ""), arch=key)
-        for col in ("accuracy", "val_accuracy", "seconds"):
+        for col in ("accuracy", "val_accuracy", "shift_accuracy", "seconds"):
             for s in args.seeds:
                 row[f"{col}_seed{s}"] = float(done[(key, s)][col])
             if col != "seconds":
@@ -224,7 +233,8 @@ def main(argv=None):
         rows.append(row)
     complete = len(rows) == len(cells)
     cols = ["arch_index", "arch"] + [f"accuracy_seed{s}" for s in args.seeds] + ["accuracy_mean"] + \
-        [f"val_accuracy_seed{s}" for s in args.seeds] + ["val_accuracy_mean", "params"] + \
+        [f"val_accuracy_seed{s}" for s in args.seeds] + ["val_accuracy_mean"] + \
+        [f"shift_accuracy_seed{s}" for s in args.seeds] + ["shift_accuracy_mean", "params"] + \
         [f"seconds_seed{s}" for s in args.seeds]
     lines = [",".join(cols)]
     for r in rows:

@@ -138,9 +138,9 @@ def test_train_cell_is_deterministic_for_a_seed():
     cell = CELLS[0]
     a = bench.train_cell(cell, 7, protocol=TINY)
     b = bench.train_cell(bench.parse_cell(cell), 7, protocol=TINY)
-    assert set(a) >= {"accuracy", "val_accuracy", "epochs", "seconds"}
+    assert set(a) >= {"accuracy", "val_accuracy", "shift_accuracy", "epochs", "seconds"}
     assert a["epochs"] == 1 and a["seconds"] > 0
-    for k in ("accuracy", "val_accuracy", "train_loss"):
+    for k in ("accuracy", "val_accuracy", "shift_accuracy", "train_loss"):
         assert a[k] == b[k], k
     c = bench.train_cell(cell, 8, protocol=TINY)
     assert c["train_loss"] != a["train_loss"]  # another seed is another run
@@ -159,6 +159,8 @@ def test_bad_input_errors():
         bench.Protocol(image_size=10)
     with pytest.raises(ValueError, match="channels"):
         bench.Protocol(channels=0)
+    with pytest.raises(ValueError, match="eval_shift"):
+        bench.Protocol(eval_shift=8)
 
 
 def _write_table(path, accs):
@@ -190,6 +192,18 @@ def test_load_table_and_percentile(tmp_path):
         t.percentile(float("nan"))
     with pytest.raises(ValueError, match="number"):
         t.percentile("high")
+    assert t.percentile(0.5, column="accuracy_seed0") == 50.0
+    with pytest.raises(ValueError, match="no column"):
+        t.percentile(0.5, column="shift_accuracy_mean")
+
+
+def test_shifted_test_images():
+    x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1)
+    s = bench.shifted(x, 1)
+    assert s.shape == (8, 4, 4, 1)
+    np.testing.assert_array_equal(s[0, 1:], x[0, :-1])  # down
+    assert (s[0, 0] == 0).all()
+    np.testing.assert_array_equal(s[6, :, :-1], x[0, :, 1:])  # left
 
 
 def test_load_table_errors(tmp_path):
