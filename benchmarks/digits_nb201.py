@@ -147,6 +147,16 @@ def summarize(rows, seeds):
             q = [0, 5, 10, 25, 50, 75, 90, 95, 100]
             out["shift_accuracy_mean_quantiles"] = {f"q{p}": float(v) for p, v in zip(q, np.percentile(sh.mean(1), q))}
             out["distinct_shift_accuracy_mean"] = int(len(np.unique(sh.mean(1))))
+    if len(seeds) >= 2 and len(rows) > 2:
+        tl = np.array([[r[f"train_loss_seed{s}"] for s in seeds] for r in rows], float)
+        out["spearman_train_loss_seed0_seed1"] = float(spearmanr(tl[:, 0], tl[:, 1]).statistic)
+        out["spearman_train_loss_vs_accuracy_mean"] = float(spearmanr(tl.mean(1), mean).statistic)
+        ok = mean >= 0.2
+        out["spearman_seed0_seed1_without_below_20pct"] = float(spearmanr(a[ok, 0], a[ok, 1]).statistic)
+        top = mean >= np.median(mean)
+        out["spearman_seed0_seed1_top_half"] = float(spearmanr(a[top, 0], a[top, 1]).statistic)
+        bottom = ~top
+        out["spearman_seed0_seed1_bottom_half"] = float(spearmanr(a[bottom, 0], a[bottom, 1]).statistic)
     if rows and "params" in rows[0] and len(rows) > 2:
         out["spearman_params_vs_accuracy_mean"] = float(spearmanr([r["params"] for r in rows], mean).statistic)
     q = [0, 5, 10, 25, 50, 75, 90, 95, 100]
@@ -224,7 +234,7 @@ def main(argv=None):
         if not all((key, s) in done for s in args.seeds):
             continue
         row = dict(arch_index=index.get(key, ""), arch=key)
-        for col in ("accuracy", "val_accuracy", "shift_accuracy", "seconds"):
+        for col in ("accuracy", "val_accuracy", "shift_accuracy", "train_loss", "seconds"):
             for s in args.seeds:
                 row[f"{col}_seed{s}"] = float(done[(key, s)][col])
             if col != "seconds":
@@ -234,7 +244,8 @@ def main(argv=None):
     complete = len(rows) == len(cells)
     cols = ["arch_index", "arch"] + [f"accuracy_seed{s}" for s in args.seeds] + ["accuracy_mean"] + \
         [f"val_accuracy_seed{s}" for s in args.seeds] + ["val_accuracy_mean"] + \
-        [f"shift_accuracy_seed{s}" for s in args.seeds] + ["shift_accuracy_mean", "params"] + \
+        [f"shift_accuracy_seed{s}" for s in args.seeds] + ["shift_accuracy_mean"] + \
+        [f"train_loss_seed{s}" for s in args.seeds] + ["train_loss_mean", "params"] + \
         [f"seconds_seed{s}" for s in args.seeds]
     lines = [",".join(cols)]
     for r in rows:

@@ -68,7 +68,7 @@ _OP_INDEX = {op: i for i, op in enumerate(NB201_OPS)}
 TABLE_COLUMNS = (
     "arch_index", "arch", "accuracy_seed0", "accuracy_seed1", "accuracy_mean", "val_accuracy_seed0",
     "val_accuracy_seed1", "val_accuracy_mean", "shift_accuracy_seed0", "shift_accuracy_seed1", "shift_accuracy_mean",
-    "params", "seconds_seed0", "seconds_seed1",
+    "train_loss_seed0", "train_loss_seed1", "train_loss_mean", "params", "seconds_seed0", "seconds_seed1",
 )
 
 
