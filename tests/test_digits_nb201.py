@@ -223,8 +223,13 @@ def test_load_table_errors(tmp_path):
 
 @pytest.mark.skipif(not os.path.isfile(TABLE), reason="benchmarks/data/digits_nb201.csv not generated")
 def test_committed_table():
+    import json
+
     t = bench.load_table(TABLE)
-    assert len(t) >= 300
+    summary = json.load(open(os.path.splitext(TABLE)[0] + ".json"))
+    assert len(t) == summary["cells"]
+    # a partial table (run still going) says so in its summary and in benchmarks/README.md
+    assert len(t) >= (300 if summary["complete"] else 100)
     archs = [r["arch"] for r in t]
     assert len(set(archs)) == len(archs)
     acc = t.accuracies()
