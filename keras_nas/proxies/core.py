@@ -339,7 +339,10 @@ def _jacob_cov(work, batch, input_shape):
     with tf.GradientTape() as tape:
         tape.watch(x)
         s = tf.reduce_sum(_first_output(_run(m, values, x, training=True)))
-    jac = np.asarray(tape.gradient(s, x), dtype=np.float64).reshape(x.shape[0], -1)
+    grad = tape.gradient(s, x)
+    if grad is None:  # the output does not depend on the input (no path through the cell)
+        return float("nan")
+    jac = np.asarray(grad, dtype=np.float64).reshape(x.shape[0], -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jac)
     if not np.all(np.isfinite(corr)):
