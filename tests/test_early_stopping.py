@@ -252,3 +252,21 @@ def test_tuner_fit_actually_stops_early(tmp_path):
         assert epochs == ([1, 2, 3, 4, 5] if t.status == COMPLETED else [1, 2])
     assert oracle.get_best_trials(1)[0].score == pytest.approx(0.95)
     assert keras_nas.ASHA is ASHA and keras_nas.MedianStopping is MedianStopping
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+def test_cli_flags_build_the_rule_and_reject_bad_values(tmp_path, capsys):
+    from keras_nas import cli
+    from keras_nas.jobs import search
+    from keras_nas.rundir import JobError
+
+    cfg = search.SearchConfig(early_stopping="asha", early_stopping_epochs=2, early_stopping_eta=4)
+    rule = search.make_early_stopping(cfg)
+    assert isinstance(rule, ASHA) and (rule.min_epochs, rule.eta) == (2, 4)
+    assert isinstance(search.make_early_stopping(search.SearchConfig(early_stopping="median")), MedianStopping)
+    assert search.make_early_stopping(search.SearchConfig()) is None
+    with pytest.raises(JobError, match="--early_stopping must be one of"):
+        search.check_search_config(search.SearchConfig(early_stopping="hyperband", output_dir=str(tmp_path / "o")))
+    assert cli.main(["search", "--early_stopping=hyperband"]) == 2
+    assert cli.main(["search", "--early_stopping_eta=1"]) == 2
+    assert "early_stopping_eta=1" in capsys.readouterr().err
