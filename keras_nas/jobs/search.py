@@ -262,7 +262,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
             "params": int(model.count_params()),
         },
         "trials": {"total": len(records), "completed": sum(r["score"] is not None for r in records),
-                   "failed": sum(r["status"] != "COMPLETED" for r in records)},
+                   "failed": sum(r["status"] not in ("COMPLETED", "STOPPED") for r in records),
+                   "stopped": sum(r["status"] == "STOPPED" for r in records)},
         "files": {"best_genotype": os.path.join(cfg.output_dir, BEST_GENOTYPE),
                   "results": os.path.join(cfg.output_dir, reporting.RESULTS_CSV),
                   "tensorboard": os.path.join(cfg.output_dir, "tensorboard"),
@@ -283,7 +284,8 @@ def search_summary_text(s: dict) -> str:
     lines = [
         "",
         f"== search finished in {s['seconds']:.0f}s: {s['trials']['completed']} completed, "
-        f"{s['trials']['failed']} failed trial(s) ==",
+        + (f"{s['trials']['stopped']} stopped early, " if s["trials"].get("stopped") else "")
+        + f"{s['trials']['failed']} failed trial(s) ==",
         visualize.architecture_text(arch),
         f"best: trial id {b['trial_id']}, search-validation accuracy {b['search_val_accuracy']:.4f}, "
         f"held-out test accuracy {b['test_accuracy']:.4f} (search network, {b['params']:,} params)",
