@@ -61,7 +61,7 @@ def test_asha_promotes_top_fraction_asynchronously():
     assert rule.report("a", 4, 0.0) is None  # a passed rung 3 already: judged once per rung
     # a trial first reporting beyond a rung is judged at the highest rung it reached
     reason = rule.report("f", 3, 0.6)
-    assert reason is not None and "3-epoch rung" in reason and "top 1 of 3" in reason
+    assert reason is not None and "top 1/3 at rung 3" in reason
 
 def test_asha_direction_min_and_top_fraction():
     rule = ASHA(min_epochs=2, eta=2).bind("min")
@@ -155,7 +155,7 @@ def test_oracle_stopped_trial_is_never_completed_nor_a_parent(tmp_path):
     assert statuses == {"00": COMPLETED, "01": STOPPED, "02": COMPLETED, "03": STOPPED}
     # partial score recorded as such, with the reason; best trial is a completed one
     t1 = o.trials["01"]
-    assert t1.score == pytest.approx(0.2) and "stopped early after 1 epochs" in t1.message
+    assert t1.score == pytest.approx(0.2) and "stopped at epoch 1" in t1.message
     assert o.get_best_trials(1)[0].trial_id == "02"
     # never a parent: the population holds only completed trials' rewards
     assert sorted(m["reward"] for m in o.population) == pytest.approx([0.7, 0.9])
@@ -163,6 +163,17 @@ def test_oracle_stopped_trial_is_never_completed_nor_a_parent(tmp_path):
     tj = json.load(open(os.path.join(str(tmp_path), "p", "trial_01", "trial.json")))
     assert tj["status"] == "STOPPED"
     assert epoch_metric(o.objective) in tj["metrics"]["metrics"]
+    # results files and the progress line say STOPPED, with the reason; never the best
+    from keras_nas import reporting
+
+    lines = []
+    rep = reporting.SearchReporter(str(tmp_path / "out"), str, max_trials=4, tensorboard=False, log=lines.append)
+    rep.trial_begin("01")
+    rep.trial_end(o.trials["01"], o)
+    rows = json.load(open(tmp_path / "out" / "results.json"))["trials"]
+    assert [r["status"] for r in rows] == ["COMPLETED", "STOPPED", "COMPLETED", "STOPPED"]
+    assert "stopped at epoch 1" in rows[1]["failure_reason"] and rows[1]["score"] is None
+    assert "=STOPPED (keras-nas: stopped at epoch 1: 0.2 not in top 1/2 at rung 1 (ASHA))" in lines[-1] and "best 0.9000 (trial 3)" in lines[-1]
 
 
 def test_any_controller_is_told_none_for_a_stopped_trial(tmp_path):

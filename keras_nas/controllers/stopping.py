@@ -160,8 +160,7 @@ class MedianStopping(StoppingRule):
             return None
         median = statistics.median(others)
         if best < median:
-            return (f"best {self._value(best):.6g} after {step} epochs is worse than the median "
-                    f"{self._value(median):.6g} of {len(others)} other trials at that epoch (median rule)")
+            return f"{self._value(best):.4g} < median {self._value(median):.4g} of {len(others)} trials (median)"
         return None
 
     def describe(self) -> str:
@@ -213,8 +212,7 @@ class ASHA(StoppingRule):
         keep = max(1, len(rung) // self.eta)
         better = sum(1 for t, v in rung.items() if t != tid and v > mine)
         if better >= keep:
-            return (f"best {self._value(mine):.6g} at the {r}-epoch rung is not in the top {keep} of "
-                    f"{len(rung)} trials there (ASHA, eta={self.eta})")
+            return f"{self._value(mine):.4g} not in top {keep}/{len(rung)} at rung {r} (ASHA)"
         return None
 
     def describe(self) -> str:

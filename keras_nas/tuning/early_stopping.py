@@ -66,7 +66,7 @@ class EarlyStoppingMixin:
         if tid not in self._stop_reasons:
             reason = self.early_stopping.report(tid, int(step), value)
             if reason is not None:
-                self._stop_reasons[tid] = f"keras-nas: stopped early after {int(step)} epochs: {reason}"
+                self._stop_reasons[tid] = f"keras-nas: stopped at epoch {int(step)}: {reason}"
         self.save_trial(trial)
         if tid in self._stop_reasons:
             self.save()  # the decision survives a crash of the chief (state_extra)
