@@ -29,7 +29,6 @@ v = ``cifar10valid_eval_time_per_epoch_s`` of the cell):
 from __future__ import annotations
 
 import argparse
-import functools
 import heapq
 import os
 import sys
