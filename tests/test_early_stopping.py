@@ -282,3 +282,11 @@ def test_cli_flags_build_the_rule_and_reject_bad_values(tmp_path, capsys):
     assert cli.main(["search", "--early_stopping=hyperband"]) == 2
     assert cli.main(["search", "--early_stopping_eta=1"]) == 2
     assert "early_stopping_eta=1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cls", ["AgingEvolution", "ReinforceSearch", "RandomArchitectureSearch"])
+def test_every_tuner_takes_the_option(tmp_path, cls):
+    rule = MedianStopping(grace_epochs=2)
+    tuner = getattr(keras_nas, cls)(_Scripted(), objective=kt.Objective("val_loss", "min"), max_trials=2,
+                                    early_stopping=rule, directory=str(tmp_path), project_name=cls)
+    assert tuner.oracle.early_stopping is rule and rule.direction == "min"
