@@ -28,6 +28,8 @@ _LAZY = {
     "AgingEvolutionOracle": "keras_nas.tuning.oracle",
     "ReinforceOracle": "keras_nas.tuning.oracle",
     "StateFileError": "keras_nas.tuning.errors",
+    "MedianStopping": "keras_nas.controllers.stopping",
+    "ASHA": "keras_nas.controllers.stopping",
     "SpaceHyperModel": "keras_nas.tuning.hypermodels",
     "NASNetHyperModel": "keras_nas.tuning.hypermodels",
     "NB201HyperModel": "keras_nas.tuning.hypermodels",

@@ -49,7 +49,7 @@ def _check_strategy(fv: flags.FlagValues):
 
 
 def _search_flags() -> flags.FlagValues:
-    from keras_nas.jobs.search import CONTROLLERS, SPACES, SearchConfig
+    from keras_nas.jobs.search import CONTROLLERS, EARLY_STOPPING, SPACES, SearchConfig
 
     d = SearchConfig()
     fv = flags.FlagValues()
@@ -77,6 +77,14 @@ def _search_flags() -> flags.FlagValues:
     flags.DEFINE_integer("batch_size", d.batch_size, "Batch size of the proxy training.", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate of the proxy training.", lower_bound=0.0, flag_values=fv)
     flags.DEFINE_integer("max_trials", d.max_trials, "Architectures to train (total, including resumed ones).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum("early_stopping", d.early_stopping, EARLY_STOPPING, "Stop hopeless trials from per-epoch "
+                      "val_accuracy: median (below the median of other trials at the same epoch) or asha "
+                      "(successive halving: rungs at E, E*eta, ... epochs). Stopped trials are recorded as STOPPED.",
+                      flag_values=fv)
+    flags.DEFINE_integer("early_stopping_epochs", d.early_stopping_epochs, "median: grace epochs before any stop; "
+                         "asha: epochs E at the first rung.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("early_stopping_eta", d.early_stopping_eta, "asha: the top 1/eta at each rung continue.",
+                         lower_bound=2, flag_values=fv)
     flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = max_trials // 5, at least 2).", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = ceil(P / 4)).", lower_bound=0, flag_values=fv)
     flags.DEFINE_string("output_dir", d.output_dir, "Run directory: tuner project, results, TensorBoard logs, best model.", flag_values=fv)

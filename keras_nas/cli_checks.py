@@ -30,6 +30,8 @@ INT_RANGES = {
     "max_trials": (1, 1_000_000),
     "population_size": (0, 1_000_000),
     "sample_size": (0, 1_000_000),
+    "early_stopping_epochs": (1, 100_000),
+    "early_stopping_eta": (2, 1000),
     "seed": (0, 2**32 - 1),  # what numpy.random.seed (keras.utils.set_random_seed) accepts
 }
 LEARNING_RATE_MAX = 10.0

@@ -18,6 +18,7 @@ from keras_nas.rundir import BEST_GENOTYPE, PROJECT_NAME, RUN_JSON, JobError
 
 SPACES = tuple(families.FAMILIES)
 CONTROLLERS = ("evolution", "reinforce", "predictor", "random")
+EARLY_STOPPING = ("none", "median", "asha")
 OBJECTIVE = "val_accuracy"
 
 
@@ -49,6 +50,9 @@ class SearchConfig:
     overwrite: bool = False
     tensorboard: bool = True
     run_eagerly: bool = False  # skip tf.function tracing: faster for a handful of steps (tests)
+    early_stopping: str = "none"  # none | median | asha (keras_nas.controllers.stopping)
+    early_stopping_epochs: int = 1  # median: grace epochs; asha: epochs at the first rung
+    early_stopping_eta: int = 3  # asha: the top 1/eta at each rung continue
 
     @property
     def family(self) -> families.Family:
@@ -77,9 +81,9 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
              "predictor": tuners.PredictorSearch, "random": tuners.RandomArchitectureSearch}
     if cfg.controller not in bases:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
-    extra = {}
+    extra = {"early_stopping": make_early_stopping(cfg)}
     if cfg.controller == "evolution":
-        extra = {"population_size": cfg.population_size or None, "sample_size": cfg.sample_size or None}
+        extra.update(population_size=cfg.population_size or None, sample_size=cfg.sample_size or None)
 
     class ReportingTuner(bases[cfg.controller]):
         """The controller's tuner plus cost measurement and reporting after each trial."""
@@ -102,6 +106,17 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
     return ReportingTuner(hypermodel=hypermodel, objective=kt.Objective(OBJECTIVE, "max"), max_trials=cfg.max_trials,
                           seed=cfg.seed, directory=cfg.output_dir, project_name=PROJECT_NAME, overwrite=cfg.overwrite,
                           distribution_strategy=strategy, **extra)
+
+
+def make_early_stopping(cfg: SearchConfig):
+    """The early-stopping rule of ``--early_stopping`` (None for 'none')."""
+    from keras_nas.controllers.stopping import ASHA, MedianStopping
+
+    if cfg.early_stopping == "median":
+        return MedianStopping(grace_epochs=cfg.early_stopping_epochs)
+    if cfg.early_stopping == "asha":
+        return ASHA(min_epochs=cfg.early_stopping_epochs, eta=cfg.early_stopping_eta)
+    return None
 
 
 # settings that define what a saved search searched: resuming it with others would mix or break it
@@ -139,7 +154,12 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--space must be one of {list(SPACES)}, got {cfg.space!r}.")
     if cfg.controller not in CONTROLLERS:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
-    for name in ("epochs", "num_cells", "filters", "num_blocks", "batch_size", "max_trials", "macro_layers"):
+    if cfg.early_stopping not in EARLY_STOPPING:
+        raise JobError(f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}.")
+    if not isinstance(cfg.early_stopping_eta, int) or cfg.early_stopping_eta < 2:
+        raise JobError(f"--early_stopping_eta must be an integer >= 2, got {cfg.early_stopping_eta!r}.")
+    for name in ("epochs", "num_cells", "filters", "num_blocks", "batch_size", "max_trials", "macro_layers",
+                 "early_stopping_epochs"):
         v = getattr(cfg, name)
         if not isinstance(v, int) or v < 1:
             raise JobError(f"--{name} must be a positive integer, got {v!r}.")
@@ -255,7 +275,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
             "params": int(model.count_params()),
         },
         "trials": {"total": len(records), "completed": sum(r["score"] is not None for r in records),
-                   "failed": sum(r["status"] != "COMPLETED" for r in records)},
+                   "failed": sum(r["status"] not in ("COMPLETED", "STOPPED") for r in records),
+                   "stopped": sum(r["status"] == "STOPPED" for r in records)},
         "files": {"best_genotype": os.path.join(cfg.output_dir, BEST_GENOTYPE),
                   "results": os.path.join(cfg.output_dir, reporting.RESULTS_CSV),
                   "tensorboard": os.path.join(cfg.output_dir, "tensorboard"),
@@ -276,7 +297,8 @@ def search_summary_text(s: dict) -> str:
     lines = [
         "",
         f"== search finished in {s['seconds']:.0f}s: {s['trials']['completed']} completed, "
-        f"{s['trials']['failed']} failed trial(s) ==",
+        + (f"{s['trials']['stopped']} stopped early, " if s["trials"].get("stopped") else "")
+        + f"{s['trials']['failed']} failed trial(s) ==",
         visualize.architecture_text(arch),
         f"best: trial id {b['trial_id']}, search-validation accuracy {b['search_val_accuracy']:.4f}, "
         f"held-out test accuracy {b['test_accuracy']:.4f} (search network, {b['params']:,} params)",

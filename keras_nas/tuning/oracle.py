@@ -17,6 +17,9 @@ the pure :mod:`keras_nas.controllers.rewards`.
 * **Rewards**: the trial's score (negated for ``'min'`` objectives), with an optional
   MnasNet cost penalty and ``reward_transform``. A non-finite objective fails the trial with
   a reason. Failed trials are reported as ``None`` (never parents), once, when they finally end.
+* **Early stopping** (``early_stopping=MedianStopping(...)`` or ``ASHA(...)``): per-epoch reports
+  may stop a trial; it ends ``STOPPED`` and the controller is told ``None`` as for a failed trial
+  (:mod:`keras_nas.tuning.early_stopping`).
 * **Locking**: ``create_trial``/``update_trial``/``end_trial`` release keras-tuner's lock on
   exceptions too (:func:`keras_nas.tuning.internals.synchronized`).
 """
@@ -32,6 +35,7 @@ from keras_nas.controllers.base import Controller, RandomController
 from keras_nas.controllers.params import ParamSpace, plain
 from keras_nas.controllers.rewards import ParetoFront, RewardShaper
 from keras_nas.tuning import internals
+from keras_nas.tuning.early_stopping import EarlyStoppingMixin
 from keras_nas.tuning.failures import failure_reason
 from keras_nas.tuning.internals import Trial, TrialStatus, synchronized
 from keras_nas.tuning.liveness import LivenessMixin
@@ -39,7 +43,7 @@ from keras_nas.tuning.spaces import param_space_from_hyperparameters
 from keras_nas.tuning.state import AtomicFiles, PersistentOracle, StateFileError  # noqa: F401 (re-export)
 
 
-class ControllerOracle(LivenessMixin, PersistentOracle):
+class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
     """A keras-tuner Oracle whose proposals come from a keras-nas :class:`Controller`.
 
     Positional arguments are ``keras_tuner.Oracle``'s; keras-nas's own are keyword-only:
@@ -57,6 +61,8 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         ``NoFiles()`` for simulations).
       heartbeat_timeout_s / trial_deadline_s: distributed liveness (see
         :mod:`keras_nas.tuning.liveness`). None: off.
+      early_stopping: ``keras_nas.MedianStopping(...)``, ``keras_nas.ASHA(...)`` or None (off):
+        stop hopeless trials from per-epoch results (:mod:`keras_nas.tuning.early_stopping`).
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         store: Optional[AtomicFiles] = None,
         heartbeat_timeout_s: Optional[float] = None,
         trial_deadline_s: Optional[float] = None,
+        early_stopping=None,
     ):
         _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions)
         if cost_metric is not None and cost_fn is not None:
@@ -103,6 +110,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         self.keep_seed(seed)
         self.shaper = RewardShaper(self.objective_direction(), cost_target, cost_weight, reward_transform)
         self.init_liveness(heartbeat_timeout_s, trial_deadline_s)
+        self.init_early_stopping(early_stopping, self.objective_direction())
         self.kinds = dict(kinds or {})
         self.cost_metric = cost_metric
         self.cost_fn = cost_fn
@@ -207,6 +215,8 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         if trial_id in self._end_seq:  # already ended (a late report from a worker presumed dead)
             warnings.warn(f"Ignoring metrics for trial {trial_id}: it has already ended.")
             return self.trials[trial_id]
+        if self.is_epoch_report(metrics):  # an epoch's objective for the early-stopping rule
+            return self.epoch_report(self.trials[trial_id], metrics, step)
         self._reported[trial_id] = int(self.run_times.get(trial_id, 0))
         return super().update_trial(trial_id, metrics, step=step)
 
@@ -241,6 +251,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         error = None
         self._suppress_save = True  # one save below, after the controller has been told
         try:
+            self.mark_stopped(trial)  # stopped early: STOPPED, never COMPLETED
             super().end_trial(trial)
         except Exception as e:
             error = e
@@ -253,6 +264,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         try:
             t = self.trials[trial_id]
             retrying = t.status == TrialStatus.INVALID and trial_id in self.retry_queue
+            self.trial_ended_early_stopping(trial_id, retrying)
             if not retrying and trial_id in self._pending:
                 self._pending.pop(trial_id)  # never report a trial twice
                 values = {k: plain(v) for k, v in t.hyperparameters.values.items()}
@@ -319,15 +331,18 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
             "pending": {k: dict(v) for k, v in self._pending.items()},
             "pareto": self._pareto.to_list(),
             "num_collisions": self._num_collisions,
+            **self.early_stopping_extra(),
         }
 
     def load_extra(self, ks: dict) -> None:
         self._pending = {str(k): dict(v) for k, v in ks.get("pending", {}).items()}
         self._pareto = ParetoFront(self.objective_direction(), ks.get("pareto", []))
         self._num_collisions = int(ks.get("num_collisions", 0))
+        self.load_early_stopping_extra(ks)
         self._space_cache = (None, None)
 
     def history_loaded(self):
+        self.rebuild_early_stopping()
         self._fail_streak = 0
         for tid in reversed(self.end_order):
             if self.trials[tid].status != TrialStatus.FAILED:

@@ -26,6 +26,7 @@ import keras_tuner as kt
 
 from keras_nas import reporting
 from keras_nas.tuning import callbacks as cb_lib
+from keras_nas.tuning import early_stopping as es_lib
 from keras_nas.tuning import internals
 from keras_nas.tuning import oracle as oracle_lib
 from keras_nas.tuning.failures import first_line, is_environment_error, is_out_of_memory
@@ -98,6 +99,8 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         if report_params is None:
             report_params = oracle.cost_metric == "params"
         self.report_params = bool(report_params)
+        # Read before BaseTuner may swap self.oracle for a gRPC client (distributed workers).
+        self.early_stopping = getattr(oracle, "early_stopping", None)
         self.resume_trials = bool(resume_trials)
         self.heartbeat_interval_s = heartbeat_interval_s
         self.idle_sleep_s = float(idle_sleep_s)
@@ -195,6 +198,8 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
                 os.remove(log_path)
             # The epoch log first, then the backup: a kill between them re-runs that epoch, never loses it.
             callbacks = [cb_lib.EpochLog(log_path), cb_lib.TrialBackup(backup_dir)] + callbacks
+        if self.early_stopping is not None:  # per-epoch reports; the oracle may stop the fit
+            callbacks.append(es_lib.EpochReporter(self.oracle, trial.trial_id, self.oracle.objective))
         callbacks.append(keras.callbacks.TerminateOnNaN())
         kwargs["callbacks"] = callbacks
         try:
