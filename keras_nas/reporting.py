@@ -242,7 +242,7 @@ class SearchReporter:
                 tf.summary.scalar("trial/params", float(rec["params"]))
             if rec["train_seconds"] is not None:
                 tf.summary.scalar("trial/train_seconds", rec["train_seconds"])
-            tf.summary.scalar("trial/failed", 0.0 if rec["status"] == "COMPLETED" else 1.0)
+            tf.summary.scalar("trial/failed", 0.0 if rec["status"] in ("COMPLETED", "STOPPED") else 1.0)
             tf.summary.text("trial/architecture", f"{rec['status']} score={rec['score']}: {rec['architecture']}")
             if best is not None:
                 tf.summary.scalar("search/best_so_far", best["score"])
