@@ -32,6 +32,7 @@ from keras_nas.controllers.base import Controller, RandomController
 from keras_nas.controllers.params import ParamSpace, plain
 from keras_nas.controllers.rewards import ParetoFront, RewardShaper
 from keras_nas.tuning import internals
+from keras_nas.tuning.budget import TimeBudget
 from keras_nas.tuning.failures import failure_reason
 from keras_nas.tuning.internals import Trial, TrialStatus, synchronized
 from keras_nas.tuning.liveness import LivenessMixin
@@ -84,6 +85,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         store: Optional[AtomicFiles] = None,
         heartbeat_timeout_s: Optional[float] = None,
         trial_deadline_s: Optional[float] = None,
+        max_time: Optional[float] = None,
     ):
         _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions)
         if cost_metric is not None and cost_fn is not None:
@@ -102,6 +104,7 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         )
         self.shaper = RewardShaper(self.objective_direction(), cost_target, cost_weight, reward_transform)
         self.init_liveness(heartbeat_timeout_s, trial_deadline_s)
+        self.time_budget = TimeBudget(max_time)
         self.kinds = dict(kinds or {})
         self.cost_metric = cost_metric
         self.cost_fn = cost_fn
@@ -190,6 +193,10 @@ class ControllerOracle(LivenessMixin, PersistentOracle):
         if self.should_idle(tuner_id):
             self.tuner_ids.add(tuner_id)
             return Trial(self.get_space(), status=TrialStatus.IDLE)
+        self.time_budget.start()
+        if self.time_budget.expired() and tuner_id not in self.ongoing_trials:
+            self.tuner_ids.discard(tuner_id)  # as keras-tuner does when max_trials is reached
+            return Trial(self.get_space(), status=TrialStatus.STOPPED)
         retry_ids = set(self.retry_queue)
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
