@@ -95,10 +95,13 @@ def _worker(task):
     return out
 
 
-def configs(n):
+POPULATIONS = (2, 3, 4, 5, 6, 8, 10, 15, 20)
+
+
+def configs(n, populations=POPULATIONS):
     """(P, S) pairs tried at budget n; (0, 0) is random search."""
     out = [(0, 0)]
-    for p in (2, 3, 4, 5, 6, 8, 10, 15, 20):
+    for p in populations:
         if p >= n:
             continue
         for s in sorted({2, max(2, -(-p // 4)), max(2, p // 2)}):
@@ -114,14 +117,16 @@ def main(argv=None):
     ap.add_argument("--datasets", default="cifar10")
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--populations", default=",".join(map(str, POPULATIONS)), help="P values tried")
     ap.add_argument("--slow", action="store_true", help="every run through NASBench201.simulate (keras-tuner)")
     ap.add_argument("--check", type=int, default=0, help="seeds per (N, P, S) compared with simulate first")
     args = ap.parse_args(argv)
+    pops = tuple(int(p) for p in args.populations.split(","))
     if args.check:
         bench = NASBench201(args.table_dir)
         for ds in [canonical_dataset(d) for d in args.datasets.split(",")]:
             for n in [int(b) for b in args.budgets.split(",")]:
-                for p, s in configs(n):
+                for p, s in configs(n, pops):
                     for seed in range(1, 1 + args.check):
                         slow = _worker((args.table_dir, ds, n, p, s, [seed], False))[0][-1]
                         fast = fast_search(bench, ds, n, p, s, seed)
@@ -134,7 +139,7 @@ def main(argv=None):
     chunk = 50
     for ds in datasets:
         for n in budgets:
-            for p, s in configs(n):
+            for p, s in configs(n, pops):
                 for i in range(0, args.runs, chunk):
                     tasks.append((args.table_dir, ds, n, p, s, list(range(1 + i, 1 + min(args.runs, i + chunk))),
                                   not args.slow))
@@ -155,7 +160,7 @@ def main(argv=None):
             print(f"\nN={n}: random search {rs_mean:.2f} (regret {opt - rs_mean:.2f})")
             print("| P | S | test acc | regret | minus random |")
             print("|---|---|---|---|---|")
-            for p, s in configs(n)[1:]:
+            for p, s in configs(n, pops)[1:]:
                 acc = {r[4]: r[5] for r in results if r[0] == ds and r[1] == n and r[2] == p and r[3] == s}
                 a = np.array([acc[k] for k in sorted(acc)])
                 d = np.array([acc[k] - rs[k] for k in sorted(acc)])

@@ -81,8 +81,10 @@ def _search_flags() -> flags.FlagValues:
     flags.DEFINE_integer("batch_size", d.batch_size, "Batch size of the proxy training.", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate of the proxy training.", lower_bound=0.0, flag_values=fv)
     flags.DEFINE_integer("max_trials", d.max_trials, "Architectures to train (total, including resumed ones).", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = max_trials // 5, at least 2).", lower_bound=0, flag_values=fv)
-    flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = ceil(P / 4)).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = from --max_trials: "
+                         "max(max_trials // 5, min(max_trials // 2, 15)), 2 to 100; measured on NAS-Bench-201).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = P // 2 up "
+                         "to 100 trials, else ceil(P / 4)).", lower_bound=0, flag_values=fv)
     from keras_nas.jobs.search import COST_HELP, COSTS, OBJECTIVES
 
     flags.DEFINE_string("objective", d.objective, f"Metric the search optimises: {', '.join(OBJECTIVES)}, optionally "

@@ -113,6 +113,20 @@ def test_progress_line_flags_a_best_score_within_noise_of_chance(tmp_path):
 
 
 # -- 3. evolution's budget --------------------------------------------------------------------------
+@pytest.mark.parametrize("max_trials, p, s", [(10, 5, 2), (20, 10, 5), (30, 15, 7), (50, 15, 7), (100, 20, 10),
+                                              (200, 40, 10), (1000, 100, 25)])
+def test_small_budget_defaults_are_the_measured_ones(max_trials, p, s):
+    """benchmarks/README.md (small_budget_evolution): P=2 lost to random search at every budget."""
+    import keras_tuner as kt
+
+    from keras_nas.tuning.oracle import AgingEvolutionOracle
+    from keras_nas.tuning.state import NoFiles
+
+    o = AgingEvolutionOracle(objective=kt.Objective("score", "max"), max_trials=max_trials, store=NoFiles())
+    assert (o.population_size, o.sample_size) == (p, s)
+    assert (o.controller.population_size, o.controller.sample_size) == (p, s)
+
+
 def test_evolution_hint_below_the_measured_minimum():
     assert "random search" in advice.evolution_hint(advice.EVOLUTION_MIN_TRIALS - 1, 3)
     assert advice.evolution_hint(advice.EVOLUTION_MIN_TRIALS, 3) is None

@@ -235,7 +235,7 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
     if cfg.controller == "evolution":
         if cfg.population_size == 1:
-            raise JobError("--population_size must be 0 (default: max_trials // 5) or >= 2 (a tournament needs "
+            raise JobError("--population_size must be 0 (default: from --max_trials) or >= 2 (a tournament needs "
                            "a population), got 1.")
         if cfg.population_size and cfg.sample_size > cfg.population_size:
             raise JobError(f"--sample_size ({cfg.sample_size}) must not exceed --population_size "
