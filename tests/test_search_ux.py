@@ -240,7 +240,8 @@ def test_tuner_stops_at_the_budget_and_a_resumed_run_gets_a_fresh_one(tmp_path):
     assert len(t.oracle.trials) == 6 and reporting.trial_counts(t.oracle)["completed"] == 6
 
 
-def test_eta_uses_the_time_budget_when_it_ends_first(tmp_path):
+def test_eta_uses_the_time_budget_when_it_ends_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(reporting.time, "time", lambda: 1e9)  # a frozen clock: the estimate is exact
     # one trial took 100 s, 9 to go: ~15 min by trials, but the budget ends in 30 s
     line = _progress_line(tmp_path, _oracle(["COMPLETED"], remaining=30.0), session_seconds=100)
     assert "~0:30 left (time budget)" in line
