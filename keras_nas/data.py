@@ -56,7 +56,7 @@ AUGMENTATIONS = {
     "flip": "random left-right flip (only for data whose classes are mirror-symmetric: photos, not digits or text)",
 }
 AUGMENT_HELP = ("Training-time augmentation, opt-in: 'none' (default), or a comma-separated list of "
-                + "; ".join(f"'{k}' ({v})" for k, v in AUGMENTATIONS.items()) + ", e.g. --augment=shift,flip.")
+                + "; ".join(f"'{k}' ({v})" for k, v in AUGMENTATIONS.items()) + ", e.g. 'shift,flip'.")
 
 
 def parse_augment(spec) -> tuple:
