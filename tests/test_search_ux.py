@@ -351,5 +351,6 @@ def test_tiny_search_warns_near_chance_and_records_costs(tmp_path):
     assert f"best: trial {s['best']['trial']}," in text and "within noise of chance" in text
     rows = json.loads((out / "results.json").read_text())["trials"]
     assert s["best"]["trial"] in [r["trial"] for r in rows]
+    assert s["pareto_front"] and all(m["cost"] > 0 for m in s["pareto_front"])
     trial_json = out / "tuner" / f"trial_{s['best']['trial_id']}" / "trial.json"
     assert json.loads(trial_json.read_text())["metrics"]["metrics"]["flops"]["observations"][0]["value"][0] > 0

@@ -378,6 +378,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
         "trials": {"total": len(records), "completed": sum(r["score"] is not None for r in records),
                    "failed": sum(r["status"] != "COMPLETED" for r in records)},
         "warnings": warnings_,
+        # (score, cost) non-dominated trials when --cost is set: [{"trial_id", "score", "cost", "reward"}]
+        "pareto_front": tuner.pareto_front() if (cfg.cost or "none") != "none" else [],
         "files": {"best_genotype": os.path.join(cfg.output_dir, BEST_GENOTYPE),
                   "results": os.path.join(cfg.output_dir, reporting.RESULTS_CSV),
                   "tensorboard": os.path.join(cfg.output_dir, "tensorboard"),
