@@ -67,7 +67,11 @@ def _search_flags() -> flags.FlagValues:
                        "(when the data has no validation split).", lower_bound=0.01, upper_bound=0.9, flag_values=fv)
     flags.DEFINE_float("test_fraction", d.test_fraction, "Fraction held out as the test split (when the data has "
                        "none); never used by the search.", lower_bound=0.01, upper_bound=0.9, flag_values=fv)
-    flags.DEFINE_integer("epochs", d.epochs, "Proxy training epochs per trial.", lower_bound=1, flag_values=fv)
+    from keras_nas.jobs.advice import MAX_AUTO_EPOCHS, MIN_PROXY_STEPS
+
+    flags.DEFINE_integer("epochs", d.epochs, "Proxy training epochs per trial; default: from the data size, enough "
+                         f"for {MIN_PROXY_STEPS} optimizer steps (ceil({MIN_PROXY_STEPS} / steps per epoch)), 1 to "
+                         f"{MAX_AUTO_EPOCHS}.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("num_cells", d.num_cells, "N: normal cells per stack of the search network.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("filters", d.filters, "F: filters of the first stack of the search network.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("num_blocks", d.num_blocks, "B: blocks per cell (nasnet space).", lower_bound=1, flag_values=fv)
@@ -85,8 +89,32 @@ def _search_flags() -> flags.FlagValues:
                          "asha: epochs E at the first rung.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("early_stopping_eta", d.early_stopping_eta, "asha: the top 1/eta at each rung continue.",
                          lower_bound=2, flag_values=fv)
-    flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = max_trials // 5, at least 2).", lower_bound=0, flag_values=fv)
-    flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = ceil(P / 4)).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = from --max_trials: "
+                         "max(max_trials // 5, min(max_trials // 2, 15)), 2 to 100; measured on NAS-Bench-201).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = P // 2 up "
+                         "to 100 trials, else ceil(P / 4)).", lower_bound=0, flag_values=fv)
+    from keras_nas.jobs.search import COST_HELP, COSTS, OBJECTIVES
+
+    flags.DEFINE_string("objective", d.objective, f"Metric the search optimises: {', '.join(OBJECTIVES)}, optionally "
+                        "NAME:min or NAME:max (default direction: min for losses, max for accuracies).", flag_values=fv)
+    flags.DEFINE_enum("cost", d.cost, COSTS, "Cost measured for every trial: " + "; ".join(
+        f"{k}: {v}" for k, v in COST_HELP.items()) + ". With --cost_target it shapes the reward (MnasNet: "
+        "objective * (cost / target) ** cost_weight); without, it is recorded and gives the Pareto front.", flag_values=fv)
+    flags.DEFINE_float("cost_target", d.cost_target, "MnasNet target T, in the unit of --cost (params, mult-adds, "
+                       "milliseconds); needs --cost.", flag_values=fv)
+    flags.DEFINE_float("cost_weight", d.cost_weight, "MnasNet exponent w (soft constraint: -0.07; 0 ignores the cost).",
+                       flag_values=fv)
+    flags.DEFINE_string("max_time", d.max_time, "Wall-clock budget of this invocation: 3600 (seconds), 90s, 30m, 2h, "
+                        "1h30m. No trial starts after it; the running one finishes. Running the same command again "
+                        "resumes with a fresh budget. Default: none.", flag_values=fv)
+    flags.DEFINE_float("reinforce_learning_rate", None, "REINFORCE controller: Adam learning rate (default 0.0035).",
+                       flag_values=fv)
+    flags.DEFINE_integer("reinforce_batch_size", None, "REINFORCE controller: finished trials per policy update "
+                         "(default 10).", flag_values=fv)
+    flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE controller: EMA decay of the reward baseline "
+                       "(default 0.95).", flag_values=fv)
+    flags.DEFINE_float("reinforce_entropy_weight", None, "REINFORCE controller: entropy bonus weight (default 1e-5).",
+                       flag_values=fv)
     flags.DEFINE_string("output_dir", d.output_dir, "Run directory: tuner project, results, TensorBoard logs, best model.", flag_values=fv)
     flags.DEFINE_string("strategy", d.strategy, STRATEGY_HELP, flag_values=fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of data splits, controller and weights.", flag_values=fv)
@@ -116,7 +144,9 @@ def _train_flags() -> flags.FlagValues:
     flags.DEFINE_float("drop_path", d.drop_path, "Maximum scheduled drop-path probability (0 disables).", lower_bound=0.0,
                        upper_bound=0.99, flag_values=fv)
     flags.DEFINE_boolean("aux_head", d.aux_head, "Train with the auxiliary head (loss weight 0.4; nasnet space).", flag_values=fv)
-    flags.DEFINE_boolean("augment", d.augment, "Random shifts (and flips, except digits/mnist) during training.", flag_values=fv)
+    from keras_nas.data import AUGMENT_HELP
+
+    flags.DEFINE_string("augment", d.augment, AUGMENT_HELP, flag_values=fv)
     flags.DEFINE_integer("batch_size", d.batch_size, "Batch size.", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("learning_rate", d.learning_rate, "Initial Adam learning rate (cosine decay to 0).", lower_bound=0.0, flag_values=fv)
     flags.DEFINE_string("strategy", d.strategy, STRATEGY_HELP, flag_values=fv)
@@ -240,9 +270,12 @@ def cmd_train(fv, _):
     r = train.run_train(cfg, log=_log)
     out = os.path.dirname(r["files"]["weights"])
     _log(f"\n== trained {r['space']} architecture in {r['seconds']:.0f}s: {r['params']:,} params, "
-         f"validation accuracy {r['val_accuracy']:.4f}, held-out test accuracy {r['test_accuracy']:.4f} ==")
+         f"validation accuracy {r['val_accuracy']:.4f}, held-out test accuracy {r['test_accuracy']:.4f}, "
+         f"augmentation: {', '.join(r['augment']) or 'none'} ==")
     _log("written:\n" + "\n".join(f"  {k:9s} {v}" for k, v in r["files"].items()) + f"\n  train.json {os.path.join(out, 'train.json')}")
-    _log(f"next:\n  keras-nas export --run_dir={cfg.run_dir}" + (f" --model_dir={out}" if cfg.output_dir else ""))
+    from keras_nas.jobs.advice import command
+
+    _log(f"next:\n  {command()} export --run_dir={cfg.run_dir}" + (f" --model_dir={out}" if cfg.output_dir else ""))
 
 
 def cmd_export(fv, _):

@@ -33,6 +33,15 @@ INT_RANGES = {
     "early_stopping_epochs": (1, 100_000),
     "early_stopping_eta": (2, 1000),
     "seed": (0, 2**32 - 1),  # what numpy.random.seed (keras.utils.set_random_seed) accepts
+    "reinforce_batch_size": (1, 10_000),
+}
+# flag -> (lowest, highest, help text of the range); None values (flag not given) always pass
+FLOAT_RANGES = {
+    "cost_target": (0.0, 1e18, "[0, 1e18] (0: none)"),
+    "cost_weight": (-10.0, 0.0, "[-10, 0]"),
+    "reinforce_learning_rate": (1e-12, 1.0, "(0, 1]"),
+    "reinforce_baseline_decay": (0.0, 0.999999, "[0, 1)"),
+    "reinforce_entropy_weight": (0.0, 1.0, "[0, 1]"),
 }
 LEARNING_RATE_MAX = 10.0
 
@@ -55,6 +64,11 @@ def add_checks(fv: flags.FlagValues):
         elif kind == "float":
             flags.register_validator(name, lambda v: v is None or math.isfinite(v),
                                      message="must be a finite number (not inf or nan)", flag_values=fv)
+            if name in FLOAT_RANGES:
+                lo, hi, text = FLOAT_RANGES[name]
+                flag.help += f" Range: {text}."
+                flags.register_validator(name, lambda v, lo=lo, hi=hi: v is None or lo <= v <= hi,
+                                         message=f"must be a number in {text}", flag_values=fv)
         elif kind == "string":
             flags.register_validator(name, lambda v: v is None or "\x00" not in v,
                                      message="must not contain a NUL byte (\\x00)", flag_values=fv)
@@ -62,6 +76,42 @@ def add_checks(fv: flags.FlagValues):
         fv["learning_rate"].help += f" Range: (0, {LEARNING_RATE_MAX:g}]."
         flags.register_validator("learning_rate", lambda v: 0 < v <= LEARNING_RATE_MAX,
                                  message=f"must be a number in (0, {LEARNING_RATE_MAX:g}]", flag_values=fv)
+    if "max_time" in fv:
+        from keras_nas.jobs.advice import parse_duration
+
+        def duration_ok(v):
+            try:
+                parse_duration(v)
+            except ValueError:
+                return False
+            return True
+
+        flags.register_validator("max_time", duration_ok, message="must be a duration such as 3600 (seconds), 90s, "
+                                 "30m, 2h or 1h30m (empty: no limit)", flag_values=fv)
+    if "objective" in fv:
+        from keras_nas.jobs.search import OBJECTIVES, parse_objective
+
+        def objective_ok(v):
+            try:
+                parse_objective(v)
+            except ValueError:
+                return False
+            return True
+
+        flags.register_validator("objective", objective_ok, message=f"must be one of {', '.join(OBJECTIVES)}, "
+                                 "optionally with :min or :max", flag_values=fv)
+    if "augment" in fv:
+        from keras_nas.data import AUGMENTATIONS, parse_augment
+
+        def augment_ok(v):
+            try:
+                parse_augment(v)
+            except ValueError:
+                return False
+            return True
+
+        flags.register_validator("augment", augment_ok, message="must be 'none' or a comma-separated list of "
+                                 f"{', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip)", flag_values=fv)
     if "val_fraction" in fv and "test_fraction" in fv:
         fv["test_fraction"].help += " --val_fraction + --test_fraction must be below 1."
         flags.register_multi_flags_validator(

@@ -48,6 +48,46 @@ class DataError(ValueError):
     """A dataset cannot be loaded or is malformed; the message names the problem and the fix."""
 
 
+# Training-time augmentations (``keras-nas train --augment``), opt-in: none is applied unless named,
+# because whether an augmentation keeps an image's meaning depends on the data (a flipped digit or
+# letter is another symbol), and only the user knows their data.
+AUGMENTATIONS = {
+    "shift": "random translation by up to 1/8 of the side (pad with zeros, random crop)",
+    "flip": "random left-right flip (only for data whose classes are mirror-symmetric: photos, not digits or text)",
+}
+AUGMENT_HELP = ("Training-time augmentation, opt-in: 'none' (default), or a comma-separated list of "
+                + "; ".join(f"'{k}' ({v})" for k, v in AUGMENTATIONS.items()) + ", e.g. 'shift,flip'.")
+
+
+def parse_augment(spec) -> tuple:
+    """``'none'`` / ``''`` / None / False -> ``()``; ``'shift,flip'`` -> ``('shift', 'flip')``.
+
+    Why strict: the old boolean ``augment=True`` flipped every dataset not named digits/mnist,
+    including a user's own digits; ``True`` is refused rather than guessed.
+    """
+    if spec is None or spec is False:
+        return ()
+    if spec is True:
+        raise DataError("augment=True is ambiguous: name the augmentations, e.g. 'shift' or 'shift,flip' "
+                        f"(choices: {', '.join(AUGMENTATIONS)}; 'none' for none).")
+    if isinstance(spec, (list, tuple)):
+        names = [str(a).strip().lower() for a in spec]
+    else:
+        names = [a.strip().lower() for a in str(spec).split(",")]
+    names = [a for a in names if a and a != "none"]
+    unknown = [a for a in names if a not in AUGMENTATIONS]
+    if unknown:
+        raise DataError(f"--augment: unknown augmentation {unknown[0]!r}; choose 'none' or a comma-separated list "
+                        f"of {', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip).")
+    return tuple(dict.fromkeys(names))
+
+
+def describe_augment(spec) -> str:
+    """One line for logs and summaries: which augmentations a training run used."""
+    names = parse_augment(spec)
+    return ", ".join(f"{a} ({AUGMENTATIONS[a]})" for a in names) if names else "none"
+
+
 class DataScaleWarning(UserWarning):
     """Non-uint8 pixels were divided by 255 although their maximum suggests another range (e.g. 0..16)."""
 
@@ -92,11 +132,11 @@ class Dataset:
         )
 
     def pipeline(self, split: str, batch_size: int, *, shuffle: bool = False, seed: Optional[int] = None,
-                 augment: bool = False):
+                 augment=()):
         """A ``tf.data.Dataset`` of ``(image float32 in [0,1], label int32)`` batches for ``split``.
 
         Preprocessing (scale, resize) runs once and is cached in memory; ``shuffle`` and
-        ``augment`` (random flips/shifts, for retraining) run after the cache, and
+        ``augment`` (augmentation names, see :data:`AUGMENTATIONS`; none by default) run after the cache, and
         ``prefetch`` overlaps input preparation with training.
         """
         import tensorflow as tf
@@ -122,13 +162,17 @@ class Dataset:
         if shuffle:
             ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
+        augment = parse_augment(augment)
         if augment:
             pad = max(1, h // 8)
 
             def aug(xb, yb):
-                xb = tf.image.random_flip_left_right(xb, seed=seed) if self.name not in ("digits", "mnist") else xb
-                xb = tf.image.resize_with_crop_or_pad(xb, h + 2 * pad, w + 2 * pad)
-                xb = tf.image.random_crop(xb, tf.concat([[tf.shape(xb)[0]], [h, w, tf.shape(xb)[-1]]], 0), seed=seed)
+                if "flip" in augment:
+                    xb = tf.image.random_flip_left_right(xb, seed=seed)
+                if "shift" in augment:
+                    xb = tf.image.resize_with_crop_or_pad(xb, h + 2 * pad, w + 2 * pad)
+                    xb = tf.image.random_crop(xb, tf.concat([[tf.shape(xb)[0]], [h, w, tf.shape(xb)[-1]]], 0),
+                                              seed=seed)
                 return xb, yb
 
             ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)

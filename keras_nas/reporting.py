@@ -88,20 +88,28 @@ class SearchReporter:
       output_dir: where results and logs go.
       describe: ``hp values -> architecture string`` (the search space's decode + str).
       max_trials: for "trial i/N" and the time estimate.
-      objective: metric name the search maximises (e.g. ``val_accuracy``).
+      objective / direction: the metric the search optimises (e.g. ``val_accuracy``, ``"max"``).
       population_size: window for population statistics when the controller has none.
       image: ``hp values -> PNG bytes`` of the architecture (None: no images).
       log: where progress lines go (``print`` by default).
+      chance: ``(prior, threshold)`` of an accuracy objective: the progress line flags a best score
+        below ``threshold`` (chance plus noise) as within noise of chance, with ``chance_hint``.
+
+    Trials are numbered 1, 2, ... in creation order (``trial`` in every line, file and report);
+    ``trial_id`` is keras-tuner's id (its ``trial_<id>`` directory), kept beside it in the files.
     """
 
     def __init__(self, output_dir: str, describe: Callable[[Mapping], str], *, max_trials: int,
-                 objective: str = "val_accuracy", population_size: int = 10,
+                 objective: str = "val_accuracy", direction: str = "max", population_size: int = 10,
                  image: Optional[Callable[[Mapping], bytes]] = None, log: Callable[[str], Any] = print,
-                 tensorboard: bool = True):
+                 tensorboard: bool = True, chance: Optional[tuple] = None, chance_hint: str = "raise --epochs"):
         self.output_dir = output_dir
         self.describe = describe
         self.max_trials = max_trials
         self.objective = objective
+        self.direction = direction
+        self.chance = chance
+        self.chance_hint = chance_hint
         self.population_size = max(1, int(population_size))
         self.image = image
         self.log = log
@@ -145,7 +153,7 @@ class SearchReporter:
         self.write_results(records)
         rec = next(r for r in records if r["trial_id"] == trial.trial_id)
         self._log_tensorboard(rec, records, oracle)
-        self._progress(rec, records)
+        self._progress(rec, records, oracle)
 
     # -- records ------------------------------------------------------------------------
     def records(self, oracle) -> list:
@@ -185,12 +193,15 @@ class SearchReporter:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
         _write(os.path.join(self.output_dir, RESULTS_CSV), buf.getvalue())
         _write(os.path.join(self.output_dir, RESULTS_JSON),
-               json.dumps({"objective": self.objective, "direction": "max", "trials": records}, indent=1))
+               json.dumps({"objective": self.objective, "direction": self.direction, "trials": records}, indent=1))
 
-    @staticmethod
-    def best(records: list) -> Optional[dict]:
+    def best(self, records: list) -> Optional[dict]:
+        """The completed trial with the best score (the first one on ties), None if none completed."""
         done = [r for r in records if r["score"] is not None]
-        return max(done, key=lambda r: r["score"]) if done else None
+        if not done:
+            return None
+        sign = -1.0 if self.direction == "min" else 1.0
+        return max(done, key=lambda r: sign * r["score"])
 
     # -- TensorBoard ------------------------------------------------------------------------
     def writer(self):
@@ -272,20 +283,37 @@ class SearchReporter:
             self._writer = None
 
     # -- console ----------------------------------------------------------------------------
-    def _progress(self, rec, records):
-        n_done = len(records)
+    def _progress(self, rec, records, oracle=None):
+        counts = trial_counts(oracle) if oracle is not None else {"finished": len(records)}
         best = self.best(records)
         elapsed = time.time() - self._session_start
         per_trial = elapsed / max(self._session_trials, 1)
-        left = max(self.max_trials - n_done, 0) * per_trial
+        left = max(self.max_trials - counts["finished"], 0) * per_trial
+        budget = getattr(oracle, "time_budget", None)
+        remaining = budget.remaining() if budget is not None else None
+        eta = f"~{format_seconds(left)} left"
+        if remaining is not None and remaining < left:  # the time budget ends the search first
+            eta = f"~{format_seconds(remaining)} left (time budget)"
         score = f"{rec['score']:.4f}" if rec["score"] is not None else f"{rec['status']} ({rec['failure_reason'][:80]})"
         params = f" {rec['params'] / 1e3:.1f}k params" if rec["params"] else ""
         best_s = f"best {best['score']:.4f} (trial {best['trial']})" if best else "no completed trial yet"
+        if best is not None and self.chance is not None:
+            if best["score"] < self.chance[1]:
+                best_s += f", within noise of chance ({self.chance[0]:.3f}): {self.chance_hint}"
         self.log(
-            f"[trial {n_done}/{self.max_trials}] {self.objective}={score}{params} "
+            f"[trial {rec['trial']}/{self.max_trials}] {self.objective}={score}{params} "
             f"in {rec['train_seconds']:.1f}s | {best_s} | elapsed {format_seconds(elapsed)}, "
-            f"~{format_seconds(left)} left\n    {rec['architecture']}"
+            f"{eta}\n    {rec['architecture']}"
         )
+
+
+def trial_counts(oracle) -> dict:
+    """``{"total", "finished", "completed", "unfinished"}`` trials of ``oracle``: finished = completed or
+    failed; unfinished = started but not ended (a killed run's running trial, re-run on resume)."""
+    statuses = [str(getattr(t.status, "value", t.status)) for t in getattr(oracle, "trials", {}).values()]
+    completed = statuses.count("COMPLETED")
+    finished = completed + statuses.count("FAILED")
+    return {"total": len(statuses), "finished": finished, "completed": completed, "unfinished": len(statuses) - finished}
 
 
 # -- results_summary: architectures instead of raw decisions ---------------------------------

@@ -127,7 +127,8 @@ def _check_resume(searched, capsys):
     capsys.readouterr()
     assert cli.main(["search", f"--flagfile={ff}"]) == 0
     text = capsys.readouterr().out
-    assert "resuming the search" in text and "2 trial(s) already run" in text
+    assert "resuming the search" in text and "2 trial(s) finished (2 completed, 0 failed)" in text
+    assert "re-run" not in text  # nothing was interrupted
     with open(out / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == 2
 

@@ -27,7 +27,7 @@ def test_pipeline_batches_scaled_resized_and_prefetched():
     import tensorflow as tf
 
     ds = load_dataset("digits", subset=100, image_size=12)
-    p = ds.pipeline("train", 32, shuffle=True, seed=1, augment=True)
+    p = ds.pipeline("train", 32, shuffle=True, seed=1, augment="shift,flip")
     x, y = next(iter(p))
     assert x.shape == (32, 12, 12, 1) and x.dtype == tf.float32 and y.dtype == tf.int32
     assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0 + 1e-6

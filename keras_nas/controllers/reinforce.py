@@ -1,9 +1,10 @@
 """RNN controller trained with REINFORCE (Zoph & Le 2017; NASNet, Zoph et al. 2018; ENAS, Pham et al. 2018).
 
 An LSTM emits one softmax per *active* decision of the :class:`ParamSpace`, in order. Each
-decision has its own output head (sized to its options; continuous params use
-``param.bins(k)``) and its own option embedding; the embedding of the option just chosen is
-the next step's input (the first step reads a learned ``g_emb``). Inactive conditional params
+decision has its own output head and option embedding; the embedding of the option just chosen is
+the next step's input (the first step reads a learned ``g_emb``). A continuous param (Float without
+step; Int/stepped Float of over ``MAX_OPTIONS`` values) is ``bins`` equal-probability intervals of its
+scale (linear/log): the policy picks one, the value is drawn uniformly inside it. Inactive conditional params
 are skipped (nothing is fed). Heads and embeddings are created lazily, per param name, the first
 time a param is seen, so the space may grow between calls.
 
@@ -81,7 +82,8 @@ class ReinforceController(Controller):
         tanh_constant: if set, logits become ``c * tanh(logits)`` (ENAS 1.1 micro / 1.5 macro).
         op_tanh_reduce: for ``KIND_OP`` decisions ``c`` is divided by this (ENAS 2.5).
         init_range: weights start uniform in ``[-init_range, init_range]`` (NASNet 0.1).
-        bins: number of bins for continuous params (``Param.bins``).
+        bins: number of equal-probability intervals of a continuous param (the value is drawn
+            uniformly inside the chosen one).
         failed_reward: None (skip failed trials) or the raw reward a failed trial gets.
         reward_transform: None, ``"cube"``, ``"percent"`` (divide by 100) or a callable
             applied to every reward before the baseline (a callable is not part of the state).
@@ -171,6 +173,9 @@ class ReinforceController(Controller):
         if hit is None or hit[0] is not p:
             hit = self._bins_cache[p.name] = (p, p.bins(self.bins))
         return hit[1]
+
+    def _intervals(self, p: Param) -> bool:  # False: discrete options (or fewer distinct values than bins)
+        return p.continuous and len(self.options_of(p)) == self.bins
 
     def _init_rng(self) -> np.random.Generator:
         return np.random.default_rng(self.rng.getrandbits(63))
@@ -283,6 +288,8 @@ class ReinforceController(Controller):
             probs, st[1], st[2] = self._step(k, *st)
             a = _inverse_cdf(probs, self.rng.random())
             st[0] = _tf().constant(self.weights[f"p{k}/emb"][a][None, :])
+            if self._intervals(p):  # a uniform draw inside the chosen interval
+                return p.from_prob((a + self.rng.random()) / self.bins)
             return self.options_of(p)[a]
 
         return space.complete({}, fill)
@@ -311,7 +318,9 @@ class ReinforceController(Controller):
             k = self._register(p)
             opts = self.options_of(p)
             v = values[p.name]
-            if v in opts:
+            if self._intervals(p):
+                a = min(max(int(p.to_prob(v) * self.bins), 0), self.bins - 1)
+            elif v in opts:
                 a = opts.index(v)
             elif p.continuous:
                 a = p.nearest_bin(v, self.bins)

@@ -28,7 +28,7 @@ class TrainConfig:
     filters: int = 16
     drop_path: float = 0.1
     aux_head: bool = True
-    augment: bool = True
+    augment: str = "none"  # opt-in: "shift", "flip" or "shift,flip" (keras_nas.data.AUGMENTATIONS)
     batch_size: int = 64
     learning_rate: float = 0.003
     strategy: str = "auto"
@@ -48,6 +48,9 @@ def check_train_config(cfg: TrainConfig) -> tuple:
         v = getattr(cfg, name)
         if not isinstance(v, int) or v < 1:
             raise JobError(f"--{name} must be a positive integer, got {v!r}.")
+    from keras_nas.data import parse_augment
+
+    parse_augment(cfg.augment)  # DataError naming --augment
     if not 0.0 <= cfg.drop_path < 1.0:
         raise JobError(f"--drop_path must be in [0, 1), got {cfg.drop_path!r}.")
     if cfg.output_dir or cfg.run_dir:  # the model goes to --output_dir, else RUN_DIR/final
@@ -100,6 +103,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
         model.run_eagerly = cfg.run_eagerly
     log(f"training {kind} architecture, N={cfg.num_cells} F={cfg.filters}, {model.count_params():,} params, "
         f"{cfg.epochs} epochs, drop_path={build_kwargs['drop_path']}, aux_head={aux}")
+    log(f"augmentation: {data_lib.describe_augment(cfg.augment)}")
     fit_ds = train_ds.map(_label_for_both_heads) if aux else train_ds
     val_ds = ds.pipeline("val", cfg.batch_size)
     fit_val = val_ds.map(_label_for_both_heads) if aux else val_ds
@@ -118,6 +122,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], Any] = print) -> dict:
     result = {
         "job": "train", "config": dataclasses.asdict(cfg), "architecture": str(arch), "space": kind,
         "build": build_kwargs, "data": {"description": ds.describe(), "name": data_name},
+        "augment": list(data_lib.parse_augment(cfg.augment)),
         "val_accuracy": val_acc, "test_accuracy": test_acc, "params": int(model.count_params()),
         "files": {**paths, "genotype": os.path.join(out, "genotype.json")}, "seconds": round(time.time() - t0, 1),
     }

@@ -22,6 +22,20 @@ class ParamsLogger(keras.callbacks.Callback):
             logs["params"] = float(self.model.count_params())
 
 
+class ConstantLogger(keras.callbacks.Callback):
+    """Adds ``name: value()`` to each epoch's logs: a per-model cost (FLOPs, latency) measured once
+    at build time, reported as a trial metric the oracle's ``cost_metric`` reads."""
+
+    def __init__(self, name, value):
+        super().__init__()
+        self.name, self.value = name, value
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self.value()
+        if logs is not None and v is not None:
+            logs[self.name] = float(v)
+
+
 class EpochLog(keras.callbacks.Callback):
     """Appends each finished epoch's logs to a JSON-lines file (merged back after a resume)."""
 

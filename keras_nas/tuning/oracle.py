@@ -36,6 +36,7 @@ from keras_nas.controllers.params import ParamSpace, plain
 from keras_nas.controllers.rewards import ParetoFront, RewardShaper
 from keras_nas.tuning import internals
 from keras_nas.tuning.early_stopping import EarlyStoppingMixin
+from keras_nas.tuning.budget import TimeBudget
 from keras_nas.tuning.failures import failure_reason
 from keras_nas.tuning.internals import Trial, TrialStatus, synchronized
 from keras_nas.tuning.liveness import LivenessMixin
@@ -91,6 +92,7 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         heartbeat_timeout_s: Optional[float] = None,
         trial_deadline_s: Optional[float] = None,
         early_stopping=None,
+        max_time: Optional[float] = None,
     ):
         _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions)
         if cost_metric is not None and cost_fn is not None:
@@ -111,6 +113,7 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         self.shaper = RewardShaper(self.objective_direction(), cost_target, cost_weight, reward_transform)
         self.init_liveness(heartbeat_timeout_s, trial_deadline_s)
         self.init_early_stopping(early_stopping, self.objective_direction())
+        self.time_budget = TimeBudget(max_time)
         self.kinds = dict(kinds or {})
         self.cost_metric = cost_metric
         self.cost_fn = cost_fn
@@ -199,6 +202,10 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         if self.should_idle(tuner_id):
             self.tuner_ids.add(tuner_id)
             return Trial(self.get_space(), status=TrialStatus.IDLE)
+        self.time_budget.start()
+        if self.time_budget.expired() and tuner_id not in self.ongoing_trials:
+            self.tuner_ids.discard(tuner_id)  # as keras-tuner does when max_trials is reached
+            return Trial(self.get_space(), status=TrialStatus.STOPPED)
         retry_ids = set(self.retry_queue)
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
@@ -374,14 +381,28 @@ def oracle_options() -> tuple:
 
 # -- concrete oracles ------------------------------------------------------------------------
 def default_population_size(max_trials) -> int:
-    """P for a budget: 100 (the paper) for >= 500 trials, else max_trials // 5, at least 2."""
+    """P for a budget of ``max_trials``: ``clip(max(max_trials // 5, min(max_trials // 2, 15)), 2, 100)``.
+
+    Measured on NAS-Bench-201 at 10-100 trials (benchmarks/README.md, small_budget_evolution): a
+    small population forgets its best members (P=2 was worse than random search at every budget), so
+    small budgets get about half the trials as population, at most 15; from 75 trials on it is the
+    paper's ``max_trials // 5`` (P=100 for >= 500 trials). 10 -> 5, 20 -> 10, 30 -> 15, 50 -> 15,
+    100 -> 20.
+    """
     if not max_trials:
         return 100
-    return int(min(100, max(2, max_trials // 5)))
+    return int(min(100, max(2, max_trials // 5, min(max_trials // 2, 15))))
 
 
-def default_sample_size(population_size: int) -> int:
-    """S = ceil(P / 4), at least 2 (paper: P=100 -> 25; NB201's P=10 -> 3)."""
+# Up to this budget S = P // 2 was measured best (stronger selection); above it the paper's S = P / 4.
+HALF_SAMPLE_MAX_TRIALS = 100
+
+
+def default_sample_size(population_size: int, max_trials=None) -> int:
+    """S: ``P // 2`` for budgets up to 100 trials (measured best at 10-100 trials on NAS-Bench-201),
+    else the paper's ``ceil(P / 4)`` (25 for P=100); at least 2."""
+    if max_trials and max_trials <= HALF_SAMPLE_MAX_TRIALS:
+        return int(max(2, population_size // 2))
     return int(max(2, -(-population_size // 4)))
 
 
@@ -398,7 +419,7 @@ class AgingEvolutionOracle(ControllerOracle):
                  tune_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3, *,
                  population_size=None, sample_size=None, warm_start=None, identity_prob=None, sigma=0.1, **kwargs):
         self.population_size = population_size or default_population_size(max_trials)
-        self.sample_size = sample_size or default_sample_size(self.population_size)
+        self.sample_size = sample_size or default_sample_size(self.population_size, max_trials)
         self._evo_kwargs = dict(warm_start=warm_start, identity_prob=identity_prob, sigma=sigma)
         _reject_unknown(type(self), kwargs)
         super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,

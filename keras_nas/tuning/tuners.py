@@ -318,8 +318,9 @@ class AgingEvolution(ControllerTuner):
     """Aging-evolution search (Real et al. 2019) with ``kt.RandomSearch``'s arguments.
 
     Keyword-only (beyond ``kt.RandomSearch``'s):
-      population_size: P; default ``max_trials // 5`` clipped to [2, 100] (paper: 100).
-      sample_size: S; default ``ceil(P / 4)``, at least 2 (paper: 25; NB201: 3 for P=10).
+      population_size: P; default ``clip(max(max_trials // 5, min(max_trials // 2, 15)), 2, 100)``
+        (measured on NAS-Bench-201; paper: 100).
+      sample_size: S; default ``P // 2`` up to 100 trials, else ``ceil(P / 4)`` (paper: 25), at least 2.
       warm_start: value dicts or genotypes (e.g. ``keras_nas.zoo.AMOEBANET_A``) tried first.
       identity_prob: identity-mutation probability (default 0.05 on cell spaces, else 0).
       report_params: report ``params`` per trial (default: when ``cost_metric == "params"``).
