@@ -24,8 +24,7 @@ proxy evaluations in two places:
 The proxy is any callable ``values -> float`` (larger = predicted better): a tabular benchmark
 passes precomputed scores; the tuners build the model and call ``keras_nas.proxies.score`` for
 ``proxy="synflow"`` (``keras_nas.tuning.proxy_scoring``). Exceptions and non-finite scores rank
-last (once at least one architecture scored successfully; before that an exception propagates:
-a proxy that never works is a configuration error).
+last; a proxy that fails on each of the first 3 architectures raises (a configuration error).
 
 Proxy calls, counted exactly: one per *distinct* architecture scored in this process
 (``num_proxy_calls``; the scores are cached in memory, not in the state). In the warm-up that is
@@ -56,6 +55,7 @@ from keras_nas.controllers.params import ParamSpace
 #: never replaced by a ranked candidate.
 UNRANKED_ORIGINS = frozenset({"warm", "random", "identity"})
 _CACHE_LIMIT = 200_000
+_SETUP_ERROR_AFTER = 3  # this many failures before any success: the proxy itself is broken
 #: Defaults of the oracles' ``proxy_samples`` / ``proxy_candidates`` (chosen on NAS-Bench-201, see
 #: ``benchmarks/README.md``, "Proxy-assisted search on NAS-Bench-201").
 DEFAULT_SAMPLES = 1000
@@ -160,10 +160,12 @@ class ProxyAssisted(Controller):
         try:
             s = float(self.proxy(dict(values)))
         except Exception as e:  # noqa: BLE001 - an architecture the proxy cannot score ranks last
-            if self.num_proxy_calls == self.num_proxy_errors:  # nothing has worked yet: a setup error
-                raise
             self.num_proxy_errors += 1
             self._first_error = self._first_error or f"{type(e).__name__}: {e}"
+            if self.num_proxy_errors >= _SETUP_ERROR_AFTER and self.num_proxy_errors == self.num_proxy_calls + 1:
+                raise RuntimeError(f"ProxyAssisted: the proxy failed on each of the first {self.num_proxy_errors} "
+                                   f"architectures (first error: {self._first_error}); fix the proxy or its "
+                                   "inputs (data-dependent proxies need a batch).") from e
             s = float("-inf")
         finally:
             self.num_proxy_calls += 1
