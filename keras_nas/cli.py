@@ -49,7 +49,7 @@ def _check_strategy(fv: flags.FlagValues):
 
 
 def _search_flags() -> flags.FlagValues:
-    from keras_nas.jobs.search import CONTROLLERS, SPACES, SearchConfig
+    from keras_nas.jobs.search import CONTROLLERS, PROXIES, SPACES, SearchConfig
 
     d = SearchConfig()
     fv = flags.FlagValues()
@@ -79,6 +79,10 @@ def _search_flags() -> flags.FlagValues:
     flags.DEFINE_integer("max_trials", d.max_trials, "Architectures to train (total, including resumed ones).", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("population_size", d.population_size, "Aging evolution P (0 = max_trials // 5, at least 2).", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = ceil(P / 4)).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_string("proxy", d.proxy, f"Zero-cost proxy for a proxy-assisted search: {', '.join(PROXIES)} "
+                        "(warm-up and ranked proposals; empty = none).", flag_values=fv)
+    flags.DEFINE_integer("proxy_samples", d.proxy_samples, "Architectures the proxy scores in the warm-up (0 = "
+                         "the oracle's default).", lower_bound=0, flag_values=fv)
     flags.DEFINE_string("output_dir", d.output_dir, "Run directory: tuner project, results, TensorBoard logs, best model.", flag_values=fv)
     flags.DEFINE_string("strategy", d.strategy, STRATEGY_HELP, flag_values=fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of data splits, controller and weights.", flag_values=fv)

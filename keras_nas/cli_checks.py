@@ -30,6 +30,7 @@ INT_RANGES = {
     "max_trials": (1, 1_000_000),
     "population_size": (0, 1_000_000),
     "sample_size": (0, 1_000_000),
+    "proxy_samples": (0, 1_000_000),
     "seed": (0, 2**32 - 1),  # what numpy.random.seed (keras.utils.set_random_seed) accepts
 }
 LEARNING_RATE_MAX = 10.0

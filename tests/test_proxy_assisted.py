@@ -231,3 +231,16 @@ def test_simulator_charges_proxy_time():
     assert free.proxy_calls >= 100 and charged.proxy_calls >= 100
     assert charged.num_trials < free.num_trials  # 100 warm-up calls cost 500 s: ~4 evaluations fewer
     assert charged.simulated_time <= 3000
+
+
+def test_cli_flags_are_checked_before_tensorflow(tmp_path, capsys):
+    from keras_nas import cli
+    from keras_nas.jobs import search
+
+    assert cli.main(["search", "--proxy=synflw", f"--output_dir={tmp_path / 'o'}"]) == 1
+    assert "--proxy must be one of" in capsys.readouterr().err
+    assert cli.main(["search", "--proxy_samples=5", f"--output_dir={tmp_path / 'o'}"]) == 1
+    assert "--proxy_samples needs --proxy" in capsys.readouterr().err
+    from keras_nas import proxies
+
+    assert search.PROXIES == proxies.NAMES  # the names the CLI checks are the proxies keras_nas.proxies has

@@ -301,3 +301,26 @@ class ProxyAssisted(Controller):
 
     def set_arrays(self, arrays) -> None:
         self.inner.set_arrays(arrays)
+
+
+def pretrain_policy(ctrl, ranked, space: ParamSpace, steps: int) -> None:
+    """Pre-train a REINFORCE controller (``ReinforceController``) on a proxy ranking, best first.
+
+    ``steps`` Adam steps of REINFORCE on the whole ranking with the rank as the reward: advantage
+    ``1 - 2 * rank / (n - 1)`` (+1 for the proxy's best, -1 for its worst), so the policy moves
+    toward what the proxy favours and the proxy's scale enters nothing. The reward baseline and the
+    batch being collected are left alone (they stay those of real rewards); only the weights and
+    Adam's slots change.
+    """
+    n = len(ranked)
+    if n < 2 or steps <= 0:
+        return
+    trajs = [ctrl._trajectory(space, v) for v, _ in ranked]
+    batch = [[t, 0.0, 1.0 - 2.0 * i / (n - 1)] for i, t in enumerate(trajs) if t]
+    if not batch:
+        return
+    saved = (ctrl.pending, ctrl.last_batch_reward, ctrl.num_updates)
+    for _ in range(steps):
+        ctrl.pending = list(batch)
+        ctrl.update()
+    ctrl.pending, ctrl.last_batch_reward, ctrl.num_updates = saved

@@ -87,8 +87,7 @@ class ReinforceController(Controller):
             applied to every reward before the baseline (a callable is not part of the state).
         policy: ``"lstm"`` or ``"factorized"`` (independent categorical per decision).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
-        pretrain_steps: Adam steps of the proxy warm-up's pre-training (:meth:`warm_up`; only used
-            when the search is proxy-assisted).
+        pretrain_steps: Adam steps of the pre-training in a proxy-assisted search's :meth:`warm_up`.
     """
 
     def __init__(
@@ -117,8 +116,9 @@ class ReinforceController(Controller):
         super().__init__(seed)
         if policy not in ("lstm", "factorized"):
             raise ValueError(f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}.")
-        if int(batch_size) < 1:
-            raise ValueError(f"ReinforceController: batch_size must be >= 1, got {batch_size!r}.")
+        for name, v, lo in (("batch_size", batch_size, 1), ("pretrain_steps", pretrain_steps, 0)):
+            if int(v) < lo:
+                raise ValueError(f"ReinforceController: {name} must be >= {lo}, got {v!r}.")
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}.")
         if isinstance(reward_transform, str) or reward_transform is None:
@@ -149,9 +149,7 @@ class ReinforceController(Controller):
         self.policy = policy
         self.grad_clip = grad_clip
         self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
-        if not isinstance(pretrain_steps, int) or isinstance(pretrain_steps, bool) or pretrain_steps < 0:
-            raise ValueError(f"ReinforceController: pretrain_steps must be an integer >= 0, got {pretrain_steps!r}.")
-        self.pretrain_steps = pretrain_steps
+        self.pretrain_steps = int(pretrain_steps)
         # learnt state
         self.vocab: list = []  # [name, n_options, kind], registration order
         self._index: dict = {}
@@ -356,28 +354,10 @@ class ReinforceController(Controller):
             self.update()
 
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
-        """Proxy warm-up: pre-train the policy on the proxy's ranking, then propose the best ``top``
-        (default ``DEFAULT_WARM_TOP``) first.
-
-        Pre-training is REINFORCE with the rank as the reward: ``pretrain_steps`` Adam steps on the
-        whole ranking, advantage ``1 - 2 * rank / (n - 1)`` (+1 for the proxy's best, -1 for its worst),
-        so the policy moves toward what the proxy favours without the proxy's scale entering anything.
-        The reward baseline and the batch being collected are left alone (they stay those of
-        real rewards); only the weights and Adam's slots change."""
-        from keras_nas.controllers.base import DEFAULT_WARM_TOP
-
-        n = len(ranked)
-        if n > 1 and self.pretrain_steps > 0:
-            trajs = [self._trajectory(space, v) for v, _ in ranked]
-            batch = [[t, 0.0, 1.0 - 2.0 * i / (n - 1)] for i, t in enumerate(trajs) if t]
-            if batch:
-                saved = (self.pending, self.last_batch_reward, self.num_updates)
-                for _ in range(self.pretrain_steps):
-                    self.pending = list(batch)
-                    self.update()
-                self.pending, self.last_batch_reward, self.num_updates = saved
-        k = DEFAULT_WARM_TOP if top is None else int(top)
-        return [dict(v) for v, _ in ranked[:k]]
+        """Proxy warm-up: :func:`~keras_nas.controllers.proxy_assisted.pretrain_policy`, then the best ``top`` first."""
+        from keras_nas.controllers.proxy_assisted import pretrain_policy
+        pretrain_policy(self, ranked, space, self.pretrain_steps)
+        return super().warm_up(ranked, space, top)
 
     @property
     def baseline(self) -> Optional[float]:

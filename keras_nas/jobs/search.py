@@ -18,6 +18,8 @@ from keras_nas.rundir import BEST_GENOTYPE, PROJECT_NAME, RUN_JSON, JobError
 
 SPACES = tuple(families.FAMILIES)
 CONTROLLERS = ("evolution", "reinforce", "random")
+# keras_nas.proxies.NAMES, spelled out so the CLI checks --proxy without importing TensorFlow
+PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "params", "flops")
 OBJECTIVE = "val_accuracy"
 
 
@@ -43,6 +45,8 @@ class SearchConfig:
     max_trials: int = 10
     population_size: int = 0  # 0: the oracle's default for max_trials
     sample_size: int = 0
+    proxy: str = ""  # zero-cost proxy of a proxy-assisted search ("" = none)
+    proxy_samples: int = 0  # its warm-up samples (0: the oracle's default)
     output_dir: str = "nas_run"
     strategy: str = "auto"
     seed: int = 0
@@ -80,6 +84,8 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
     extra = {}
     if cfg.controller == "evolution":
         extra = {"population_size": cfg.population_size or None, "sample_size": cfg.sample_size or None}
+    if cfg.proxy:
+        extra.update(proxy=cfg.proxy, proxy_samples=cfg.proxy_samples or None)
 
     class ReportingTuner(bases[cfg.controller]):
         """The controller's tuner plus cost measurement and reporting after each trial."""
@@ -105,7 +111,7 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
 
 
 # settings that define what a saved search searched: resuming it with others would mix or break it
-RESUME_KEYS = ("space", "controller", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data", "image_size")
+RESUME_KEYS = ("space", "controller", "proxy", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data", "image_size")
 
 
 def check_resume(cfg: SearchConfig):
@@ -136,6 +142,10 @@ def check_search_config(cfg: SearchConfig):
             raise JobError(f"--{name} must be a positive integer, got {v!r}.")
     if not cfg.learning_rate > 0:
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
+    if cfg.proxy and cfg.proxy not in PROXIES:
+        raise JobError(f"--proxy must be one of {list(PROXIES)} (or empty: no proxy), got {cfg.proxy!r}.")
+    if cfg.proxy_samples and not cfg.proxy:
+        raise JobError("--proxy_samples needs --proxy (e.g. --proxy=synflow).")
     if cfg.controller == "evolution":
         if cfg.population_size == 1:
             raise JobError("--population_size must be 0 (default: max_trials // 5) or >= 2 (a tournament needs "
@@ -171,7 +181,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     log(f"data: {ds.describe()}")
     hypermodel = make_hypermodel(cfg, ds.input_shape, ds.num_classes)
     space = hypermodel.space
-    log(f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}; "
+    log(f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}"
+        f"{f' assisted by {cfg.proxy}' if cfg.proxy else ''}; "
         f"{cfg.max_trials} trials of {cfg.epochs} epoch(s), N={cfg.num_cells} F={cfg.filters}")
     build_kwargs = {"input_shape": list(ds.input_shape), "num_classes": ds.num_classes, "num_cells": cfg.num_cells,
                     "filters": cfg.filters}
