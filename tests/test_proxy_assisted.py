@@ -210,6 +210,10 @@ def test_proxy_name_through_a_real_tuner(tmp_path):
     assert first >= last and ctrl.last_score == pytest.approx(last, rel=1e-6)
     s = tuner.oracle.summary_scalars()
     assert s["proxy/last_log10"] == pytest.approx(math.copysign(math.log10(1 + abs(last)), last), rel=1e-6)
+    from keras_nas.reporting import SearchReporter
+
+    # what the search reporter logs to TensorBoard as controller/<name> after each trial
+    assert SearchReporter.controller_scalars(tuner.oracle)["proxy/last_log10"] == s["proxy/last_log10"]
     keras.backend.clear_session()
 
 
