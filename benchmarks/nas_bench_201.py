@@ -102,6 +102,27 @@ class TableProxy:
         return float(self.scores[self.bench.index_of(values)])
 
 
+def measure_proxy_cost(n: int = 10, name: str = "synflow", seed: int = 0) -> float:
+    """Mean seconds to build one random NAS-Bench-201 network (``build_nb201_network``, CIFAR-10 size) and score
+    it with ``keras_nas.proxies.score`` -- what a tuner's ``proxy="synflow"`` costs per call. Three warm-up cells
+    (tracing) are not counted."""
+    import random
+
+    from keras_nas import build_nb201_network
+    from keras_nas.proxies import score
+    from keras_nas.space.nb201 import NB201Space
+
+    space, rng = NB201Space(), random.Random(seed)
+    times = []
+    for i in range(n + 3):
+        cell = space.decode({d.name: rng.choice(d.options) for d in space.decisions})
+        t0 = time.perf_counter()
+        score(build_nb201_network(cell), name)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
 def _worker(task):
     global _BENCH
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -152,7 +173,14 @@ def main(argv=None):
     ap.add_argument("--proxy-costs", default="0",
                     help="comma-separated simulated seconds charged per proxy evaluation; one run of every proxy "
                          "variant per value (0 = the published protocol: a precomputed table costs nothing)")
+    ap.add_argument("--measure-proxy-cost", action="store_true",
+                    help="only measure the seconds of building + scoring one network with synflow, and exit")
     args = ap.parse_args(argv)
+    if args.measure_proxy_cost:
+        load = os.getloadavg()
+        print(f"synflow (build + score) per NB201 network: {measure_proxy_cost():.3f} s "
+              f"(load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end)")
+        return
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
