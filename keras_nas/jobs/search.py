@@ -111,7 +111,8 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
 
 
 # settings that define what a saved search searched: resuming it with others would mix or break it
-RESUME_KEYS = ("space", "controller", "proxy", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data", "image_size")
+RESUME_KEYS = ("space", "controller", "proxy", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data",
+               "image_size")
 
 
 def check_resume(cfg: SearchConfig):
