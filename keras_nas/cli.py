@@ -49,7 +49,7 @@ def _check_strategy(fv: flags.FlagValues):
 
 
 def _search_flags() -> flags.FlagValues:
-    from keras_nas.jobs.search import CONTROLLERS, EARLY_STOPPING, SPACES, SearchConfig
+    from keras_nas.jobs.search import CONTROLLERS, EARLY_STOPPING, PROXIES, SPACES, SearchConfig
 
     d = SearchConfig()
     fv = flags.FlagValues()
@@ -115,6 +115,10 @@ def _search_flags() -> flags.FlagValues:
                        "(default 0.95).", flag_values=fv)
     flags.DEFINE_float("reinforce_entropy_weight", None, "REINFORCE controller: entropy bonus weight (default 1e-5).",
                        flag_values=fv)
+    flags.DEFINE_string("proxy", d.proxy, f"Zero-cost proxy for a proxy-assisted search: {', '.join(PROXIES)} "
+                        "(warm-up and ranked proposals; empty = none).", flag_values=fv)
+    flags.DEFINE_integer("proxy_samples", d.proxy_samples, "Architectures the proxy scores in the warm-up (0 = "
+                         "the oracle's default).", lower_bound=0, flag_values=fv)
     flags.DEFINE_string("output_dir", d.output_dir, "Run directory: tuner project, results, TensorBoard logs, best model.", flag_values=fv)
     flags.DEFINE_string("strategy", d.strategy, STRATEGY_HELP, flag_values=fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of data splits, controller and weights.", flag_values=fv)

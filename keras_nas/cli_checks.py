@@ -32,6 +32,7 @@ INT_RANGES = {
     "sample_size": (0, 1_000_000),
     "early_stopping_epochs": (1, 100_000),
     "early_stopping_eta": (2, 1000),
+    "proxy_samples": (0, 1_000_000),
     "seed": (0, 2**32 - 1),  # what numpy.random.seed (keras.utils.set_random_seed) accepts
     "reinforce_batch_size": (1, 10_000),
 }

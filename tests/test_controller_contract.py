@@ -21,11 +21,25 @@ from keras_nas.space import MacroSpace, NASNetCellSpace
 PLAIN = (int, float, str, bool)
 
 
-def _reinforce(seed):
+def _reinforce(seed, **kwargs):
     pytest.importorskip("tensorflow")
     from keras_nas.controllers.reinforce import ReinforceController
 
-    return ReinforceController(seed=seed, units=8, batch_size=2)
+    return ReinforceController(seed=seed, units=8, batch_size=2, **kwargs)
+
+
+def _proxy(values):
+    """A deterministic stand-in for a zero-cost proxy."""
+    return (sum(ord(c) for c in json.dumps(values, sort_keys=True)) * 31) % 101 / 101.0
+
+
+def _proxy_assisted(inner):
+    def make(seed):
+        from keras_nas.controllers.proxy_assisted import ProxyAssisted
+
+        return ProxyAssisted(inner(seed), _proxy, samples=8, candidates=2, explore=0.2, seed=seed)
+
+    return make
 
 
 def _predictor(seed):
@@ -39,6 +53,8 @@ CONTROLLERS = {
     "predictor": _predictor,
     "evolution": lambda seed: AgingEvolutionController(4, 2, seed=seed),
     "reinforce": _reinforce,
+    "proxy_evolution": _proxy_assisted(lambda seed: AgingEvolutionController(4, 2, seed=seed)),
+    "proxy_reinforce": _proxy_assisted(lambda seed: _reinforce(seed, pretrain_steps=3)),
 }
 SPACES = {
     "cells": ParamSpace.from_search_space(NASNetCellSpace(num_blocks=2)),

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import abc
 import random
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from keras_nas.controllers.params import Param, ParamSpace
+
+#: Warm-up architectures proposed first by controllers that do not choose (see ``Controller.warm_up``).
+DEFAULT_WARM_TOP = 10
 
 
 class Controller(abc.ABC):
@@ -35,6 +38,9 @@ class Controller(abc.ABC):
     * :meth:`summary_scalars` after each trial, for TensorBoard (``controller/<name>``).
     * :meth:`set_encoder` once, when the HyperModel has a search space that can encode
       architecture objects (genotypes) as values (warm starts).
+    * :meth:`warm_up` once, before the first proposal, when the search is proxy-assisted
+      (:class:`~keras_nas.controllers.proxy_assisted.ProxyAssisted`, which then calls the other
+      hooks in the order above; it may also :meth:`discard` proposals it did not pick).
     """
 
     #: What produced the last proposal; ``"identity"`` marks a deliberate re-evaluation
@@ -56,7 +62,18 @@ class Controller(abc.ABC):
         REINFORCE gives it a defined update). Larger reward is better."""
 
     def discard(self, values: Mapping[str, Any], space: ParamSpace) -> None:
-        """The last proposal was rejected as a duplicate and will never be observed."""
+        """A proposal (``values``, normally the last one) was rejected -- a duplicate, or a candidate a
+        proxy ranked lower -- and will never be observed."""
+
+    def warm_up(self, ranked: Sequence[tuple], space: ParamSpace, top: Optional[int] = None) -> list:
+        """Proxy warm-up: ``ranked`` holds ``(values, score)`` of random architectures scored by a
+        zero-cost proxy, best first. Use them as prior knowledge if the algorithm has a place for it,
+        and return the value dicts to propose first, in order (they are then observed as usual).
+
+        Default: the best ``top`` (None: :data:`DEFAULT_WARM_TOP`), so the controller sees the proxy's
+        favourites as its first trials."""
+        k = DEFAULT_WARM_TOP if top is None else int(top)
+        return [dict(v) for v, _ in ranked[:k]]
 
     def summary_scalars(self, space: Optional[ParamSpace] = None) -> dict:
         """``{name: float}`` statistics for TensorBoard; the state is left untouched."""

@@ -206,6 +206,15 @@ class AgingEvolutionController(Controller):
                 )
         return space.complete(given, self.sample_value)
 
+    def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
+        """Proxy warm-up: the best-ranked architectures become the initial population. They take the
+        place of the initial *random* proposals (explicit ``warm_start`` items keep theirs): at most
+        ``initial_size`` minus the proposals made or reserved so far (``top`` caps it further)."""
+        free = self.initial_size - self.num_initial - (len(self.warm_start) - self.num_warm)
+        k = max(0, min(len(ranked), free if top is None else min(int(top), free)))
+        self.num_initial += k  # proposed on this controller's behalf, as its initial phase
+        return [dict(v) for v, _ in ranked[:k]]
+
     # -- tell ----------------------------------------------------------------------------
     def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace = None) -> None:
         self.num_observed += 1

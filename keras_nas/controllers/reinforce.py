@@ -89,6 +89,7 @@ class ReinforceController(Controller):
             applied to every reward before the baseline (a callable is not part of the state).
         policy: ``"lstm"`` or ``"factorized"`` (independent categorical per decision).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
+        pretrain_steps: Adam steps of the pre-training in a proxy-assisted search's :meth:`warm_up`.
     """
 
     def __init__(
@@ -112,12 +113,14 @@ class ReinforceController(Controller):
         adam_beta_1: float = 0.9,
         adam_beta_2: float = 0.999,
         adam_epsilon: float = 1e-7,
+        pretrain_steps: int = 20,
     ):
         super().__init__(seed)
         if policy not in ("lstm", "factorized"):
             raise ValueError(f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}.")
-        if int(batch_size) < 1:
-            raise ValueError(f"ReinforceController: batch_size must be >= 1, got {batch_size!r}.")
+        for name, v, lo in (("batch_size", batch_size, 1), ("pretrain_steps", pretrain_steps, 0)):
+            if int(v) < lo:
+                raise ValueError(f"ReinforceController: {name} must be >= {lo}, got {v!r}.")
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}.")
         if isinstance(reward_transform, str) or reward_transform is None:
@@ -148,6 +151,7 @@ class ReinforceController(Controller):
         self.policy = policy
         self.grad_clip = grad_clip
         self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
+        self.pretrain_steps = int(pretrain_steps)
         # learnt state
         self.vocab: list = []  # [name, n_options, kind], registration order
         self._index: dict = {}
@@ -357,6 +361,12 @@ class ReinforceController(Controller):
         self.pending.append([traj, float(reward), adv])
         if len(self.pending) >= self.batch_size:
             self.update()
+
+    def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
+        """Proxy warm-up: :func:`~keras_nas.controllers.proxy_assisted.pretrain_policy`, then the best ``top`` first."""
+        from keras_nas.controllers.proxy_assisted import pretrain_policy
+        pretrain_policy(self, ranked, space, self.pretrain_steps)
+        return super().warm_up(ranked, space, top)
 
     @property
     def baseline(self) -> Optional[float]:

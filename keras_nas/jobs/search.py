@@ -19,6 +19,8 @@ from keras_nas.rundir import BEST_GENOTYPE, PROJECT_NAME, RUN_JSON, JobError
 SPACES = tuple(families.FAMILIES)
 CONTROLLERS = ("evolution", "reinforce", "predictor", "random")
 EARLY_STOPPING = ("none", "median", "asha")
+# keras_nas.proxies.NAMES, spelled out so the CLI checks --proxy without importing TensorFlow
+PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "params", "flops")
 OBJECTIVE = "val_accuracy"
 # metrics every trial's fit reports; '--objective=NAME[:min|:max]', direction inferred from the name
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -75,6 +77,8 @@ class SearchConfig:
     reinforce_batch_size: Optional[int] = None
     reinforce_baseline_decay: Optional[float] = None
     reinforce_entropy_weight: Optional[float] = None
+    proxy: str = ""  # zero-cost proxy of a proxy-assisted search ("" = none)
+    proxy_samples: int = 0  # its warm-up samples (0: the oracle's default)
     output_dir: str = "nas_run"
     strategy: str = "auto"
     seed: int = 0
@@ -117,6 +121,8 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
         extra.update(population_size=cfg.population_size or None, sample_size=cfg.sample_size or None)
     if cfg.controller == "reinforce":
         extra.update({arg: getattr(cfg, flag) for flag, arg in REINFORCE_FLAGS.items() if getattr(cfg, flag) is not None})
+    if cfg.proxy:
+        extra.update(proxy=cfg.proxy, proxy_samples=cfg.proxy_samples or None)
     cost = cfg.cost or "none"
     if cost != "none":
         extra.update(cost_metric=cost, cost_weight=cfg.cost_weight)
@@ -188,8 +194,8 @@ def measure_cost(model, cost: str) -> float:
 
 
 # settings that define what a saved search searched: resuming it with others would mix or break it
-RESUME_KEYS = ("space", "controller", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data", "image_size",
-               "objective", "cost", "cost_target", "cost_weight")
+RESUME_KEYS = ("space", "controller", "proxy", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data",
+               "image_size", "objective", "cost", "cost_target", "cost_weight")
 
 
 def check_resume(cfg: SearchConfig):
@@ -262,6 +268,10 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--reinforce_entropy_weight must be in [0, 1], got {cfg.reinforce_entropy_weight!r}.")
     if not cfg.learning_rate > 0:
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
+    if cfg.proxy and cfg.proxy not in PROXIES:
+        raise JobError(f"--proxy must be one of {list(PROXIES)} (or empty: no proxy), got {cfg.proxy!r}.")
+    if cfg.proxy_samples and not cfg.proxy:
+        raise JobError("--proxy_samples needs --proxy (e.g. --proxy=synflow).")
     if cfg.controller == "evolution":
         if cfg.population_size == 1:
             raise JobError("--population_size must be 0 (default: from --max_trials) or >= 2 (a tournament needs "
@@ -303,7 +313,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     space = hypermodel.space
     max_time = advice.parse_duration(cfg.max_time)
     budget = f", time budget {reporting.format_seconds(max_time)}" if max_time else ""
-    log(f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}; "
+    log(f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}"
+        f"{f' assisted by {cfg.proxy}' if cfg.proxy else ''}; "
         f"{cfg.max_trials} trials of {epochs} epoch(s){epochs_note}, N={cfg.num_cells} F={cfg.filters}{budget}")
     log(f"objective: {objective} ({direction})" + (
         f"; cost: {cfg.cost} ({COST_HELP[cfg.cost]})" + (f", MnasNet target {cfg.cost_target:g}, weight "

@@ -64,6 +64,12 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         :mod:`keras_nas.tuning.liveness`). None: off.
       early_stopping: ``keras_nas.MedianStopping(...)``, ``keras_nas.ASHA(...)`` or None (off):
         stop hopeless trials from per-epoch results (:mod:`keras_nas.tuning.early_stopping`).
+      proxy / proxy_samples / proxy_candidates: proxy-assisted search
+        (:class:`~keras_nas.controllers.proxy_assisted.ProxyAssisted` wraps the controller): a
+        zero-cost proxy name (``"synflow"``, ``"naswot"``...; keras-nas tuners build and score each
+        candidate) or a callable ``values -> float``; warm-up samples N and candidates per move C
+        (defaults :data:`~keras_nas.controllers.proxy_assisted.DEFAULT_SAMPLES` /
+        ``DEFAULT_CANDIDATES``).
     """
 
     def __init__(
@@ -93,6 +99,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         trial_deadline_s: Optional[float] = None,
         early_stopping=None,
         max_time: Optional[float] = None,
+        proxy: Any = None,
+        proxy_samples: Optional[int] = None,
+        proxy_candidates: Optional[int] = None,
     ):
         _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions)
         if cost_metric is not None and cost_fn is not None:
@@ -126,6 +135,7 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
             raise TypeError(f"controller must be a keras_nas Controller, got {type(self.controller).__name__}.")
         if encoder is not None:
             self.controller.set_encoder(encoder)
+        self.proxy_name = _wrap_proxy(self, proxy, proxy_samples, proxy_candidates)
         self._pending: dict = {}  # trial_id -> proposed values (running or waiting for retry)
         self._pareto = ParetoFront(self.objective_direction())
         self._num_collisions = 0
@@ -355,6 +365,33 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
             if self.trials[tid].status != TrialStatus.FAILED:
                 break
             self._fail_streak += 1
+
+
+def _wrap_proxy(oracle, proxy, samples, candidates) -> Optional[str]:
+    """Wrap ``oracle.controller`` in ProxyAssisted when a proxy is given; returns the proxy's name
+    (None for a callable or no proxy)."""
+    if proxy is None:
+        if samples is not None or candidates is not None:
+            raise ValueError("proxy_samples / proxy_candidates need a proxy: pass proxy='synflow' (or another name "
+                             "of keras_nas.proxies.available()) or a callable values -> float.")
+        return None
+    from keras_nas.controllers import proxy_assisted as pa
+
+    name = None
+    if isinstance(proxy, str):
+        from keras_nas import proxies
+
+        if proxy not in proxies.available():
+            raise ValueError(f"Unknown proxy {proxy!r}; valid proxies are {list(proxies.available())}, or pass a "
+                             "callable values -> float.")
+        name, proxy = proxy, None
+    elif not callable(proxy):
+        raise TypeError(f"proxy must be a proxy name or a callable values -> float, got {type(proxy).__name__}.")
+    oracle.controller = pa.ProxyAssisted(
+        oracle.controller, proxy, seed=oracle.seed,
+        samples=pa.DEFAULT_SAMPLES if samples is None else samples,
+        candidates=pa.DEFAULT_CANDIDATES if candidates is None else candidates)
+    return name
 
 
 def _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions):

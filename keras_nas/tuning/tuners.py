@@ -29,6 +29,7 @@ from keras_nas.tuning import callbacks as cb_lib
 from keras_nas.tuning import early_stopping as es_lib
 from keras_nas.tuning import internals
 from keras_nas.tuning import oracle as oracle_lib
+from keras_nas.tuning import proxy_scoring
 from keras_nas.tuning.failures import first_line, is_environment_error, is_out_of_memory
 from keras_nas.tuning.liveness import Heartbeat
 from keras_nas.tuning.state import read_json, write_atomic
@@ -267,6 +268,7 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         super().on_trial_end(trial)
 
     def search(self, *fit_args, **fit_kwargs):
+        proxy_scoring.install(self, fit_args, fit_kwargs)  # proxy="synflow": build and score candidates
         if internals.is_chief_oracle() and isinstance(self.oracle, oracle_lib.ControllerOracle):
             if "verbose" in fit_kwargs:
                 self.oracle.verbose = fit_kwargs["verbose"]
