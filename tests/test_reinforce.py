@@ -139,13 +139,13 @@ def test_growing_space_creates_heads_lazily():
         assert set(v) == {"a", "b"}
         c.observe(v, float(v["a"]), small)
     assert [x[0] for x in c.vocab] == ["a", "b"]
-    w_before = c.get_arrays()["w/p0/W"].copy()
+    w_before = c.weights["p0/W"].copy()
     for _ in range(4):
         v = c.propose(big)
         assert set(v) == {"a", "b", "c"}
         c.observe(v, float(v["a"]) + v["c"], big)
     assert [x[0] for x in c.vocab] == ["a", "b", "c"] and c.num_updates == 4
-    assert not np.array_equal(w_before, c.get_arrays()["w/p0/W"])
+    assert not np.array_equal(w_before, c.weights["p0/W"])
     c2 = _roundtrip(c, dict(batch_size=2, units=16))
     assert c2.propose(big) == c.propose(big)
     with pytest.raises(ValueError, match="options"):
