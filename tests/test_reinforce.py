@@ -178,3 +178,51 @@ def test_reward_transform_and_bad_args():
         ReinforceController(reward_transform="square")
     with pytest.raises(ValueError, match="policy"):
         ReinforceController(policy="gru")
+
+
+@pytest.mark.parametrize("policy", ["lstm", "factorized"])
+def test_numpy_sampler_matches_the_tensorflow_reference(policy):
+    """The default numpy sampler step computes what the traced TF step computes: the same
+    probabilities (to float32 round-off) and, for a fixed seed, the same proposals and updates."""
+    space = ParamSpace.from_search_space(NB201Space())
+    kw = dict(seed=5, batch_size=2, units=24, learning_rate=0.05, tanh_constant=1.1, num_layers=2, policy=policy)
+    fast, ref = ReinforceController(**kw), ReinforceController(**kw)
+    ref.use_tf_sampler = True
+    assert not fast.use_tf_sampler  # the fast path is the default
+    e0, e5 = space.params[0].name, space.params[5].name
+    rew = lambda v: float(v[e0] == "nor_conv_3x3") + 0.5 * float(v[e5] == "skip_connect")  # noqa: E731
+    for _ in range(30):
+        vf, vr = fast.propose(space), ref.propose(space)
+        assert vf == vr
+        fast.observe(vf, rew(vf), space)
+        ref.observe(vr, rew(vr), space)
+    assert fast.num_updates == 15
+    probe = fast.propose(space)
+    pf, pr = fast.probabilities(space, probe), ref.probabilities(space, probe)
+    assert set(pf) == set(pr)
+    for k in pf:
+        np.testing.assert_allclose(pf[k], pr[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert max(p.max() for p in pf.values()) > 0.25  # trained away from uniform (1/5), so the check has teeth
+
+
+def test_packed_arrays_roundtrip_and_old_format():
+    """get_arrays packs weights and Adam slots into three vectors; the per-weight form of earlier
+    versions still loads."""
+    space = ParamSpace.from_search_space(NB201Space())
+    a = ReinforceController(seed=4, batch_size=2, units=8)
+    for i in range(6):
+        v = a.propose(space)
+        a.observe(v, float(i % 3), space)
+    arrays = a.get_arrays()
+    assert sorted(arrays) == ["m", "v", "w"] and all(x.ndim == 1 for x in arrays.values())
+    old = {f"{p}/{k}": d[k] for p, d in (("w", a.weights), ("m", a.slots_m), ("v", a.slots_v)) for k in d}
+    for form in (arrays, old):
+        b = ReinforceController(seed=0, batch_size=2, units=8)
+        b.set_state(json.loads(json.dumps(a.get_state())))
+        b.set_arrays(form)
+        assert all(np.array_equal(b.weights[k], a.weights[k]) for k in a.weights)
+        assert b.propose(space) == ReinforceController.propose(_roundtrip(a, dict(batch_size=2, units=8)), space)
+    bad = ReinforceController(seed=0, batch_size=2, units=16)  # other units: a clear error
+    bad.set_state(a.get_state())
+    with pytest.raises(ValueError, match="units=16"):
+        bad.set_arrays(arrays)
