@@ -40,7 +40,8 @@ def _roundtrip(ctrl, cls_kwargs):
 @pytest.mark.parametrize("policy,lr", [("lstm", 0.02), ("factorized", 0.1)])
 def test_policy_concentrates_on_rewarded_option(policy, lr):
     space = ParamSpace.from_search_space(_Toy())
-    c = ReinforceController(seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32)
+    # unbounded logits (the default tanh_constant=1.1 caps an op decision at p = 0.45)
+    c = ReinforceController(seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32, tanh_constant=None)
     p0 = c.probabilities(space, {"a": "z", "b": 1})["a"][2]
     for _ in range(150):
         v = c.propose(space)
@@ -162,7 +163,7 @@ def test_failed_trials():
     skip.observe(v, 1.0, space)
     assert len(skip.pending) == 1 and skip.baseline == 1.0
 
-    pen = ReinforceController(seed=2, batch_size=2, units=8, failed_reward=0.0)
+    pen = ReinforceController(seed=2, batch_size=2, units=8, failed_reward=0.0, baseline_decay=0.95)
     pen.observe(v, 1.0, space)
     pen.observe(v, None, space)
     assert pen.num_updates == 1 and pen.num_failed == 1

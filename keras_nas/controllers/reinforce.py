@@ -98,6 +98,11 @@ class ReinforceController(Controller):
             applied to every reward before the baseline (a callable is not part of the state).
         policy: ``"lstm"`` or ``"factorized"`` (independent categorical per decision).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
+        snapshot_every: :meth:`get_arrays` (the weights and Adam slots, ~1 MB for the default LSTM,
+            saved to ``oracle_arrays.npz``) returns a snapshot taken every this many updates; the
+            batches applied since are journalled in :meth:`get_state` (~100 bytes per trial) and
+            replayed by :meth:`set_arrays`, so the npz is rewritten once per ``snapshot_every``
+            updates instead of after every trial, and a restore is still exact.
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class ReinforceController(Controller):
         reward_transform: Union[None, str, Callable[[float], float]] = None,
         policy: str = "lstm",
         grad_clip: Optional[float] = None,
+        snapshot_every: int = 20,
         adam_beta_1: float = 0.9,
         adam_beta_2: float = 0.999,
         adam_epsilon: float = 1e-7,
@@ -156,6 +162,9 @@ class ReinforceController(Controller):
         self.failed_reward = failed_reward
         self.policy = policy
         self.grad_clip = grad_clip
+        if int(snapshot_every) < 1:
+            raise ValueError(f"ReinforceController: snapshot_every must be >= 1, got {snapshot_every!r}.")
+        self.snapshot_every = int(snapshot_every)
         self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
         # learnt state
         self.vocab: list = []  # [name, n_options, kind], registration order
@@ -173,7 +182,10 @@ class ReinforceController(Controller):
         self.last_batch_reward: Optional[float] = None  # mean raw reward of the last update's batch
         self._bins_cache: dict = {}
         self._tensors: dict = {}
-        self._arrays_version = 0  # bumped whenever weights or Adam slots change (see arrays_version)
+        self._arrays_version = 0  # bumped whenever get_arrays' snapshot changes (see arrays_version)
+        self.journal: list = []  # batches applied since the snapshot get_arrays returns
+        self._snap_adam_step = 0  # adam_step at that snapshot
+        self._snap: Optional[dict] = None  # packed snapshot (built lazily)
         self._built_hint = False  # set_state: the saved controller had built its weights
         self.use_tf_sampler = False  # True: sample with the traced TensorFlow step (the reference path)
 
@@ -206,11 +218,11 @@ class ReinforceController(Controller):
 
     def _add_weights(self, new: dict):
         self._tensors = {}
-        self._arrays_version += 1
         for k, w in new.items():
             self.weights[k] = w
             self.slots_m[k] = np.zeros_like(w)
             self.slots_v[k] = np.zeros_like(w)
+        self._snapshot()
 
     def _register(self, p: Param) -> int:
         k = self._index.get(p.name)
@@ -408,6 +420,22 @@ class ReinforceController(Controller):
             return None
         batch, self.pending = self.pending, []
         self.last_batch_reward = float(np.mean([r for _, r, _ in batch]))
+        loss = self._apply(batch)
+        self.num_updates += 1
+        self.journal.append(batch)
+        if len(self.journal) >= self.snapshot_every:
+            self._snapshot()
+        return loss
+
+    def _snapshot(self):
+        """The arrays :meth:`get_arrays` returns become the current ones (the journal empties)."""
+        self.journal = []
+        self._snap_adam_step = self.adam_step
+        self._snap = self._pack()
+        self._arrays_version += 1
+
+    def _apply(self, batch) -> float:
+        """Gradient of the REINFORCE loss on ``batch`` and one Adam step; returns the loss."""
         K = len(self.vocab)
         M = max(n for _, n, _ in self.vocab)
         u = self.units
@@ -455,8 +483,6 @@ class ReinforceController(Controller):
                 grads = {k: g * scale for k, g in grads.items()}
         self._adam(grads)
         self._tensors = {}
-        self._arrays_version += 1
-        self.num_updates += 1
         return float(loss)
 
     def _adam(self, grads: dict):
@@ -524,6 +550,8 @@ class ReinforceController(Controller):
                 "pending": [[[list(s) for s in t], r, a] for t, r, a in self.pending],
                 "last_batch_reward": self.last_batch_reward,
                 "built": "g_emb" in self.weights,
+                "journal": [[[[list(s) for s in t], r, a] for t, r, a in b] for b in self.journal],
+                "journal_adam_step": self._snap_adam_step,
             }
         )
         return state
@@ -542,6 +570,14 @@ class ReinforceController(Controller):
         self.last_batch_reward = None if lbr is None else float(lbr)
         self._bins_cache = {}
         self._built_hint = bool(state.get("built"))
+        self.journal = [[[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in b]
+                        for b in state.get("journal", [])]
+        self._snap_adam_step = int(state.get("journal_adam_step", self.adam_step))
+        if self._snap_adam_step + len(self.journal) != self.adam_step:
+            raise ValueError(
+                f"ReinforceController.set_state: journal of {len(self.journal)} updates from Adam step "
+                f"{self._snap_adam_step} does not reach the saved step {self.adam_step}."
+            )
 
     def _layout(self) -> list:
         """``[(weight name, shape)]`` in the order :meth:`get_arrays` packs them (derived from the
@@ -557,13 +593,19 @@ class ReinforceController(Controller):
 
     def arrays_version(self) -> int:
         """Changes whenever :meth:`get_arrays` would return different arrays (the oracle skips
-        rewriting an unchanged npz: with ``batch_size`` k the weights change every k trials)."""
+        rewriting an unchanged npz: the snapshot changes every ``snapshot_every`` updates)."""
         return self._arrays_version
 
     def get_arrays(self) -> dict:
-        """Weights and Adam slots packed as three flat float32 vectors ``w``, ``m``, ``v`` (one
-        zip entry each instead of three per weight). Restore with :meth:`set_state` first: the
-        layout comes from the vocabulary."""
+        """Weights and Adam slots at the last snapshot (see ``snapshot_every``), packed as three
+        flat float32 vectors ``w``, ``m``, ``v`` (one zip entry each instead of three per weight).
+        Restore with :meth:`set_state` first: the layout comes from the vocabulary, and
+        :meth:`set_arrays` replays the journalled updates. The live weights are ``self.weights``."""
+        if self._snap is None:
+            self._snap = self._pack()
+        return {k: v.copy() for k, v in self._snap.items()}
+
+    def _pack(self) -> dict:
         names = [k for k, _ in self._layout()]
         if sorted(names) != sorted(self.weights):  # only if edited by hand
             raise ValueError("ReinforceController.get_arrays: the weights do not match the vocabulary.")
@@ -596,6 +638,12 @@ class ReinforceController(Controller):
                     n = int(np.prod(shape))
                     target[name] = flat[pos : pos + n].reshape(shape).copy()
                     pos += n
+            self._snap = {k: np.asarray(arrays[k], dtype=np.float32).ravel().copy() for k in ("w", "m", "v")}
+            # replay the journalled updates (the same computation on the same inputs: exact)
+            target_step, self.adam_step = self.adam_step, self._snap_adam_step
+            for batch in self.journal:
+                self._apply(batch)
+            assert self.adam_step == target_step, (self.adam_step, target_step)
             return
         for key, a in arrays.items():
             kind, name = key.split("/", 1) if "/" in key else (key, "")
@@ -606,6 +654,7 @@ class ReinforceController(Controller):
         missing = [k for k in self.weights if k not in self.slots_m or k not in self.slots_v]
         if missing:
             raise ValueError(f"ReinforceController.set_arrays: Adam slots missing for {missing[:3]}.")
+        self.journal, self._snap_adam_step, self._snap = [], self.adam_step, None  # the live weights
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
