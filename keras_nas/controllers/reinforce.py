@@ -46,6 +46,8 @@ import numpy as np
 
 from keras_nas.controllers.base import Controller
 from keras_nas.controllers.params import Param, ParamSpace
+from keras_nas.controllers.reinforce_state import ReinforceStateMixin
+from keras_nas.controllers.reinforce_tf import make_fns as _make_fns
 from keras_nas.space.base import KIND_OP
 
 _TF_CACHE: dict = {}
@@ -66,7 +68,7 @@ def _transforms():
     }
 
 
-class ReinforceController(Controller):
+class ReinforceController(ReinforceStateMixin, Controller):
     """LSTM (or factorized) policy over a :class:`ParamSpace`, trained by REINFORCE.
 
     Defaults (chosen by measurement on NAS-Bench-201 CIFAR-10, ~100-trial budgets; see
@@ -145,7 +147,7 @@ class ReinforceController(Controller):
         elif callable(reward_transform):
             self._transform = reward_transform
         else:
-            raise ValueError(f"ReinforceController: reward_transform must be None, a name or a callable.")
+            raise ValueError("ReinforceController: reward_transform must be None, a name or a callable.")
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"ReinforceController: units must be a positive integer, got {units!r}.")
         self.units = int(units)
@@ -536,126 +538,6 @@ class ReinforceController(Controller):
             out["entropy"] = float(np.mean(ents))
         return out
 
-    # -- persistence ---------------------------------------------------------------------
-    def get_state(self) -> dict:
-        state = super().get_state()
-        state.update(
-            {
-                "vocab": [list(v) for v in self.vocab],
-                "baseline": [self.bl_num, self.bl_den],
-                "adam_step": self.adam_step,
-                "num_updates": self.num_updates,
-                "num_observed": self.num_observed,
-                "num_failed": self.num_failed,
-                "pending": [[[list(s) for s in t], r, a] for t, r, a in self.pending],
-                "last_batch_reward": self.last_batch_reward,
-                "built": "g_emb" in self.weights,
-                "journal": [[[[list(s) for s in t], r, a] for t, r, a in b] for b in self.journal],
-                "journal_adam_step": self._snap_adam_step,
-            }
-        )
-        return state
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        super().set_state(state)
-        self.vocab = [[str(n), int(c), str(kd)] for n, c, kd in state.get("vocab", [])]
-        self._index = {v[0]: i for i, v in enumerate(self.vocab)}
-        self.bl_num, self.bl_den = (float(x) for x in state.get("baseline", [0.0, 0.0]))
-        self.adam_step = int(state.get("adam_step", 0))
-        self.num_updates = int(state.get("num_updates", 0))
-        self.num_observed = int(state.get("num_observed", 0))
-        self.num_failed = int(state.get("num_failed", 0))
-        self.pending = [[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in state.get("pending", [])]
-        lbr = state.get("last_batch_reward")
-        self.last_batch_reward = None if lbr is None else float(lbr)
-        self._bins_cache = {}
-        self._built_hint = bool(state.get("built"))
-        self.journal = [[[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in b]
-                        for b in state.get("journal", [])]
-        self._snap_adam_step = int(state.get("journal_adam_step", self.adam_step))
-        if self._snap_adam_step + len(self.journal) != self.adam_step:
-            raise ValueError(
-                f"ReinforceController.set_state: journal of {len(self.journal)} updates from Adam step "
-                f"{self._snap_adam_step} does not reach the saved step {self.adam_step}."
-            )
-
-    def _layout(self) -> list:
-        """``[(weight name, shape)]`` in the order :meth:`get_arrays` packs them (derived from the
-        policy, ``units``, ``num_layers`` and the vocabulary, so the npz needs no index)."""
-        if "g_emb" not in self.weights and not self.vocab and not self._built_hint:
-            return []
-        u = self.units
-        out = [("g_emb", (u,))]
-        out += [(k, (2 * u, 4 * u) if "kernel" in k else (4 * u,)) for k in self._lstm_keys()]
-        for k, (_, n, _) in enumerate(self.vocab):
-            out += [(f"p{k}/emb", (n, u)), (f"p{k}/W", (u, n)), (f"p{k}/b", (n,))]
-        return out
-
-    def arrays_version(self) -> int:
-        """Changes whenever :meth:`get_arrays` would return different arrays (the oracle skips
-        rewriting an unchanged npz: the snapshot changes every ``snapshot_every`` updates)."""
-        return self._arrays_version
-
-    def get_arrays(self) -> dict:
-        """Weights and Adam slots at the last snapshot (see ``snapshot_every``), packed as three
-        flat float32 vectors ``w``, ``m``, ``v`` (one zip entry each instead of three per weight).
-        Restore with :meth:`set_state` first: the layout comes from the vocabulary, and
-        :meth:`set_arrays` replays the journalled updates. The live weights are ``self.weights``."""
-        if self._snap is None:
-            self._snap = self._pack()
-        return {k: v.copy() for k, v in self._snap.items()}
-
-    def _pack(self) -> dict:
-        names = [k for k, _ in self._layout()]
-        if sorted(names) != sorted(self.weights):  # only if edited by hand
-            raise ValueError("ReinforceController.get_arrays: the weights do not match the vocabulary.")
-        if not names:
-            return {key: np.zeros((0,), np.float32) for key in ("w", "m", "v")}
-        return {
-            key: np.concatenate([d[k].ravel() for k in names]).astype(np.float32, copy=False)
-            for key, d in (("w", self.weights), ("m", self.slots_m), ("v", self.slots_v))
-        }
-
-    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Restore :meth:`get_arrays`'s packed vectors (after :meth:`set_state`), or the
-        one-array-per-weight form (``w/<name>``, ``m/<name>``, ``v/<name>``) earlier versions saved."""
-        self.weights, self.slots_m, self.slots_v, self._tensors = {}, {}, {}, {}
-        self._arrays_version += 1
-        if set(arrays) == {"w", "m", "v"}:
-            layout = self._layout()
-            total = sum(int(np.prod(shape)) for _, shape in layout)
-            for key, target in (("w", self.weights), ("m", self.slots_m), ("v", self.slots_v)):
-                flat = np.asarray(arrays[key], dtype=np.float32).ravel()
-                if flat.size != total:
-                    raise ValueError(
-                        f"ReinforceController.set_arrays: packed array {key!r} holds {flat.size} values but the "
-                        f"saved vocabulary ({len(self.vocab)} params, units={self.units}, policy={self.policy!r}, "
-                        f"num_layers={self.num_layers}) needs {total}; restore the state with the controller "
-                        "arguments that wrote it (set_state before set_arrays)."
-                    )
-                pos = 0
-                for name, shape in layout:
-                    n = int(np.prod(shape))
-                    target[name] = flat[pos : pos + n].reshape(shape).copy()
-                    pos += n
-            self._snap = {k: np.asarray(arrays[k], dtype=np.float32).ravel().copy() for k in ("w", "m", "v")}
-            # replay the journalled updates (the same computation on the same inputs: exact)
-            target_step, self.adam_step = self.adam_step, self._snap_adam_step
-            for batch in self.journal:
-                self._apply(batch)
-            assert self.adam_step == target_step, (self.adam_step, target_step)
-            return
-        for key, a in arrays.items():
-            kind, name = key.split("/", 1) if "/" in key else (key, "")
-            target = {"w": self.weights, "m": self.slots_m, "v": self.slots_v}.get(kind)
-            if target is None or not name:
-                raise ValueError(f"ReinforceController.set_arrays: unexpected array {key!r}.")
-            target[name] = np.array(a, dtype=np.float32)
-        missing = [k for k in self.weights if k not in self.slots_m or k not in self.slots_v]
-        if missing:
-            raise ValueError(f"ReinforceController.set_arrays: Adam slots missing for {missing[:3]}.")
-        self.journal, self._snap_adam_step, self._snap = [], self.adam_step, None  # the live weights
-
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
@@ -665,93 +547,3 @@ def _inverse_cdf(probs: np.ndarray, u: float) -> int:
     p = np.asarray(probs, dtype=np.float64)
     cdf = np.cumsum(p)
     return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1))
-
-
-def _make_fns(policy: str, num_layers: int, length: int):
-    tf = _tf()
-    f32, i32 = tf.float32, tf.int32
-    spec = tf.TensorSpec
-
-    def shape(logits, temp, tc):
-        logits = logits / temp
-        return tf.where(tc > 0, tc * tf.tanh(logits), logits)
-
-    def lstm_step(lstm, x, hs, cs):
-        new_h, new_c = [], []
-        inp = x
-        for layer in range(num_layers):
-            z = tf.matmul(tf.concat([inp, hs[layer]], axis=1), lstm[2 * layer]) + lstm[2 * layer + 1]
-            i, f, g, o = tf.split(z, 4, axis=1)
-            c = tf.sigmoid(f) * cs[layer] + tf.sigmoid(i) * tf.tanh(g)
-            h = tf.sigmoid(o) * tf.tanh(c)
-            new_h.append(h)
-            new_c.append(c)
-            inp = h
-        return inp, new_h, new_c
-
-    lstm_spec = [spec([None, None], f32), spec([None], f32)] * num_layers
-
-    if policy == "lstm":
-
-        @tf.function(
-            input_signature=[
-                lstm_spec, spec([1, None], f32), spec([num_layers, 1, None], f32), spec([num_layers, 1, None], f32),
-                spec([None, None], f32), spec([None], f32), spec([], f32), spec([], f32),
-            ],
-            reduce_retracing=True,
-        )
-        def step_fn(lstm, x, h, c, W, b, temp, tc):
-            out, hs, cs = lstm_step(lstm, x, tf.unstack(h), tf.unstack(c))
-            logits = shape(tf.matmul(out, W)[0] + b, temp, tc)
-            return tf.nn.softmax(logits), tf.stack(hs), tf.stack(cs)
-
-    else:
-
-        @tf.function(input_signature=[spec([None], f32), spec([], f32), spec([], f32)])
-        def step_fn(b, temp, tc):
-            return tf.nn.softmax(shape(b, temp, tc))
-
-    @tf.function(
-        input_signature=[
-            lstm_spec if policy == "lstm" else [], spec([None], f32), spec([None, None, None], f32),
-            spec([None, None], f32), spec([None, None, None], f32), spec([None, None], f32), spec([None], f32),
-            spec([None], f32), spec([None, length], i32), spec([None, length], i32), spec([None, length], f32),
-            spec([None], f32), spec([], f32),
-        ]
-    )
-    def grad_fn(lstm, g_emb, W, b, emb, valid, temps, tcs, pidx, act, smask, adv, ent_w):
-        B = tf.shape(pidx)[0]
-        units = tf.shape(g_emb)[0]
-        with tf.GradientTape() as tape:
-            tape.watch([lstm, g_emb, W, b, emb])
-            x = tf.tile(g_emb[None, :], [B, 1])
-            hs = [tf.zeros([B, units]) for _ in range(num_layers)]
-            cs = [tf.zeros([B, units]) for _ in range(num_layers)]
-            logp_sum = tf.zeros([B])
-            ent_sum = tf.zeros([B])
-            for t in range(length):
-                k = pidx[:, t]
-                a = act[:, t]
-                m = smask[:, t]
-                if policy == "lstm":
-                    out, hs, cs = lstm_step(lstm, x, hs, cs)
-                    logits = tf.einsum("bh,bhm->bm", out, tf.gather(W, k)) + tf.gather(b, k)
-                else:
-                    logits = tf.gather(b, k)
-                logits = shape(logits, tf.gather(temps, k)[:, None], tf.gather(tcs, k)[:, None])
-                vmask = tf.gather(valid, k)
-                logits = tf.where(vmask > 0, logits, tf.fill(tf.shape(logits), -1e9))
-                logp = tf.nn.log_softmax(logits)
-                chosen = tf.gather(logp, a, batch_dims=1)
-                ent = -tf.reduce_sum(tf.exp(logp) * logp * vmask, axis=1)
-                logp_sum += chosen * m
-                ent_sum += ent * m
-                x = tf.gather_nd(emb, tf.stack([k, a], axis=1))
-            bf = tf.cast(B, f32)
-            loss = -tf.reduce_sum(logp_sum * adv) / bf - ent_w * tf.reduce_sum(ent_sum) / bf
-        g_lstm, g_gemb, gW, gb, gemb = tape.gradient(loss, [lstm, g_emb, W, b, emb])
-        conv = lambda g, ref: tf.zeros_like(ref) if g is None else tf.convert_to_tensor(g)  # noqa: E731
-        g_lstm = [conv(g, r) for g, r in zip(g_lstm, lstm)]
-        return loss, g_lstm, conv(g_gemb, g_emb), conv(gW, W), conv(gb, b), conv(gemb, emb)
-
-    return step_fn, grad_fn
