@@ -124,7 +124,9 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
                 super().on_trial_end(trial)
                 log_event(event_log, f"recorded {trial.trial_id}")
 
-        extra = {"population_size": 4, "sample_size": 2} if mode == "evolution" else {"units": 8, "batch_size": 2}
+        # snapshot_every=2: the REINFORCE npz is rewritten every 2nd update (journal in between)
+        extra = ({"population_size": 4, "sample_size": 2} if mode == "evolution"
+                 else {"units": 8, "batch_size": 2, "snapshot_every": 2})
         tuner = Search(**common, **extra)
         tuner.search(verbose=0)
 

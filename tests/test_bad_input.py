@@ -206,7 +206,7 @@ PROJECT_ROWS = [
      StateFileError, r"{file} field 'status' must be one of"),
     ("trial-extra-wrong-type", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "keras_nas": [1]}),
      StateFileError, r"{file} field 'keras_nas' must be an object"),
-    ("npz-missing", "rl", lambda proj: [(proj / f).unlink() for f in ("oracle_arrays.npz", "oracle_arrays.prev.npz")]
+    ("npz-missing", "rl", lambda proj: [(proj / f).unlink(missing_ok=True) for f in ("oracle_arrays.npz", "oracle_arrays.prev.npz")]
      and proj / "oracle_arrays.npz", StateFileError, r"{file} is missing"),
 ]
 

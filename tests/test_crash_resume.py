@@ -116,7 +116,7 @@ def _reference(tmp_path, mode, max_trials):
 # write, after the temp file was written); "random" = at a random moment after the next trial.
 PLANS = {
     "evolution": ["oracle.json:4", "trial.json:7", "random", "random"],
-    "reinforce": ["oracle_arrays.npz:4", "oracle.json:9", "random"],  # npz written, json not yet
+    "reinforce": ["oracle_arrays.npz:2", "oracle.json:9", "random"],  # npz written, json not yet
 }
 
 

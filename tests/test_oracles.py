@@ -390,6 +390,35 @@ def test_reinforce_oracle_resume(tmp_path):
         np.testing.assert_allclose(v, c.controller.get_arrays()[k], rtol=1e-6, atol=1e-7)
 
 
+def test_reinforce_npz_written_only_when_the_weights_change(tmp_path):
+    """keras-tuner saves the oracle two or three times per trial; REINFORCE's npz (weights and
+    Adam slots, ~1 MB by default) is rewritten only when its snapshot changes (every
+    snapshot_every updates; the updates since are journalled in oracle.json). Resume stays exact,
+    also in the middle of a journal."""
+    pytest.importorskip("keras_nas.controllers.reinforce")
+    kw = dict(batch_size=1, units=8, snapshot_every=4)
+    o = new_oracle(ReinforceOracle, tmp_path / "w", max_trials=10, seed=3, **kw)
+    written = []
+    write = o.store.write
+    o.store.write = lambda path, data: (written.append(os.path.basename(path)), write(path, data))
+    run(o, 10)
+    assert o.controller.num_updates == 10
+    # weights built at the first proposal, then one write per 4 updates
+    assert written.count(state_lib.ARRAYS_FNAME) == 1 + 2, written
+    assert written.count("oracle.json") >= 2 * 10
+    proj = tmp_path / "w" / "proj"
+    ks = json.loads((proj / "oracle.json").read_text())["keras_nas"]
+    assert len(ks["controller"]["journal"]) == 2
+    with np.load(proj / state_lib.ARRAYS_FNAME) as z:
+        assert int(z[state_lib.STEP_KEY]) == ks["arrays_step"] < ks["step"]
+    # interrupted with one journalled update since the snapshot, resumed: the same future
+    a, c = _drive_resume(tmp_path, ReinforceOracle, n=11, k=6, **kw)
+    assert a.controller.num_updates == c.controller.num_updates == 11
+    for k, v in a.controller.weights.items():
+        np.testing.assert_array_equal(v, c.controller.weights[k])
+        np.testing.assert_array_equal(a.controller.slots_v[k], c.controller.slots_v[k])
+
+
 @pytest.mark.parametrize("cls", [AgingEvolutionOracle, RandomOracle, ReinforceOracle])
 def test_stepped_floats_are_written_without_float_noise(tmp_path, cls):
     """keras-tuner makes stepped Floats as min + i * step: 0.30000000000000004 reached trial.json."""

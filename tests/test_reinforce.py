@@ -40,7 +40,8 @@ def _roundtrip(ctrl, cls_kwargs):
 @pytest.mark.parametrize("policy,lr", [("lstm", 0.02), ("factorized", 0.1)])
 def test_policy_concentrates_on_rewarded_option(policy, lr):
     space = ParamSpace.from_search_space(_Toy())
-    c = ReinforceController(seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32)
+    # unbounded logits (the default tanh_constant=1.1 caps an op decision at p = 0.45)
+    c = ReinforceController(seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32, tanh_constant=None)
     p0 = c.probabilities(space, {"a": "z", "b": 1})["a"][2]
     for _ in range(150):
         v = c.propose(space)
@@ -139,13 +140,13 @@ def test_growing_space_creates_heads_lazily():
         assert set(v) == {"a", "b"}
         c.observe(v, float(v["a"]), small)
     assert [x[0] for x in c.vocab] == ["a", "b"]
-    w_before = c.get_arrays()["w/p0/W"].copy()
+    w_before = c.weights["p0/W"].copy()
     for _ in range(4):
         v = c.propose(big)
         assert set(v) == {"a", "b", "c"}
         c.observe(v, float(v["a"]) + v["c"], big)
     assert [x[0] for x in c.vocab] == ["a", "b", "c"] and c.num_updates == 4
-    assert not np.array_equal(w_before, c.get_arrays()["w/p0/W"])
+    assert not np.array_equal(w_before, c.weights["p0/W"])
     c2 = _roundtrip(c, dict(batch_size=2, units=16))
     assert c2.propose(big) == c.propose(big)
     with pytest.raises(ValueError, match="options"):
@@ -162,7 +163,7 @@ def test_failed_trials():
     skip.observe(v, 1.0, space)
     assert len(skip.pending) == 1 and skip.baseline == 1.0
 
-    pen = ReinforceController(seed=2, batch_size=2, units=8, failed_reward=0.0)
+    pen = ReinforceController(seed=2, batch_size=2, units=8, failed_reward=0.0, baseline_decay=0.95)
     pen.observe(v, 1.0, space)
     pen.observe(v, None, space)
     assert pen.num_updates == 1 and pen.num_failed == 1
@@ -178,3 +179,51 @@ def test_reward_transform_and_bad_args():
         ReinforceController(reward_transform="square")
     with pytest.raises(ValueError, match="policy"):
         ReinforceController(policy="gru")
+
+
+@pytest.mark.parametrize("policy", ["lstm", "factorized"])
+def test_numpy_sampler_matches_the_tensorflow_reference(policy):
+    """The default numpy sampler step computes what the traced TF step computes: the same
+    probabilities (to float32 round-off) and, for a fixed seed, the same proposals and updates."""
+    space = ParamSpace.from_search_space(NB201Space())
+    kw = dict(seed=5, batch_size=2, units=24, learning_rate=0.05, tanh_constant=1.1, num_layers=2, policy=policy)
+    fast, ref = ReinforceController(**kw), ReinforceController(**kw)
+    ref.use_tf_sampler = True
+    assert not fast.use_tf_sampler  # the fast path is the default
+    e0, e5 = space.params[0].name, space.params[5].name
+    rew = lambda v: float(v[e0] == "nor_conv_3x3") + 0.5 * float(v[e5] == "skip_connect")  # noqa: E731
+    for _ in range(30):
+        vf, vr = fast.propose(space), ref.propose(space)
+        assert vf == vr
+        fast.observe(vf, rew(vf), space)
+        ref.observe(vr, rew(vr), space)
+    assert fast.num_updates == 15
+    probe = fast.propose(space)
+    pf, pr = fast.probabilities(space, probe), ref.probabilities(space, probe)
+    assert set(pf) == set(pr)
+    for k in pf:
+        np.testing.assert_allclose(pf[k], pr[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert max(p.max() for p in pf.values()) > 0.25  # trained away from uniform (1/5), so the check has teeth
+
+
+def test_packed_arrays_roundtrip_and_old_format():
+    """get_arrays packs weights and Adam slots into three vectors; the per-weight form of earlier
+    versions still loads."""
+    space = ParamSpace.from_search_space(NB201Space())
+    a = ReinforceController(seed=4, batch_size=2, units=8)
+    for i in range(6):
+        v = a.propose(space)
+        a.observe(v, float(i % 3), space)
+    arrays = a.get_arrays()
+    assert sorted(arrays) == ["m", "v", "w"] and all(x.ndim == 1 for x in arrays.values())
+    old = {f"{p}/{k}": d[k] for p, d in (("w", a.weights), ("m", a.slots_m), ("v", a.slots_v)) for k in d}
+    for form in (arrays, old):
+        b = ReinforceController(seed=0, batch_size=2, units=8)
+        b.set_state(json.loads(json.dumps(a.get_state())))
+        b.set_arrays(form)
+        assert all(np.array_equal(b.weights[k], a.weights[k]) for k in a.weights)
+        assert b.propose(space) == ReinforceController.propose(_roundtrip(a, dict(batch_size=2, units=8)), space)
+    bad = ReinforceController(seed=0, batch_size=2, units=16)  # other units: a clear error
+    bad.set_state(a.get_state())
+    with pytest.raises(ValueError, match="units=16"):
+        bad.set_arrays(arrays)

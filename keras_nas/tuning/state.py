@@ -10,7 +10,11 @@ or re-queues the trials a crash interrupted.
 
 Controllers with large numeric state expose ``get_arrays()``/``set_arrays()``; those arrays
 go to ``oracle_arrays.npz`` beside ``oracle.json`` (the previous one kept as
-``oracle_arrays.prev.npz``), stamped with the same save step.
+``oracle_arrays.prev.npz``), stamped with the save step that wrote them; ``oracle.json`` names
+that step (``arrays_step``). The npz is rewritten only when the arrays changed (a controller may
+say so cheaply with ``arrays_version()``; otherwise their bytes are compared), since
+keras-tuner saves the oracle two or three times per trial and REINFORCE's weights change at
+most once per trial (once per ``batch_size`` trials).
 """
 
 from __future__ import annotations
@@ -116,6 +120,13 @@ class PersistentOracle(internals.WalledOracle):
         self._reported: dict = {}  # trial_id -> run count when it last reported metrics
         self._last_written = None
         self._trial_extras: dict = {}
+        self._reset_arrays_tracking()
+
+    def _reset_arrays_tracking(self):
+        self._arrays_step = None  # save step stamped on the newest npz written (or loaded)
+        self._arrays_key = None  # arrays_version() or content digest of those arrays
+        self._arrays_file = None  # "cur" / "prev": which file holds them
+        self._committed_file = None  # which file holds the arrays the oracle.json on disk names
 
     # -- duplicate index (flat cost per trial) -------------------------------------------------
     def record_values(self, trial):
@@ -181,7 +192,7 @@ class PersistentOracle(internals.WalledOracle):
             "controller_class": type(self.controller).__name__,
             "controller": self.controller.get_state(),
             "step": self._save_step,
-            "has_arrays": self.controller.get_arrays() is not None,
+            "has_arrays": self._controller_has_arrays(),
             "compact": {"num_trials": len(self.trials), "end_count": len(self.end_order)},
             **self.state_extra(),
         }
@@ -287,7 +298,11 @@ class PersistentOracle(internals.WalledOracle):
             raise self.state_error(f"{self.oracle_file} field '{STATE_KEY}' is damaged "
                                    f"({type(e).__name__}: {e})") from e
         self._save_step = int(ks.get("step", 0))
-        self._loaded_arrays_step = self._save_step if ks.get("has_arrays") else None
+        arrays_step = ks.get("arrays_step", self._save_step)  # files before 0.3: the npz of every save
+        if ks.get("has_arrays") and not (isinstance(arrays_step, int) and not isinstance(arrays_step, bool)
+                                         and 0 <= arrays_step <= self._save_step):
+            raise self._field_error(f"{STATE_KEY}.arrays_step", arrays_step, f"an int in 0..{self._save_step}")
+        self._loaded_arrays_step = arrays_step if ks.get("has_arrays") else None
 
     def _rebuild_history(self, compact, state) -> dict:
         """keras-tuner's O(history) state entries from the trial files (compact oracle.json)."""
@@ -357,36 +372,65 @@ class PersistentOracle(internals.WalledOracle):
         d = os.path.dirname(self.oracle_file)
         return os.path.join(d, ARRAYS_FNAME), os.path.join(d, ARRAYS_PREV_FNAME)
 
-    def save(self):
-        if self._suppress_save:
-            return
-        state = self.get_state()
+    def _controller_has_arrays(self) -> bool:
+        if getattr(self.controller, "arrays_version", None) is not None:
+            return True
+        return self.controller.get_arrays() is not None
+
+    def _arrays_to_write(self):
+        """(arrays or None, key): the controller's arrays when they differ from the last ones
+        written, else None; ``key`` identifies their content (version or digest)."""
+        version_fn = getattr(self.controller, "arrays_version", None)
+        if version_fn is not None:
+            key = ("version", version_fn())
+            if key == self._arrays_key and self._arrays_step is not None:
+                return None, key
         raw = self.controller.get_arrays()
-        arrays = None
-        digest = hashlib.sha1()
-        if raw is not None:
-            arrays = {str(k): np.ascontiguousarray(v) for k, v in raw.items()}
-            if STEP_KEY in arrays:
-                raise ValueError(f"Controller array name {STEP_KEY!r} is reserved.")
+        if raw is None:
+            return None, None
+        arrays = {str(k): np.ascontiguousarray(v) for k, v in raw.items()}
+        if STEP_KEY in arrays:
+            raise ValueError(f"Controller array name {STEP_KEY!r} is reserved.")
+        if version_fn is None:
+            digest = hashlib.sha1()
             for k in sorted(arrays):
                 digest.update(k.encode())
                 digest.update(str(arrays[k].dtype).encode() + str(arrays[k].shape).encode())
                 digest.update(arrays[k].tobytes())
+            key = ("digest", digest.hexdigest())
+        if key == self._arrays_key and self._arrays_step is not None:
+            return None, key
+        return arrays, key
+
+    def save(self):
+        if self._suppress_save:
+            return
+        state = self.get_state()
+        arrays, key = self._arrays_to_write()
+        ks = state[STATE_KEY]
+        ks["arrays_step"] = None if arrays is not None else self._arrays_step
         # Unchanged since the last write (keras-tuner saves the oracle again from Tuner.save): skip.
-        marker = (json.dumps(state, sort_keys=True), digest.hexdigest())
+        marker = (json.dumps(state, sort_keys=True), key)
         if marker == self._last_written:
             return
         self._save_step += 1
-        state[STATE_KEY]["step"] = self._save_step
-        fname = self.oracle_file
+        ks["step"] = self._save_step
         if arrays is not None:
             arrays[STEP_KEY] = np.asarray(self._save_step, dtype=np.int64)
             buf = io.BytesIO()
             np.savez(buf, **arrays)
             cur, prev = self._arrays_paths()
-            self.store.rotate(cur, prev)
+            # Keep the arrays the oracle.json on disk names as the previous file; if they already
+            # are the previous file (cur is from a save whose json never landed), overwrite cur.
+            if self._committed_file != "prev":
+                self.store.rotate(cur, prev)
+                if self._committed_file == "cur":
+                    self._committed_file = "prev"
             self.store.write(cur, buf.getvalue())
-        self.store.write(fname, json.dumps(state).encode("utf-8"))
+            self._arrays_step, self._arrays_key, self._arrays_file = self._save_step, key, "cur"
+        ks["arrays_step"] = self._arrays_step
+        self.store.write(self.oracle_file, json.dumps(state).encode("utf-8"))
+        self._committed_file = self._arrays_file
         self._last_written = marker
 
     def reload(self):
@@ -395,6 +439,7 @@ class PersistentOracle(internals.WalledOracle):
         when they had ended or reported, else sent to run again."""
         self._loaded_arrays_step = None
         self._trial_extras = {}
+        self._reset_arrays_tracking()
         pattern = os.path.join(self.project_dir, "trial_*", "trial.json")
         for fname in sorted(internals.glob(pattern)):
             tstate = read_json(fname, "trial file", self._recover_hint_trial(fname))
@@ -441,6 +486,7 @@ class PersistentOracle(internals.WalledOracle):
             file_step = int(arrays.pop(STEP_KEY, -1))
             if file_step == step:
                 self.controller.set_arrays(arrays)
+                self._committed_file = "cur" if path == cur else "prev"
                 return
             found.append(f"{path} (step {file_step})")
         raise StateFileError(
