@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench setup clean report-deps
+.PHONY: demo test lint bench setup clean report-deps
 
 setup: $(STAMP)
 
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m keras_nas.demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check keras_nas tests benchmarks
+
+test: $(STAMP) lint
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
 
 # Optional system tools for `keras-nas report`: Graphviz draws the cells (Pillow otherwise) and

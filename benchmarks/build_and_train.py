@@ -62,9 +62,8 @@ def _build(impl: str, cfg: dict):
 
 def _child(impl: str, cfg_name: str) -> dict:
     cfg = CONFIGS[cfg_name]
-    import numpy as np
-
     import keras
+    import numpy as np
 
     t0 = time.perf_counter()
     model = _build(impl, cfg)
@@ -93,9 +92,8 @@ def _interleaved(cfg_name: str, rounds: int) -> dict:
     rotating every round: the steady-state ratios are then robust to the load drift of a
     shared machine (separate runs are not). Each model is traced with its own kernel setting."""
     cfg = CONFIGS[cfg_name]
-    import numpy as np
-
     import keras
+    import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.random((cfg["batch"],) + tuple(cfg["input_shape"]), dtype=np.float32)

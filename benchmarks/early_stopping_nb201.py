@@ -168,7 +168,7 @@ def main(argv=None):
             rs = [simulate(bench, algo, rule, s, args.budget, args.workers)
                   for s in range(args.seed0, args.seed0 + args.runs)]
             acc = np.array([r["test"] for r in rs])
-            fin = lambda k: np.mean([r[k] for r in rs])  # noqa: E731
+            fin = lambda k: np.mean([r[k] for r in rs])  # noqa: E731, B023
             print(f"| {algo} | {rule} | {len(rs)} | {np.nanmean(acc):.2f} +- {np.nanstd(acc):.2f} | "
                   f"{fin('completed') + fin('stopped'):.1f} | {fin('completed'):.1f} | {fin('stopped'):.1f} | "
                   f"{fin('epochs'):.0f} |", flush=True)

@@ -106,7 +106,11 @@ class OptunaTPEController(Controller):
 
 def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = None):
     from keras_nas.tuning.oracle import (
-        AgingEvolutionOracle, ControllerOracle, PredictorOracle, RandomOracle, ReinforceOracle,
+        AgingEvolutionOracle,
+        ControllerOracle,
+        PredictorOracle,
+        RandomOracle,
+        ReinforceOracle,
     )
 
     # allow_duplicates=True: the NB201 scripts re-evaluate (and pay for) repeated architectures.
@@ -310,7 +314,7 @@ def main(argv=None):
     results = [r for r in results if r[0] not in ("eff", "ovh")]
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
-    print(f"budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
+    print("budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
           + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; PredictorOracle {pkw or 'defaults'}")
     print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style);")
     print("regret = best 12-epoch valid accuracy in the table minus the chosen cell's (mean ± std of the mean):")
@@ -376,7 +380,7 @@ def main(argv=None):
                 if r[1] == algo:
                     m, mx, c = r[4]
                     print(f"| {NAMES[algo]} | {m:.1f} | {mx:.1f} | {c:.1f} |")
-    print(f"\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
+    print("\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
     print(f"wall time {wall:.0f} s with {args.jobs} job(s)")
 
 

@@ -219,7 +219,7 @@ def main(argv=None):
     wall = time.time() - t0
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
-    print(f"budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
+    print("budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
           + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; proxy options {pkw or 'defaults'}")
     print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style):")
     hdr = ("| algo | dataset | runs | archs/run | test acc (ours) | published (NB201) | overhead ms/trial | "
@@ -254,7 +254,7 @@ def main(argv=None):
                 cols.append(f"{a.mean():.2f} ± {a.std():.2f}")
             pub = " / ".join(f"{PUBLISHED[key][d][0]:.2f}" for d in DATASETS) if key in PUBLISHED else "-"
             print(f"| {display_name(key)} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
-    print(f"\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
+    print("\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
     print(f"wall time {wall:.0f} s with {args.jobs} job(s)")
 
 

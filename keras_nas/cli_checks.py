@@ -11,7 +11,6 @@ rejected at once with the flag and its valid range named; the jobs keep their ow
 from __future__ import annotations
 
 import math
-import os
 import sys
 
 from absl import flags

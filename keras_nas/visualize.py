@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import shutil
-from typing import Sequence
 
 from keras_nas.space import Genotype, MacroArchitecture, NB201Cell
 
@@ -187,8 +186,8 @@ def _layers(nodes, edges):
         order, nbrs = (cols[1:], pred) if sweep % 2 == 0 else (cols[-2::-1], succ)
         for c in order:
             def key(n, c=c):
-                ns = nbrs.get(n, [])
-                return sum(pos[m] for m in ns) / len(ns) if ns else pos[n]
+                ns = nbrs.get(n, [])  # noqa: B023 (called within this iteration)
+                return sum(pos[m] for m in ns) / len(ns) if ns else pos[n]  # noqa: B023 (called within this iteration)
             layers[c].sort(key=key)
             pos.update({n: i for i, n in enumerate(layers[c])})
     return cols, layers, paths

@@ -59,8 +59,8 @@ def score_of(values) -> float:
 def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
     import keras_tuner as kt
 
-    from keras_nas.tuning import tuners
     from keras_nas.space import NASNetCellSpace
+    from keras_nas.tuning import tuners
 
     sleep = float(os.environ.get("KNAS_TRIAL_SLEEP", "0.05")) if sleep is None else sleep
     cells = NASNetCellSpace(num_blocks=2)

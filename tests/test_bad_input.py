@@ -18,11 +18,18 @@ import pytest
 kt = pytest.importorskip("keras_tuner")
 
 from keras_nas import zoo  # noqa: E402
+from keras_nas.space import (  # noqa: E402
+    Decision,
+    Genotype,
+    GenotypeError,
+    MacroSpace,
+    NASNetCellSpace,
+    NB201Cell,
+    NB201Space,
+    SpaceError,
+)
 from keras_nas.tuning.oracle import AgingEvolutionOracle, ControllerOracle, StateFileError  # noqa: E402
 from keras_nas.tuning.tuners import AgingEvolution, ReinforceSearch  # noqa: E402
-from keras_nas.space import (  # noqa: E402
-    Decision, Genotype, GenotypeError, MacroSpace, NASNetCellSpace, NB201Cell, NB201Space, SpaceError,
-)
 
 OBJ = kt.Objective("score", "max")
 

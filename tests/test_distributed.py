@@ -11,12 +11,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
-
-from _timing import wait_while_progressing
 from _dist_env import cluster_env, free_port, stop_all
+from _timing import wait_while_progressing
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")

@@ -16,9 +16,8 @@ import textwrap
 import time
 
 import pytest
-
-from _timing import scaled, wait_while_progressing
 from _dist_env import cluster_env, free_port, stop_all
+from _timing import scaled, wait_while_progressing
 
 pytest.importorskip("keras_tuner")
 pytest.importorskip("grpc")

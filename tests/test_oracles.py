@@ -10,8 +10,8 @@ import pytest
 
 kt = pytest.importorskip("keras_tuner")
 
-from keras_nas.tuning import state as state_lib  # noqa: E402
 from keras_nas.controllers.base import Controller  # noqa: E402
+from keras_nas.tuning import state as state_lib  # noqa: E402
 from keras_nas.tuning.oracle import (  # noqa: E402
     AgingEvolutionOracle,
     ControllerOracle,

@@ -12,7 +12,6 @@ from keras_nas.space import (
     AMOEBANET_OPS,
     KIND_INPUT,
     KIND_OP,
-    NASNET_OPS,
     CellGenotype,
     Decision,
     MacroSpace,

@@ -14,7 +14,12 @@ import pytest
 
 from keras_nas import zoo
 from keras_nas.space import (
-    Genotype, GenotypeError, MacroArchitecture, NB201Cell, SpaceError, load_genotype,
+    Genotype,
+    GenotypeError,
+    MacroArchitecture,
+    NB201Cell,
+    SpaceError,
+    load_genotype,
 )
 from keras_nas.space.ops import canonical_op
 

@@ -325,8 +325,9 @@ class MaskedNB201Trainer:
 
     # -- model ------------------------------------------------------------------------
     def _bn(self, x, name, training):
-        from keras_nas import kernels
         import tensorflow as tf
+
+        from keras_nas import kernels
 
         p = self.protocol
         gamma, beta = tf.unstack(self.vars[name + "/gamma_beta"])
@@ -389,7 +390,7 @@ class MaskedNB201Trainer:
                 # An op that no slot uses is not computed at all (tf.cond): its term is zeros.
                 out = None
                 for o in range(1, NUM_OPS):
-                    term = tf.cond(self.used[e, o], lambda o=o, fn=fns[o]: mask[e, o] * fn(),
+                    term = tf.cond(self.used[e, o], lambda o=o, fn=fns[o]: mask[e, o] * fn(),  # noqa: B023 (called within this iteration)
                                    lambda src=src: tf.zeros_like(src))
                     out = term if out is None else out + term
                 total = out if total is None else total + out

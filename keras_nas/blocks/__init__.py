@@ -5,9 +5,7 @@ Why this package exists: it is the only place where genotypes become Keras compu
 ``keras.layers`` only, never TensorFlow directly.
 """
 
-from keras_nas.blocks.ops import register_op, registered_ops, build_op
 from keras_nas.blocks.cell import Cell, ScheduledDropPath
-from keras_nas.blocks.stems import AUX_LOSS_WEIGHT, AuxiliaryHead
 from keras_nas.blocks.network import (
     build_macro_network,
     build_nb201_network,
@@ -15,6 +13,8 @@ from keras_nas.blocks.network import (
     load_model,
     resolve_genotype,
 )
+from keras_nas.blocks.ops import build_op, register_op, registered_ops
+from keras_nas.blocks.stems import AUX_LOSS_WEIGHT, AuxiliaryHead
 
 __all__ = [
     "AUX_LOSS_WEIGHT",

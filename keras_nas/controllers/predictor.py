@@ -58,7 +58,15 @@ import numpy as np
 from keras_nas.controllers.base import Controller
 from keras_nas.controllers.params import Param, ParamSpace, plain
 from keras_nas.controllers.surrogate import (  # noqa: F401 (Encoding, spearman: public here too)
-    MAX_ONEHOT, Encoding, GaussianProcess, MLPEnsemble, _active_paths, _cell_paths, _norm_cdf, _ranks, spearman,
+    MAX_ONEHOT,
+    Encoding,
+    GaussianProcess,
+    MLPEnsemble,
+    _active_paths,
+    _cell_paths,
+    _norm_cdf,
+    _ranks,
+    spearman,
 )
 
 PREDICTORS = ("mlp", "gp")

@@ -20,7 +20,7 @@ import os
 from typing import Optional
 
 from keras_nas.report import plots
-from keras_nas.report.rundir import Run, ReportError, load_run
+from keras_nas.report.rundir import ReportError, Run, load_run
 
 REPORT_DIR = "report"
 INDEX = "index.html"

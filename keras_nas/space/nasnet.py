@@ -8,7 +8,7 @@ are concatenated. Decision names follow keras-tuner's ``hp.name_scope`` conventi
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from keras_nas.space import ops as ops_lib
 from keras_nas.space.base import KIND_INPUT, KIND_OP, Decision, SearchSpace, SpaceError

@@ -34,9 +34,8 @@ from typing import Any, Callable, Mapping, Optional
 from keras_nas.controllers.base import Controller, RandomController
 from keras_nas.controllers.params import ParamSpace, plain
 from keras_nas.controllers.rewards import ParetoFront, RewardShaper
-from keras_nas.tuning import internals
-from keras_nas.tuning.early_stopping import EarlyStoppingMixin
 from keras_nas.tuning.budget import TimeBudget
+from keras_nas.tuning.early_stopping import EarlyStoppingMixin
 from keras_nas.tuning.failures import failure_reason
 from keras_nas.tuning.internals import Trial, TrialStatus, synchronized
 from keras_nas.tuning.liveness import LivenessMixin

@@ -27,9 +27,8 @@ import keras_tuner as kt
 from keras_nas import reporting
 from keras_nas.tuning import callbacks as cb_lib
 from keras_nas.tuning import early_stopping as es_lib
-from keras_nas.tuning import internals
+from keras_nas.tuning import internals, proxy_scoring
 from keras_nas.tuning import oracle as oracle_lib
-from keras_nas.tuning import proxy_scoring
 from keras_nas.tuning.failures import first_line, is_environment_error, is_out_of_memory
 from keras_nas.tuning.liveness import Heartbeat
 from keras_nas.tuning.state import read_json, write_atomic
