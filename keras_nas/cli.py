@@ -287,7 +287,7 @@ def cmd_export(fv, _):
 
     r = export.export_run(fv.run_dir, model_dir=fv.model_dir or None, export_dir=fv.export_dir or None,
                           saved_model=fv.saved_model, log=_log)
-    _log(f"\n== exported {r['architecture'][:100]} ({r['params']:,} params) ==")
+    _log(f"\n== exported ({r['params']:,} params) ==\n{r['architecture']}")  # the whole genotype, never cut
     _log("\n".join(f"  {k:13s} {v}" for k, v in r["files"].items()))
     _log(f"rebuild without keras-nas:  python {r['files']['python']} {r['files']['weights']}")
 

@@ -148,6 +148,7 @@ def _check_train_export_show(searched, capsys):
     assert "rebuild without keras-nas" in text
     exp = json.loads((out / "export" / "export.json").read_text())
     assert exp["source"].startswith("trained model") and exp["params"] == t["params"]
+    assert exp["architecture"] in text.splitlines()  # the headline shows the whole genotype (issue #14.14)
     for k in ("keras", "genotype", "weights", "python"):
         assert os.path.exists(exp["files"][k])
     assert cli.main(["show", str(out)]) == 0
