@@ -250,7 +250,7 @@ def test_predictor_controller_runs_from_the_cli(tmp_path):
     """--controller=predictor: a tiny NB201 search through the CLI job, fit quality logged."""
     from keras_nas.jobs import search
 
-    cfg = search.SearchConfig(space="nb201", controller="predictor", output_dir=str(tmp_path), subset=40,
+    cfg = search.SearchConfig(space="nb201", controller="predictor", output_dir=str(tmp_path), subset=40, epochs=1,
                               image_size=8, max_trials=3, filters=4, batch_size=32, run_eagerly=True, seed=1,
                               tensorboard=False)
     s = search.run_search(cfg, log=lambda m: None)
