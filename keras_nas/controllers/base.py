@@ -84,6 +84,27 @@ class Controller(abc.ABC):
         if self.encoder is None:
             self.encoder = encoder
 
+    def warm_values(self, item, space: ParamSpace) -> dict:
+        """Values of one warm-start item (a value dict, or an architecture ``self.encoder`` encodes),
+        checked against ``space`` and completed from the controller's RNG."""
+        if isinstance(item, Mapping):
+            given = dict(item)
+        else:
+            if self.encoder is None or not hasattr(self.encoder, "encode"):
+                raise ValueError(
+                    f"warm_start item {item!r:.80} is not a value dict; pass encoder=<SearchSpace> "
+                    "(e.g. NASNetCellSpace(num_blocks=5)) so it can be encoded, or give value dicts."
+                )
+            given = self.encoder.encode(item)
+        for name, v in given.items():
+            if name in space and not ParamSpace.is_valid(space[name], v):
+                opts = space[name].options
+                raise ValueError(
+                    f"warm_start value {name}={v!r} is not valid for the search space"
+                    f"{'' if opts is None else f' (options {list(opts)})'}; fix the warm start or the space."
+                )
+        return space.complete(given, self.sample_value)
+
     def sample_value(self, p: Param, _so_far=None):
         """Uniform draw for one param, from the controller's own (persisted) RNG."""
         if p.continuous:

@@ -118,7 +118,7 @@ class AgingEvolutionController(Controller):
     def propose(self, space: ParamSpace) -> dict:
         self.num_proposed += 1
         if self.num_warm < len(self.warm_start):
-            values = self._warm_values(self.warm_start[self.num_warm], space)
+            values = self.warm_values(self.warm_start[self.num_warm], space)
             self.num_warm += 1
             self.num_initial += 1
             self.last_origin = "warm"
@@ -186,25 +186,6 @@ class AgingEvolutionController(Controller):
             if v != current:
                 return v
         raise ValueError(f"Cannot mutate {p.name!r}: every value maps to {current!r}; widen its range.")
-
-    def _warm_values(self, item, space: ParamSpace) -> dict:
-        if isinstance(item, Mapping):
-            given = dict(item)
-        else:
-            if self.encoder is None or not hasattr(self.encoder, "encode"):
-                raise ValueError(
-                    f"warm_start item {item!r:.80} is not a value dict; pass encoder=<SearchSpace> "
-                    "(e.g. NASNetCellSpace(num_blocks=5)) so it can be encoded, or give value dicts."
-                )
-            given = self.encoder.encode(item)
-        for name, v in given.items():
-            if name in space and not ParamSpace.is_valid(space[name], v):
-                opts = space[name].options
-                raise ValueError(
-                    f"warm_start value {name}={v!r} is not valid for the search space"
-                    f"{'' if opts is None else f' (options {list(opts)})'}; fix the warm start or the space."
-                )
-        return space.complete(given, self.sample_value)
 
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
         """Proxy warm-up: the best-ranked architectures become the initial population. They take the

@@ -211,7 +211,7 @@ class PredictorController(Controller):
         self.num_proposed += 1
         pred = None
         if self.num_warm < len(self.warm_start):
-            values = self._warm_values(self.warm_start[self.num_warm], space)
+            values = self.warm_values(self.warm_start[self.num_warm], space)
             self.num_warm += 1
             self.num_initial_done += 1
             self.last_origin = "warm"
@@ -369,21 +369,6 @@ class PredictorController(Controller):
         q = abs(p0 + self.rng.gauss(0.0, self.sigma)) % 2.0
         q = 2.0 - q if q > 1.0 else q
         return p.from_prob(q)
-
-    def _warm_values(self, item, space: ParamSpace) -> dict:
-        if isinstance(item, Mapping):
-            given = dict(item)
-        else:
-            if self.encoder is None or not hasattr(self.encoder, "encode"):
-                raise ValueError(
-                    f"warm_start item {item!r:.80} is not a value dict; pass encoder=<SearchSpace> so it can be "
-                    "encoded, or give value dicts."
-                )
-            given = self.encoder.encode(item)
-        for name, v in given.items():
-            if name in space and not ParamSpace.is_valid(space[name], v):
-                raise ValueError(f"warm_start value {name}={v!r} is not valid for the search space.")
-        return space.complete(given, self.sample_value)
 
     def discard(self, values: Mapping[str, Any], space: ParamSpace = None) -> None:
         """The oracle dropped this proposal (it duplicated an earlier trial): never propose it again."""
