@@ -80,13 +80,19 @@ def nb201_index(path: str) -> dict:
 _PARAMS: dict = {}
 
 
+def bench_size(protocol) -> int:
+    from keras_nas.benchmarks.digits_data import input_size
+
+    return input_size(protocol)
+
+
 def count_params(cell, protocol) -> int:
     """``model.count_params()`` of the real network (cached by the cell's conv counts, which fix it)."""
     key = (cell.ops.count("nor_conv_1x1"), cell.ops.count("nor_conv_3x3"))
     if key not in _PARAMS:
         from keras_nas.blocks.network import build_nb201_network
 
-        m = build_nb201_network(cell, input_shape=(protocol.image_size, protocol.image_size, 1), num_classes=10,
+        m = build_nb201_network(cell, input_shape=(bench_size(protocol), bench_size(protocol), 1), num_classes=10,
                                 channels=protocol.channels, num_cells=protocol.num_cells)
         _PARAMS[key] = int(m.count_params())
     return _PARAMS[key]
