@@ -1,11 +1,11 @@
 """Checks the ``keras-nas`` command line runs before TensorFlow is imported or anything is written.
 
-Why a module of its own: the flag definitions in ``cli.py`` carry absl lower bounds only, so huge
-counts (``--max_trials=99999999999999999999``), non-finite floats (``--learning_rate=inf``), seeds
-NumPy refuses, NUL bytes in paths and fractions that leave no training data passed the parser and
-failed minutes later, if at all. And the jobs import TensorFlow (tens of seconds under load) before
-they look at a missing data file, run directory or malformed genotype. Here every such value is
-rejected at once with the flag and its valid range named; the jobs keep their own checks too.
+Why a module of its own: the flag definitions in ``cli_flags.py`` carry absl lower bounds only, so
+huge counts (``--max_trials=99999999999999999999``), non-finite floats (``--learning_rate=inf``),
+seeds NumPy refuses, NUL bytes in paths and fractions that leave no training data passed the parser
+and failed minutes later, if at all. And the jobs import TensorFlow (tens of seconds under load)
+before they look at a missing data file, run directory or malformed genotype. Here every such value
+is rejected at once with the flag and its valid range named; the jobs keep their own checks too.
 """
 
 from __future__ import annotations
