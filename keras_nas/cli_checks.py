@@ -89,7 +89,7 @@ def add_checks(fv: flags.FlagValues):
         flags.register_validator("max_time", duration_ok, message="must be a duration such as 3600 (seconds), 90s, "
                                  "30m, 2h or 1h30m (empty: no limit)", flag_values=fv)
     if "objective" in fv:
-        from keras_nas.jobs.search import OBJECTIVES, parse_objective
+        from keras_nas.jobs.search_config import OBJECTIVES, parse_objective
 
         def objective_ok(v):
             try:
@@ -132,11 +132,11 @@ def precheck(sub: str, fv: flags.FlagValues, positional) -> None:
         return cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)})
 
     if sub == "search":
-        from keras_nas.jobs import search
+        from keras_nas.jobs import search_config
 
-        cfg = config(search.SearchConfig)
-        search.check_search_config(cfg)
-        search.check_resume(cfg)
+        cfg = config(search_config.SearchConfig)
+        search_config.check_search_config(cfg)
+        search_config.check_resume(cfg)
         _check_data(cfg.data, "--data")
     elif sub == "train":
         from keras_nas.jobs import train

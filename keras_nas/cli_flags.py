@@ -25,7 +25,7 @@ def _check_strategy(fv: flags.FlagValues):
 
 
 def search_flags() -> flags.FlagValues:
-    from keras_nas.jobs.search import CONTROLLERS, EARLY_STOPPING, PROXIES, SPACES, SearchConfig
+    from keras_nas.jobs.search_config import CONTROLLERS, EARLY_STOPPING, PROXIES, SPACES, SearchConfig
 
     d = SearchConfig()
     fv = flags.FlagValues()
@@ -69,7 +69,7 @@ def search_flags() -> flags.FlagValues:
                          "max(max_trials // 5, min(max_trials // 2, 15)), 2 to 100; measured on NAS-Bench-201).", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("sample_size", d.sample_size, "Aging evolution tournament size S (0 = P // 2 up "
                          "to 100 trials, else ceil(P / 4)).", lower_bound=0, flag_values=fv)
-    from keras_nas.jobs.search import COST_HELP, COSTS, OBJECTIVES
+    from keras_nas.jobs.search_config import COST_HELP, COSTS, OBJECTIVES
 
     flags.DEFINE_string("objective", d.objective, f"Metric the search optimises: {', '.join(OBJECTIVES)}, optionally "
                         "NAME:min or NAME:max (default direction: min for losses, max for accuracies).", flag_values=fv)
