@@ -6,7 +6,9 @@ save and writes files in place, so a long search slows down and a kill can tear 
 is rebuilt from the ``trial_*/trial.json`` files on reload), writes every file atomically
 (tmp file, fsync, ``os.replace``), reports unreadable or damaged files as
 :class:`StateFileError` naming the file, field and how to recover, and on reload finishes
-or re-queues the trials a crash interrupted.
+or re-queues the trials a crash interrupted. How files are written and read, and the stores
+(:class:`AtomicFiles`, :class:`NoFiles`), are :mod:`keras_nas.tuning.state_files` (re-exported
+here).
 
 Controllers with large numeric state expose ``get_arrays()``/``set_arrays()``; those arrays
 go to ``oracle_arrays.npz`` beside ``oracle.json`` (the previous one kept as
@@ -30,10 +32,19 @@ from typing import Optional
 
 import numpy as np
 
-from keras_nas import atomic
 from keras_nas.tuning import internals
 from keras_nas.tuning.errors import StateFileError
 from keras_nas.tuning.internals import Trial, TrialStatus
+from keras_nas.tuning.state_files import (  # noqa: F401 (re-exported: callers read them from here)
+    AtomicFiles,
+    NoFiles,
+    exists,
+    is_local,
+    load_npz,
+    read_json,
+    write_atomic,
+    write_json_atomic,
+)
 
 STATE_KEY = "keras_nas"
 STATE_FORMAT = "keras-nas/oracle-state"
@@ -43,47 +54,6 @@ ARRAYS_PREV_FNAME = "oracle_arrays.prev.npz"
 STEP_KEY = "__keras_nas_save_step__"
 TRIAL_EXTRA_KEY = "keras_nas"  # extra bookkeeping inside each trial.json (keras-tuner ignores it)
 _STATUSES = {s for s in vars(TrialStatus).values() if isinstance(s, str) and s.isupper()}
-
-
-# -- file helpers ------------------------------------------------------------------------------
-def is_local(path: str) -> bool:
-    return "://" not in str(path)
-
-
-def exists(path: str) -> bool:
-    return os.path.exists(path) if is_local(path) else internals.exists(path)
-
-
-def write_atomic(path: str, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content, never a torn file."""
-    if not is_local(path):  # remote (gs://...): no rename atomicity; plain write
-        internals.write_bytes(path, data)  # pragma: no cover
-        return  # pragma: no cover
-    atomic.write_atomic(path, data, fsync)
-
-
-def write_json_atomic(path: str, obj, indent=None, fsync: bool = True) -> None:
-    write_atomic(path, json.dumps(obj, indent=indent).encode("utf-8"), fsync)
-
-
-def read_json(path: str, what: str, hint: str):
-    """Load a JSON file; any failure raises StateFileError naming the file and how to recover."""
-    try:
-        text = internals.read_text(path)
-    except Exception as e:
-        raise StateFileError(f"Cannot read the {what} {path} ({type(e).__name__}: {e}). {hint}") from e
-    if not text.strip():
-        raise StateFileError(f"The {what} {path} is empty (truncated write). {hint}")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise StateFileError(f"The {what} {path} is corrupted or truncated (invalid JSON: {e}). {hint}") from e
-
-
-def load_npz(path: str) -> dict:
-    data = open(path, "rb").read() if is_local(path) else internals.read_bytes(path)
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 def trial_index(trial_id) -> Optional[int]:
@@ -535,28 +505,3 @@ class PersistentOracle(internals.WalledOracle):
         obj = self.objective
         names = list(obj.name_to_direction) if hasattr(obj, "name_to_direction") else [obj.name]
         return all(trial.metrics.exists(n) for n in names)
-
-
-class AtomicFiles:
-    """Where an oracle's state goes: atomic files (the default)."""
-
-    def __init__(self, fsync: bool = True):
-        self.fsync = fsync
-
-    def write(self, path: str, data: bytes) -> None:
-        write_atomic(path, data, self.fsync)
-
-    def rotate(self, path: str, previous: str) -> None:
-        """Keep the current ``path`` as ``previous`` (the pair the current oracle.json matches)."""
-        if is_local(path) and os.path.exists(path):
-            os.replace(path, previous)
-
-
-class NoFiles(AtomicFiles):
-    """Writes nothing: for simulations (tabular benchmarks) that time the algorithm alone."""
-
-    def write(self, path: str, data: bytes) -> None:
-        pass
-
-    def rotate(self, path: str, previous: str) -> None:
-        pass

@@ -31,7 +31,7 @@ from keras_nas.tuning import internals, proxy_scoring
 from keras_nas.tuning import oracle as oracle_lib
 from keras_nas.tuning.failures import first_line, is_environment_error, is_out_of_memory
 from keras_nas.tuning.liveness import Heartbeat
-from keras_nas.tuning.state import read_json, write_atomic
+from keras_nas.tuning.state_files import read_json, write_atomic
 
 _KT_ARGS = ("hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
             "allow_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials")
