@@ -9,7 +9,7 @@ both halves:
   ``oracle.update_trial(trial_id, {epoch_metric(objective): value}, step=epochs_done)`` --
   the one call keras-tuner's distributed client forwards to the chief -- and sets
   ``model.stop_training`` when the answer's status is ``STOPPED``.
-* :class:`EarlyStoppingMixin` (in :class:`~keras_nas.tuning.oracle.ControllerOracle`) keeps
+* :class:`EarlyStoppingMixin` (in :class:`~keras_nas.tuning.controller_oracle.ControllerOracle`) keeps
   the rule (:mod:`keras_nas.controllers.stopping`), records each report in the trial's
   metrics under ``epoch_metric(objective)`` (so ``trial.json`` holds the per-epoch curve and
   the rule is rebuilt from it on resume), and answers STOPPED.

@@ -326,7 +326,7 @@ class AgingEvolution(ControllerTuner):
       identity_prob: identity-mutation probability (default 0.05 on cell spaces, else 0).
       report_params: report ``params`` per trial (default: when ``cost_metric == "params"``).
       kinds, reward_transform, cost_metric, cost_fn, cost_target, cost_weight,
-      allow_duplicates, max_collisions: see :class:`~keras_nas.tuning.oracle.ControllerOracle`.
+      allow_duplicates, max_collisions: see :class:`~keras_nas.tuning.controller_oracle.ControllerOracle`.
       **kwargs: ``keras_tuner.Tuner`` arguments (directory, project_name, overwrite, ...).
     """
 
