@@ -35,6 +35,11 @@ decisions; input decisions get an ordinary per-decision head like every other de
 
 ``policy="factorized"`` drops the LSTM: each decision's logits are a free vector (its head
 bias), the NAS-Bench-201 REINFORCE policy (one categorical per edge, init ``1e-3 * randn``).
+
+Modules: this one proposes and observes; the policy update is
+:mod:`~keras_nas.controllers.reinforce_update`, persistence
+:mod:`~keras_nas.controllers.reinforce_state`, the traced functions
+:mod:`~keras_nas.controllers.reinforce_tf`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from keras_nas.controllers.base import Controller
 from keras_nas.controllers.params import Param, ParamSpace
 from keras_nas.controllers.reinforce_state import ReinforceStateMixin
 from keras_nas.controllers.reinforce_tf import make_fns as _make_fns
+from keras_nas.controllers.reinforce_update import ReinforceUpdateMixin
 from keras_nas.space.base import KIND_OP
 
 _TF_CACHE: dict = {}
@@ -69,7 +75,7 @@ def _transforms():
     }
 
 
-class ReinforceController(ReinforceStateMixin, Controller):
+class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller):
     """LSTM (or factorized) policy over a :class:`ParamSpace`, trained by REINFORCE.
 
     Defaults (chosen by measurement on NAS-Bench-201 CIFAR-10, ~100-trial budgets; see
@@ -454,69 +460,6 @@ class ReinforceController(ReinforceStateMixin, Controller):
         self._snap_adam_step = self.adam_step
         self._snap = self._pack()
         self._arrays_version += 1
-
-    def _apply(self, batch) -> float:
-        """Gradient of the REINFORCE loss on ``batch`` and one Adam step; returns the loss."""
-        K = len(self.vocab)
-        M = max(n for _, n, _ in self.vocab)
-        u = self.units
-        B, L = len(batch), max(len(t) for t, _, _ in batch)
-        _, grad_fn = self._fns(L)
-        W = np.zeros((K, u, M), np.float32)
-        b = np.zeros((K, M), np.float32)
-        emb = np.zeros((K, M, u), np.float32)
-        valid = np.zeros((K, M), np.float32)
-        temps = np.ones((K,), np.float32)
-        tcs = np.zeros((K,), np.float32)
-        for k, (_, n, kind) in enumerate(self.vocab):
-            W[k, :, :n] = self.weights[f"p{k}/W"]
-            b[k, :n] = self.weights[f"p{k}/b"]
-            emb[k, :n] = self.weights[f"p{k}/emb"]
-            valid[k, :n] = 1.0
-            temps[k], tcs[k] = self._shape_consts(kind)
-        pidx = np.zeros((B, L), np.int32)
-        act = np.zeros((B, L), np.int32)
-        smask = np.zeros((B, L), np.float32)
-        adv = np.zeros((B,), np.float32)
-        for i, (traj, _, a) in enumerate(batch):
-            for t, (k, ai) in enumerate(traj):
-                pidx[i, t], act[i, t], smask[i, t] = k, ai, 1.0
-            adv[i] = a
-        tf = _tf()
-        lstm = [self._tensor(k) for k in self._lstm_keys()]
-        c = tf.constant
-        loss, g_lstm, g_gemb, gW, gb, gemb = grad_fn(
-            lstm, self._tensor("g_emb"), c(W), c(b), c(emb), c(valid), c(temps), c(tcs), c(pidx), c(act), c(smask),
-            c(adv), c(np.float32(self.entropy_weight)),
-        )
-        grads = {"g_emb": g_gemb.numpy()}
-        for key, g in zip(self._lstm_keys(), g_lstm):
-            grads[key] = g.numpy()
-        gW, gb, gemb = gW.numpy(), gb.numpy(), gemb.numpy()
-        for k, (_, n, _) in enumerate(self.vocab):
-            grads[f"p{k}/W"] = gW[k, :, :n]
-            grads[f"p{k}/b"] = gb[k, :n]
-            grads[f"p{k}/emb"] = gemb[k, :n]
-        if self.grad_clip:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
-            if norm > self.grad_clip:
-                scale = np.float32(self.grad_clip / norm)
-                grads = {k: g * scale for k, g in grads.items()}
-        self._adam(grads)
-        self._tensors = {}
-        return float(loss)
-
-    def _adam(self, grads: dict):
-        b1, b2, eps = self.adam
-        self.adam_step += 1
-        t = self.adam_step
-        lr_t = np.float32(self.learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
-        b1f, b2f = np.float32(b1), np.float32(b2)
-        for k, g in grads.items():
-            g = g.astype(np.float32, copy=False)
-            m = self.slots_m[k] = b1f * self.slots_m[k] + (np.float32(1) - b1f) * g
-            v = self.slots_v[k] = b2f * self.slots_v[k] + (np.float32(1) - b2f) * g * g
-            self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(np.float32)
 
     # -- statistics ----------------------------------------------------------------------
     def summary_scalars(self, space: Optional[ParamSpace] = None) -> dict:
