@@ -37,13 +37,22 @@ SUMMARY = {
     "show": "print an architecture and draw its cells as PNG",
     "report": report_command.SUMMARY,
 }
-FLAG_FACTORIES = {"search": cli_flags.search_flags, "train": cli_flags.train_flags, "export": cli_flags.export_flags,
-                  "show": cli_flags.show_flags, "report": report_command.define_flags}
+FLAG_FACTORIES = {
+    "search": cli_flags.search_flags,
+    "train": cli_flags.train_flags,
+    "export": cli_flags.export_flags,
+    "show": cli_flags.show_flags,
+    "report": report_command.define_flags,
+}
 POSITIONAL = {"show": "GENOTYPE_OR_RUN", "report": report_command.POSITIONAL}
 
 
 def usage() -> str:
-    lines = [f"usage: {PROG} SUBCOMMAND [--flags] (--flagfile=FILE reads flags from a file)", "", "subcommands:"]
+    lines = [
+        f"usage: {PROG} SUBCOMMAND [--flags] (--flagfile=FILE reads flags from a file)",
+        "",
+        "subcommands:",
+    ]
     lines += [f"  {k:8s} {v}" for k, v in SUMMARY.items()]
     lines += ["", f"`{PROG} SUBCOMMAND --help` lists the flags of a subcommand."]
     return "\n".join(lines)
@@ -53,12 +62,19 @@ def help_text(sub: str, fv: flags.FlagValues) -> str:
     pos = f" {POSITIONAL[sub]}" if sub in POSITIONAL else ""
     head = f"usage: {PROG} {sub}{pos} [--flags]\n\n{SUMMARY[sub]}.\n"
     if sub == "show":
-        head += "\nGENOTYPE_OR_RUN: a genotype string, a JSON file, a zoo name (nasnet_a, amoebanet_a, darts_v2, enas),\n" \
-                "an NB201 or macro architecture string, or a search output directory.\n"
+        head += (
+            "\nGENOTYPE_OR_RUN: a genotype string, a JSON file, a zoo name (nasnet_a, amoebanet_a, darts_v2, enas),\n"
+            "an NB201 or macro architecture string, or a search output directory.\n"
+        )
     # get_help groups flags under their defining module's path; the heading is noise here.
-    body = "\n".join(l for l in fv.get_help(include_special_flags=False).splitlines()
-                     if l.startswith(" ") or not l.rstrip().endswith(":")).strip("\n")
-    return f"{head}\nflags:\n{body}\n  --flagfile: read flags from FILE (one --flag=value per line).\n"
+    body = "\n".join(
+        l
+        for l in fv.get_help(include_special_flags=False).splitlines()
+        if l.startswith(" ") or not l.rstrip().endswith(":")
+    ).strip("\n")
+    return (
+        f"{head}\nflags:\n{body}\n  --flagfile: read flags from FILE (one --flag=value per line).\n"
+    )
 
 
 class UsageError(Exception):
@@ -71,7 +87,9 @@ def parse(argv):
         raise SystemExit(print(usage()) or 0)
     sub, rest = argv[0], list(argv[1:])
     if sub not in FLAG_FACTORIES:
-        raise UsageError(f"unknown subcommand {sub!r}; choose one of {', '.join(SUBCOMMANDS)}.\n\n{usage()}")
+        raise UsageError(
+            f"unknown subcommand {sub!r}; choose one of {', '.join(SUBCOMMANDS)}.\n\n{usage()}"
+        )
     fv = FLAG_FACTORIES[sub]()
     cli_checks.add_checks(fv)  # upper bounds, finite floats, no NUL bytes: checked while parsing
     if any(a in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in rest):
@@ -87,8 +105,12 @@ def parse(argv):
     want = 1 if sub in POSITIONAL else 0
     if len(positional) != want:
         if want:
-            raise UsageError(f"`{PROG} {sub}` needs exactly one {POSITIONAL[sub]} argument, got {len(positional)}.")
-        raise UsageError(f"`{PROG} {sub}` takes no positional arguments, got {positional!r}. Flags are written --name=value.")
+            raise UsageError(
+                f"`{PROG} {sub}` needs exactly one {POSITIONAL[sub]} argument, got {len(positional)}."
+            )
+        raise UsageError(
+            f"`{PROG} {sub}` takes no positional arguments, got {positional!r}. Flags are written --name=value."
+        )
     return sub, fv, positional
 
 
@@ -99,8 +121,13 @@ def _log(msg: str):
 def _quiet():
     """Keep TensorFlow/Keras chatter off the progress lines (before TensorFlow is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for pattern in (".*shuffle=True.*", ".*ran out of data.*", ".*Gradients do not exist.*", ".*Skipping variable loading.*",
-                    ".*does not have a `build_config`.*"):
+    for pattern in (
+        ".*shuffle=True.*",
+        ".*ran out of data.*",
+        ".*Gradients do not exist.*",
+        ".*Skipping variable loading.*",
+        ".*does not have a `build_config`.*",
+    ):
         warnings.filterwarnings("ignore", message=pattern)
     try:
         from absl import logging as absl_logging
@@ -132,21 +159,37 @@ def cmd_train(fv, _):
     cfg = _config(train.TrainConfig, fv)
     r = train.run_train(cfg, log=_log)
     out = os.path.dirname(r["files"]["weights"])
-    _log(f"\n== trained {r['space']} architecture in {r['seconds']:.0f}s: {r['params']:,} params, "
-         f"validation accuracy {r['val_accuracy']:.4f}, held-out test accuracy {r['test_accuracy']:.4f}, "
-         f"augmentation: {', '.join(r['augment']) or 'none'} ==")
-    _log("written:\n" + "\n".join(f"  {k:9s} {v}" for k, v in r["files"].items()) + f"\n  train.json {os.path.join(out, 'train.json')}")
+    _log(
+        f"\n== trained {r['space']} architecture in {r['seconds']:.0f}s: {r['params']:,} params, "
+        f"validation accuracy {r['val_accuracy']:.4f}, held-out test accuracy {r['test_accuracy']:.4f}, "
+        f"augmentation: {', '.join(r['augment']) or 'none'} =="
+    )
+    _log(
+        "written:\n"
+        + "\n".join(f"  {k:9s} {v}" for k, v in r["files"].items())
+        + f"\n  train.json {os.path.join(out, 'train.json')}"
+    )
     from keras_nas.jobs.advice import command
 
-    _log(f"next:\n  {command()} export --run_dir={cfg.run_dir}" + (f" --model_dir={out}" if cfg.output_dir else ""))
+    _log(
+        f"next:\n  {command()} export --run_dir={cfg.run_dir}"
+        + (f" --model_dir={out}" if cfg.output_dir else "")
+    )
 
 
 def cmd_export(fv, _):
     from keras_nas import export
 
-    r = export.export_run(fv.run_dir, model_dir=fv.model_dir or None, export_dir=fv.export_dir or None,
-                          saved_model=fv.saved_model, log=_log)
-    _log(f"\n== exported ({r['params']:,} params) ==\n{r['architecture']}")  # the whole genotype, never cut
+    r = export.export_run(
+        fv.run_dir,
+        model_dir=fv.model_dir or None,
+        export_dir=fv.export_dir or None,
+        saved_model=fv.saved_model,
+        log=_log,
+    )
+    _log(
+        f"\n== exported ({r['params']:,} params) ==\n{r['architecture']}"
+    )  # the whole genotype, never cut
     _log("\n".join(f"  {k:13s} {v}" for k, v in r["files"].items()))
     _log(f"rebuild without keras-nas:  python {r['files']['python']} {r['files']['weights']}")
 
@@ -165,8 +208,10 @@ def cmd_show(fv, positional):
     except ImportError as e:
         raise UsageError(f"{e} Use --text_only to skip the picture.") from None
     except OSError as e:
-        raise UsageError(f"cannot write the picture {png!r} ({e.strerror or e}); pass --png=PATH in a writable "
-                         "directory, or --text_only.") from None
+        raise UsageError(
+            f"cannot write the picture {png!r} ({e.strerror or e}); pass --png=PATH in a writable "
+            "directory, or --text_only."
+        ) from None
     _log(f"picture: {png}")
 
 
@@ -193,7 +238,9 @@ def main(argv=None) -> int:
         print(f"{PROG} {sub}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{PROG} {sub}: interrupted; run the same command again to resume.", file=sys.stderr)
+        print(
+            f"\n{PROG} {sub}: interrupted; run the same command again to resume.", file=sys.stderr
+        )
         return 130
     return 0
 

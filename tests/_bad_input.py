@@ -7,9 +7,20 @@ import hashlib
 import os
 import shutil
 
-RUN_FLAGS = ["--subset=60", "--image_size=8", "--max_trials=1", "--epochs=1", "--num_cells=1", "--filters=4",
-             "--num_blocks=1", "--batch_size=32", "--population_size=2", "--run_eagerly", "--seed=3",
-             "--notensorboard"]
+RUN_FLAGS = [
+    "--subset=60",
+    "--image_size=8",
+    "--max_trials=1",
+    "--epochs=1",
+    "--num_cells=1",
+    "--filters=4",
+    "--num_blocks=1",
+    "--batch_size=32",
+    "--population_size=2",
+    "--run_eagerly",
+    "--seed=3",
+    "--notensorboard",
+]
 
 
 def make_saved_run(tmp_path_factory):

@@ -29,6 +29,7 @@ def _npz(**arrays):
         if not path.exists():
             np.savez(path, **arrays)
         return str(path)
+
     return make
 
 
@@ -44,6 +45,7 @@ def _file(name, content):
     def make(d):
         (d / name).write_bytes(content)
         return str(d / name)
+
     return make
 
 
@@ -55,34 +57,99 @@ XINF = X.copy()
 XINF[5, 0, 0, 0] = np.inf
 
 DATA_ROWS = [
-    ("x-2d", _npz(x_train=X.reshape(40, 64), y_train=Y), r"x_train/y_train: images must have shape \(n, height, width\).*got \(40, 64\)"),
-    ("x-5d", _npz(x_train=X[..., None], y_train=Y), r"images must have shape .*got \(40, 8, 8, 1, 1\)"),
-    ("x-channels-first", _npz(x_train=X.reshape(40, 1, 8, 8).repeat(3, 1), y_train=Y), r"images look channels-first"),
-    ("x-strings", _npz(x_train=np.array(["a"] * 40), y_train=Y), r"images must be numeric arrays, got dtype <U1"),
-    ("x-nan", _npz(x_train=XNAN, y_train=Y), r"x_train/y_train: images contain NaN or infinite values"),
+    (
+        "x-2d",
+        _npz(x_train=X.reshape(40, 64), y_train=Y),
+        r"x_train/y_train: images must have shape \(n, height, width\).*got \(40, 64\)",
+    ),
+    (
+        "x-5d",
+        _npz(x_train=X[..., None], y_train=Y),
+        r"images must have shape .*got \(40, 8, 8, 1, 1\)",
+    ),
+    (
+        "x-channels-first",
+        _npz(x_train=X.reshape(40, 1, 8, 8).repeat(3, 1), y_train=Y),
+        r"images look channels-first",
+    ),
+    (
+        "x-strings",
+        _npz(x_train=np.array(["a"] * 40), y_train=Y),
+        r"images must be numeric arrays, got dtype <U1",
+    ),
+    (
+        "x-nan",
+        _npz(x_train=XNAN, y_train=Y),
+        r"x_train/y_train: images contain NaN or infinite values",
+    ),
     ("x-inf", _npz(x_train=XINF, y_train=Y), r"images contain NaN or infinite values"),
     ("x-empty", _npz(x_train=X[:0], y_train=Y[:0]), r"x_train/y_train: the split is empty"),
-    ("y-float", _npz(x_train=X, y_train=Y + 0.5), r"labels must be integer class ids, got dtype float64"),
-    ("y-nan", _npz(x_train=X, y_train=np.where(Y == 2, np.nan, Y)), r"labels must be integer class ids"),
-    ("y-bool", _npz(x_train=X, y_train=Y % 2 == 0), r"labels must be integer class ids, got dtype bool"),
+    (
+        "y-float",
+        _npz(x_train=X, y_train=Y + 0.5),
+        r"labels must be integer class ids, got dtype float64",
+    ),
+    (
+        "y-nan",
+        _npz(x_train=X, y_train=np.where(Y == 2, np.nan, Y)),
+        r"labels must be integer class ids",
+    ),
+    (
+        "y-bool",
+        _npz(x_train=X, y_train=Y % 2 == 0),
+        r"labels must be integer class ids, got dtype bool",
+    ),
     ("y-negative", _npz(x_train=X, y_train=Y - 1), r"labels must be >= 0, found -1"),
     ("y-one-hot", _npz(x_train=X, y_train=np.eye(4)[Y]), r"labels look one-hot \(40, 4\)"),
-    ("y-2d", _npz(x_train=X, y_train=Y.reshape(20, 2, 1)), r"labels must be a 1-D array of class ids"),
+    (
+        "y-2d",
+        _npz(x_train=X, y_train=Y.reshape(20, 2, 1)),
+        r"labels must be a 1-D array of class ids",
+    ),
     ("y-length", _npz(x_train=X, y_train=Y[:30]), r"40 images but 30 labels"),
     ("y-single-class", _npz(x_train=X, y_train=Y * 0), r"y_train has a single class"),
-    ("y-test-out-of-range", _npz(x_train=X, y_train=Y, x_test=X[:4], y_test=np.array([0, 1, 2, 9])),
-     r"x_test/y_test: label 9 is out of range for 4 classes"),
-    ("y-val-out-of-range", _npz(x_train=X, y_train=Y, x_val=X[:2], y_val=np.array([0, 4])),
-     r"x_val/y_val: label 4 is out of range for 4 classes"),
-    ("val-shape", _npz(x_train=X, y_train=Y, x_val=X[:4, :6, :6], y_val=Y[:4]),
-     r"x_val images have shape \(6, 6, 1\) but x_train has \(8, 8, 1\)"),
+    (
+        "y-test-out-of-range",
+        _npz(x_train=X, y_train=Y, x_test=X[:4], y_test=np.array([0, 1, 2, 9])),
+        r"x_test/y_test: label 9 is out of range for 4 classes",
+    ),
+    (
+        "y-val-out-of-range",
+        _npz(x_train=X, y_train=Y, x_val=X[:2], y_val=np.array([0, 4])),
+        r"x_val/y_val: label 4 is out of range for 4 classes",
+    ),
+    (
+        "val-shape",
+        _npz(x_train=X, y_train=Y, x_val=X[:4, :6, :6], y_val=Y[:4]),
+        r"x_val images have shape \(6, 6, 1\) but x_train has \(8, 8, 1\)",
+    ),
     ("val-without-labels", _npz(x_train=X, y_train=Y, x_val=X[:4]), r"has x_val but not y_val"),
-    ("keys-missing", _npz(images=X, labels=Y), r"missing key\(s\) \['x_train', 'y_train'\]; found \['images', 'labels'\]"),
-    ("too-few-to-split", _npz(x_train=X[:4], y_train=Y[:4]), r"too few images to split off a non-empty (val|test) split"),
-    ("not-an-npz", _file("fake.npz", b"hello, not a zip"), r"Cannot read '.*fake.npz': not an .npz file \(not a zip archive\)"),
+    (
+        "keys-missing",
+        _npz(images=X, labels=Y),
+        r"missing key\(s\) \['x_train', 'y_train'\]; found \['images', 'labels'\]",
+    ),
+    (
+        "too-few-to-split",
+        _npz(x_train=X[:4], y_train=Y[:4]),
+        r"too few images to split off a non-empty (val|test) split",
+    ),
+    (
+        "not-an-npz",
+        _file("fake.npz", b"hello, not a zip"),
+        r"Cannot read '.*fake.npz': not an .npz file \(not a zip archive\)",
+    ),
     ("text-file", _file("data.txt", b"1,2,3\n"), r"Cannot read '.*data.txt': not an .npz file"),
-    ("missing-file", lambda d: str(d / "missing.npz"), r"Dataset file '.*missing.npz' does not exist"),
-    ("unknown-name", lambda d: "imagenet_but_not_really", r"Unknown dataset 'imagenet_but_not_really'"),
+    (
+        "missing-file",
+        lambda d: str(d / "missing.npz"),
+        r"Dataset file '.*missing.npz' does not exist",
+    ),
+    (
+        "unknown-name",
+        lambda d: "imagenet_but_not_really",
+        r"Unknown dataset 'imagenet_but_not_really'",
+    ),
     ("directory", lambda d: str(d), r"is a directory; pass an .npz file"),
     ("empty-name", lambda d: "", r"Dataset name must be a non-empty string"),
 ]

@@ -43,59 +43,178 @@ def _build(**kw):
 
 ROWS = [
     # genotypes: strings and JSON
-    ("genotype-string", lambda: Genotype.parse("hello"), GenotypeError, r"'hello' lacks 'normal=' or 'reduce='"),
-    ("genotype-json-syntax", lambda: Genotype.from_json("{not json"), GenotypeError, r"Malformed genotype JSON"),
-    ("genotype-json-missing-cell", lambda: Genotype.from_json('{"normal": []}'), GenotypeError, r"lacks the 'reduce'"),
-    ("nb201-string", lambda: NB201Cell.parse("|x~0|"), SpaceError, r"must have 3 '\+'-separated nodes"),
+    (
+        "genotype-string",
+        lambda: Genotype.parse("hello"),
+        GenotypeError,
+        r"'hello' lacks 'normal=' or 'reduce='",
+    ),
+    (
+        "genotype-json-syntax",
+        lambda: Genotype.from_json("{not json"),
+        GenotypeError,
+        r"Malformed genotype JSON",
+    ),
+    (
+        "genotype-json-missing-cell",
+        lambda: Genotype.from_json('{"normal": []}'),
+        GenotypeError,
+        r"lacks the 'reduce'",
+    ),
+    (
+        "nb201-string",
+        lambda: NB201Cell.parse("|x~0|"),
+        SpaceError,
+        r"must have 3 '\+'-separated nodes",
+    ),
     # search-space definitions
-    ("nasnet-blocks", lambda: NASNetCellSpace(num_blocks=0), SpaceError, r"num_blocks must be a positive integer"),
-    ("nasnet-ops", lambda: NASNetCellSpace(ops="nope"), ValueError, r"Unknown op vocabulary 'nope'"),
+    (
+        "nasnet-blocks",
+        lambda: NASNetCellSpace(num_blocks=0),
+        SpaceError,
+        r"num_blocks must be a positive integer",
+    ),
+    (
+        "nasnet-ops",
+        lambda: NASNetCellSpace(ops="nope"),
+        ValueError,
+        r"Unknown op vocabulary 'nope'",
+    ),
     ("nb201-ops", lambda: NB201Space(ops=[]), SpaceError, r"has no options"),
-    ("macro-layers", lambda: MacroSpace(num_layers=0), SpaceError, r"num_layers must be a positive integer"),
-    ("macro-filters", lambda: MacroSpace(filters=(0,)), SpaceError, r"filters must be positive integers"),
+    (
+        "macro-layers",
+        lambda: MacroSpace(num_layers=0),
+        SpaceError,
+        r"num_layers must be a positive integer",
+    ),
+    (
+        "macro-filters",
+        lambda: MacroSpace(filters=(0,)),
+        SpaceError,
+        r"filters must be positive integers",
+    ),
     ("decision-options", lambda: Decision("a", []), SpaceError, r"Decision 'a' has no options"),
     # network builder
-    ("build-image-too-small", lambda: _build(input_shape=(2, 2, 3), stem="imagenet"), ValueError,
-     r"input height 2 is too small"),
+    (
+        "build-image-too-small",
+        lambda: _build(input_shape=(2, 2, 3), stem="imagenet"),
+        ValueError,
+        r"input height 2 is too small",
+    ),
     ("build-N", lambda: _build(num_cells=0), ValueError, r"num_cells must be a positive integer"),
     ("build-F", lambda: _build(filters=-1), ValueError, r"filters must be a positive integer"),
-    ("build-classes", lambda: _build(num_classes=0), ValueError, r"num_classes must be a positive integer"),
+    (
+        "build-classes",
+        lambda: _build(num_classes=0),
+        ValueError,
+        r"num_classes must be a positive integer",
+    ),
     ("build-genotype", lambda: _build(genotype="nonsense"), GenotypeError, r"'nonsense' lacks"),
-    ("build-nb201-odd-size", lambda: __import__("keras_nas").build_nb201_network(
-        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|", input_shape=(10, 10, 3)), ValueError,
-     r"input height 10 must be divisible by 4"),
+    (
+        "build-nb201-odd-size",
+        lambda: __import__("keras_nas").build_nb201_network(
+            "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|", input_shape=(10, 10, 3)
+        ),
+        ValueError,
+        r"input height 10 must be divisible by 4",
+    ),
     # oracles and tuners
-    ("population-size", lambda: AgingEvolutionOracle(objective=OBJ, population_size=1), ValueError,
-     r"population_size must be an integer >= 2"),
-    ("sample-size", lambda: AgingEvolutionOracle(objective=OBJ, population_size=4, sample_size=9), ValueError,
-     r"sample_size \(9\) must not exceed population_size \(4\)"),
-    ("identity-prob", lambda: AgingEvolutionOracle(objective=OBJ, identity_prob=2.0), ValueError,
-     r"identity_prob must be in \[0, 1\)"),
-    ("objective-type", lambda: AgingEvolutionOracle(objective=42), TypeError, r"`objective` not understood"),
-    ("objective-direction", lambda: AgingEvolutionOracle(objective="score"), ValueError,
-     r"Could not infer optimization direction"),
-    ("max-trials", lambda: AgingEvolutionOracle(objective=OBJ, max_trials=0), ValueError,
-     r"max_trials must be a positive int"),
-    ("max-consecutive-failed", lambda: AgingEvolutionOracle(objective=OBJ, max_consecutive_failed_trials=0),
-     ValueError, r"max_consecutive_failed_trials must be a positive int"),
-    ("max-retries", lambda: AgingEvolutionOracle(objective=OBJ, max_retries_per_trial=-1), ValueError,
-     r"max_retries_per_trial must be an int >= 0"),
-    ("cost-target", lambda: AgingEvolutionOracle(objective=OBJ, cost_metric="params", cost_target=-1), ValueError,
-     r"cost_target must be positive"),
-    ("cost-both", lambda: AgingEvolutionOracle(objective=OBJ, cost_metric="params", cost_fn=len), ValueError,
-     r"either cost_metric .* or cost_fn"),
-    ("heartbeat-timeout", lambda: AgingEvolutionOracle(objective=OBJ, heartbeat_timeout_s=0), ValueError,
-     r"heartbeat_timeout_s must be a positive number"),
-    ("controller-type", lambda: ControllerOracle(controller=object(), objective=OBJ), TypeError,
-     r"controller must be a keras_nas Controller, got object"),
-    ("reinforce-units", lambda: ReinforceSearch(objective=OBJ, units=-3, directory="/nonexistent-never-made"),
-     ValueError, r"units must be a positive integer, got -3"),
-    ("reinforce-unknown-arg", lambda: ReinforceSearch(objective=OBJ, not_an_arg=1), TypeError,
-     r"unexpected keyword argument 'not_an_arg'"),
-    ("tuner-unknown-arg", lambda: AgingEvolution(objective=OBJ, bogus=1), ValueError,
-     r"Unrecognized arguments \['bogus'\]"),
-    ("tuner-heartbeat-interval", lambda: AgingEvolution(objective=OBJ, heartbeat_interval_s=-1), ValueError,
-     r"heartbeat_interval_s must be positive"),
+    (
+        "population-size",
+        lambda: AgingEvolutionOracle(objective=OBJ, population_size=1),
+        ValueError,
+        r"population_size must be an integer >= 2",
+    ),
+    (
+        "sample-size",
+        lambda: AgingEvolutionOracle(objective=OBJ, population_size=4, sample_size=9),
+        ValueError,
+        r"sample_size \(9\) must not exceed population_size \(4\)",
+    ),
+    (
+        "identity-prob",
+        lambda: AgingEvolutionOracle(objective=OBJ, identity_prob=2.0),
+        ValueError,
+        r"identity_prob must be in \[0, 1\)",
+    ),
+    (
+        "objective-type",
+        lambda: AgingEvolutionOracle(objective=42),
+        TypeError,
+        r"`objective` not understood",
+    ),
+    (
+        "objective-direction",
+        lambda: AgingEvolutionOracle(objective="score"),
+        ValueError,
+        r"Could not infer optimization direction",
+    ),
+    (
+        "max-trials",
+        lambda: AgingEvolutionOracle(objective=OBJ, max_trials=0),
+        ValueError,
+        r"max_trials must be a positive int",
+    ),
+    (
+        "max-consecutive-failed",
+        lambda: AgingEvolutionOracle(objective=OBJ, max_consecutive_failed_trials=0),
+        ValueError,
+        r"max_consecutive_failed_trials must be a positive int",
+    ),
+    (
+        "max-retries",
+        lambda: AgingEvolutionOracle(objective=OBJ, max_retries_per_trial=-1),
+        ValueError,
+        r"max_retries_per_trial must be an int >= 0",
+    ),
+    (
+        "cost-target",
+        lambda: AgingEvolutionOracle(objective=OBJ, cost_metric="params", cost_target=-1),
+        ValueError,
+        r"cost_target must be positive",
+    ),
+    (
+        "cost-both",
+        lambda: AgingEvolutionOracle(objective=OBJ, cost_metric="params", cost_fn=len),
+        ValueError,
+        r"either cost_metric .* or cost_fn",
+    ),
+    (
+        "heartbeat-timeout",
+        lambda: AgingEvolutionOracle(objective=OBJ, heartbeat_timeout_s=0),
+        ValueError,
+        r"heartbeat_timeout_s must be a positive number",
+    ),
+    (
+        "controller-type",
+        lambda: ControllerOracle(controller=object(), objective=OBJ),
+        TypeError,
+        r"controller must be a keras_nas Controller, got object",
+    ),
+    (
+        "reinforce-units",
+        lambda: ReinforceSearch(objective=OBJ, units=-3, directory="/nonexistent-never-made"),
+        ValueError,
+        r"units must be a positive integer, got -3",
+    ),
+    (
+        "reinforce-unknown-arg",
+        lambda: ReinforceSearch(objective=OBJ, not_an_arg=1),
+        TypeError,
+        r"unexpected keyword argument 'not_an_arg'",
+    ),
+    (
+        "tuner-unknown-arg",
+        lambda: AgingEvolution(objective=OBJ, bogus=1),
+        ValueError,
+        r"Unrecognized arguments \['bogus'\]",
+    ),
+    (
+        "tuner-heartbeat-interval",
+        lambda: AgingEvolution(objective=OBJ, heartbeat_interval_s=-1),
+        ValueError,
+        r"heartbeat_interval_s must be positive",
+    ),
 ]
 
 
@@ -120,8 +239,17 @@ class _QuickRL(ReinforceSearch):
 
 def _open(path, cls=_Quick, **kw):
     extra = {"population_size": 2, "sample_size": 2} if cls is _Quick else {"units": 8}
-    return cls(objective=OBJ, max_trials=4, hyperparameters=_space(), seed=1, directory=str(path.parent),
-               project_name=path.name, overwrite=False, **extra, **kw)
+    return cls(
+        objective=OBJ,
+        max_trials=4,
+        hyperparameters=_space(),
+        seed=1,
+        directory=str(path.parent),
+        project_name=path.name,
+        overwrite=False,
+        **extra,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +267,7 @@ def _truncate(rel, keep=0.5):
         data = p.read_bytes()
         p.write_bytes(data[: int(len(data) * keep)])
         return p
+
     return damage
 
 
@@ -147,6 +276,7 @@ def _garbage(rel, text=b"\x00\x01garbage"):
         p = proj / rel
         p.write_bytes(text)
         return p
+
     return damage
 
 
@@ -155,6 +285,7 @@ def _delete(rel):
         p = proj / rel
         p.unlink()
         return p
+
     return damage
 
 
@@ -163,47 +294,151 @@ def _edit_json(rel, fn):
         p = proj / rel
         p.write_text(json.dumps(fn(json.loads(p.read_text()))))
         return p
+
     return damage
 
 
 PROJECT_ROWS = [
     # (id, project, damage, exception, regex; "{file}" is replaced by the damaged file's path)
-    ("oracle-json-truncated", "evo", _truncate("oracle.json"), StateFileError, r"{file} is corrupted or truncated"),
+    (
+        "oracle-json-truncated",
+        "evo",
+        _truncate("oracle.json"),
+        StateFileError,
+        r"{file} is corrupted or truncated",
+    ),
     ("oracle-json-empty", "evo", _truncate("oracle.json", 0), StateFileError, r"{file} is empty"),
     ("oracle-json-garbage", "evo", _garbage("oracle.json"), StateFileError, r"{file} is corrupted"),
-    ("oracle-json-missing", "evo", _delete("oracle.json"), StateFileError, r"Cannot read the oracle state file {file}"),
-    ("oracle-json-not-object", "evo", _garbage("oracle.json", b"[1, 2]"), StateFileError,
-     r"{file} does not hold a JSON object"),
-    ("oracle-json-key-missing", "evo", _edit_json("oracle.json", lambda s: {k: v for k, v in s.items() if k != "seed"}),
-     StateFileError, r"{file} lacks or garbles keras-tuner's entry 'seed'"),
-    ("trial-json-truncated", "evo", _truncate("trial_1/trial.json"), StateFileError,
-     r"trial file {file} is corrupted or truncated"),
-    ("trial-json-not-a-trial", "evo", _garbage("trial_1/trial.json", b'{"a": 1}'), StateFileError,
-     r"{file} is not a keras-tuner trial file"),
-    ("trial-json-missing", "evo", _delete("trial_2/trial.json"), StateFileError,
-     r"records 4 trials but the trial files of trial number\(s\) \[2\]"),
-    ("tuner-json-garbage", "evo", _garbage("tuner0.json"), StateFileError, r"tuner state file {file} is corrupted"),
-    ("npz-truncated", "rl", _truncate("oracle_arrays.npz"), StateFileError,
-     r"Controller arrays do not match .*{file} \(unreadable"),
+    (
+        "oracle-json-missing",
+        "evo",
+        _delete("oracle.json"),
+        StateFileError,
+        r"Cannot read the oracle state file {file}",
+    ),
+    (
+        "oracle-json-not-object",
+        "evo",
+        _garbage("oracle.json", b"[1, 2]"),
+        StateFileError,
+        r"{file} does not hold a JSON object",
+    ),
+    (
+        "oracle-json-key-missing",
+        "evo",
+        _edit_json("oracle.json", lambda s: {k: v for k, v in s.items() if k != "seed"}),
+        StateFileError,
+        r"{file} lacks or garbles keras-tuner's entry 'seed'",
+    ),
+    (
+        "trial-json-truncated",
+        "evo",
+        _truncate("trial_1/trial.json"),
+        StateFileError,
+        r"trial file {file} is corrupted or truncated",
+    ),
+    (
+        "trial-json-not-a-trial",
+        "evo",
+        _garbage("trial_1/trial.json", b'{"a": 1}'),
+        StateFileError,
+        r"{file} is not a keras-tuner trial file",
+    ),
+    (
+        "trial-json-missing",
+        "evo",
+        _delete("trial_2/trial.json"),
+        StateFileError,
+        r"records 4 trials but the trial files of trial number\(s\) \[2\]",
+    ),
+    (
+        "tuner-json-garbage",
+        "evo",
+        _garbage("tuner0.json"),
+        StateFileError,
+        r"tuner state file {file} is corrupted",
+    ),
+    (
+        "npz-truncated",
+        "rl",
+        _truncate("oracle_arrays.npz"),
+        StateFileError,
+        r"Controller arrays do not match .*{file} \(unreadable",
+    ),
     # issue #10.8: damaged fields are named, never silently accepted or raised as raw Python errors
-    ("controller-state-empty", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
-     "controller": {}}}), StateFileError, r"{file} field 'keras_nas.controller' must be the controller's state"),
-    ("controller-state-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {
-        **s["keras_nas"], "controller": 5}}), StateFileError, r"{file} field 'keras_nas.controller'"),
-    ("pending-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
-     "pending": 3}}), StateFileError, r"{file} field 'keras_nas.pending'"),
-    ("step-wrong-type", "evo", _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"],
-     "step": "x"}}), StateFileError, r"{file} field 'keras_nas.step' must be an int"),
-    ("retry-queue-unknown", "evo", _edit_json("oracle.json", lambda s: {**s, "retry_queue": ["77"]}),
-     StateFileError, r"{file} field 'retry_queue' must be ids of existing trials"),
-    ("finished-trial-running", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "status": "RUNNING"}),
-     StateFileError, r"{file}: the trial ended .* but its 'status' is RUNNING"),
-    ("trial-status-bogus", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "status": "BOGUS"}),
-     StateFileError, r"{file} field 'status' must be one of"),
-    ("trial-extra-wrong-type", "evo", _edit_json("trial_1/trial.json", lambda s: {**s, "keras_nas": [1]}),
-     StateFileError, r"{file} field 'keras_nas' must be an object"),
-    ("npz-missing", "rl", lambda proj: [(proj / f).unlink(missing_ok=True) for f in ("oracle_arrays.npz", "oracle_arrays.prev.npz")]
-     and proj / "oracle_arrays.npz", StateFileError, r"{file} is missing"),
+    (
+        "controller-state-empty",
+        "evo",
+        _edit_json(
+            "oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"], "controller": {}}}
+        ),
+        StateFileError,
+        r"{file} field 'keras_nas.controller' must be the controller's state",
+    ),
+    (
+        "controller-state-wrong-type",
+        "evo",
+        _edit_json(
+            "oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"], "controller": 5}}
+        ),
+        StateFileError,
+        r"{file} field 'keras_nas.controller'",
+    ),
+    (
+        "pending-wrong-type",
+        "evo",
+        _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"], "pending": 3}}),
+        StateFileError,
+        r"{file} field 'keras_nas.pending'",
+    ),
+    (
+        "step-wrong-type",
+        "evo",
+        _edit_json("oracle.json", lambda s: {**s, "keras_nas": {**s["keras_nas"], "step": "x"}}),
+        StateFileError,
+        r"{file} field 'keras_nas.step' must be an int",
+    ),
+    (
+        "retry-queue-unknown",
+        "evo",
+        _edit_json("oracle.json", lambda s: {**s, "retry_queue": ["77"]}),
+        StateFileError,
+        r"{file} field 'retry_queue' must be ids of existing trials",
+    ),
+    (
+        "finished-trial-running",
+        "evo",
+        _edit_json("trial_1/trial.json", lambda s: {**s, "status": "RUNNING"}),
+        StateFileError,
+        r"{file}: the trial ended .* but its 'status' is RUNNING",
+    ),
+    (
+        "trial-status-bogus",
+        "evo",
+        _edit_json("trial_1/trial.json", lambda s: {**s, "status": "BOGUS"}),
+        StateFileError,
+        r"{file} field 'status' must be one of",
+    ),
+    (
+        "trial-extra-wrong-type",
+        "evo",
+        _edit_json("trial_1/trial.json", lambda s: {**s, "keras_nas": [1]}),
+        StateFileError,
+        r"{file} field 'keras_nas' must be an object",
+    ),
+    (
+        "npz-missing",
+        "rl",
+        lambda proj: (
+            [
+                (proj / f).unlink(missing_ok=True)
+                for f in ("oracle_arrays.npz", "oracle_arrays.prev.npz")
+            ]
+            and proj / "oracle_arrays.npz"
+        ),
+        StateFileError,
+        r"{file} is missing",
+    ),
 ]
 
 

@@ -12,7 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "benchmarks", "data", "digits_nb201.csv")
 
 # 3 training steps of batch 32, C=4: seconds, not minutes.
-TINY = bench.Protocol(channels=4, num_cells=1, epochs=1, batch_size=32, train_images=96, learning_rate=0.05)
+TINY = bench.Protocol(
+    channels=4, num_cells=1, epochs=1, batch_size=32, train_images=96, learning_rate=0.05
+)
 
 CELLS = [
     # every op kind, a 'none' edge
@@ -32,8 +34,14 @@ def _real_model(cell, protocol, weights):
     from keras_nas.space.nb201 import EDGES
 
     p = protocol
-    m = build_nb201_network(cell, input_shape=(p.image_size, p.image_size, 1), num_classes=10,
-                            channels=p.channels, num_cells=p.num_cells, logits=True)
+    m = build_nb201_network(
+        cell,
+        input_shape=(p.image_size, p.image_size, 1),
+        num_classes=10,
+        channels=p.channels,
+        num_cells=p.num_cells,
+        logits=True,
+    )
 
     def bn(packed, name):
         packed.affine.assign(weights[name + "/gamma_beta"])
@@ -58,7 +66,9 @@ def _real_model(cell, protocol, weights):
                     layer.edge_ops[e].kernel.assign(weights[pre + "/kernel"])
                     bn(layer.edge_ops[e].bn, pre + "/bn")
                 else:
-                    assert op == "none" or not layer.edge_ops[e].weights  # skip / pool own no weights
+                    assert (
+                        op == "none" or not layer.edge_ops[e].weights
+                    )  # skip / pool own no weights
     last = m.get_layer("lastact_bn")
     gb, mv = weights["lastact_bn/gamma_beta"], weights["lastact_bn/moving_mean_variance"]
     last.gamma.assign(gb[0])
@@ -81,8 +91,12 @@ def _train_real(model, protocol, seed):
     data = bench.load_data(p)
     order = bench.batch_order(seed, p)
     opt = keras.optimizers.Adam(
-        learning_rate=keras.optimizers.schedules.CosineDecay(p.learning_rate, decay_steps=len(order)),
-        beta_1=p.beta_1, beta_2=p.beta_2, epsilon=p.epsilon,
+        learning_rate=keras.optimizers.schedules.CosineDecay(
+            p.learning_rate, decay_steps=len(order)
+        ),
+        beta_1=p.beta_1,
+        beta_2=p.beta_2,
+        epsilon=p.epsilon,
     )
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     losses = []
@@ -111,7 +125,9 @@ def test_masked_supernet_trains_like_the_real_network(slots):
     for k, cell in enumerate(cells):
         model = _real_model(cell, TINY, init[k])
         real_losses = _train_real(model, TINY, seed)
-        np.testing.assert_allclose(masked_losses[:, k], real_losses, rtol=2e-4, atol=1e-5, err_msg=cell)
+        np.testing.assert_allclose(
+            masked_losses[:, k], real_losses, rtol=2e-4, atol=1e-5, err_msg=cell
+        )
         assert len(set(np.round(real_losses, 4))) > 1  # it did train
         # predictions after training (BN moving statistics of the used ops included)
         real_logits = model(data["x_test"], training=False).numpy()
@@ -221,7 +237,9 @@ def test_load_table_errors(tmp_path):
         bench.load_table(str(bad))
 
 
-@pytest.mark.skipif(not os.path.isfile(TABLE), reason="benchmarks/data/digits_nb201.csv not generated")
+@pytest.mark.skipif(
+    not os.path.isfile(TABLE), reason="benchmarks/data/digits_nb201.csv not generated"
+)
 def test_committed_table():
     import json
 
@@ -235,4 +253,6 @@ def test_committed_table():
     acc = t.accuracies()
     assert ((acc >= 0) & (acc <= 1)).all()
     for r in t:
-        assert r["accuracy_mean"] == pytest.approx((r["accuracy_seed0"] + r["accuracy_seed1"]) / 2, abs=1e-6)
+        assert r["accuracy_mean"] == pytest.approx(
+            (r["accuracy_seed0"] + r["accuracy_seed1"]) / 2, abs=1e-6
+        )

@@ -70,7 +70,7 @@ def _transforms():
     return {
         None: None,
         "identity": None,
-        "cube": lambda r: r ** 3,  # NAS-RL reimplementations cube the validation accuracy
+        "cube": lambda r: r**3,  # NAS-RL reimplementations cube the validation accuracy
         "percent": lambda r: r / 100.0,
     }
 
@@ -142,12 +142,16 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
     ):
         super().__init__(seed)
         if policy not in ("lstm", "factorized"):
-            raise ValueError(f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}.")
+            raise ValueError(
+                f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}."
+            )
         for name, v, lo in (("batch_size", batch_size, 1), ("pretrain_steps", pretrain_steps, 0)):
             if int(v) < lo:
                 raise ValueError(f"ReinforceController: {name} must be >= {lo}, got {v!r}.")
         if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}.")
+            raise ValueError(
+                f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}."
+            )
         if isinstance(reward_transform, str) or reward_transform is None:
             if reward_transform not in _transforms():
                 raise ValueError(
@@ -158,9 +162,13 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         elif callable(reward_transform):
             self._transform = reward_transform
         else:
-            raise ValueError("ReinforceController: reward_transform must be None, a name or a callable.")
+            raise ValueError(
+                "ReinforceController: reward_transform must be None, a name or a callable."
+            )
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"ReinforceController: units must be a positive integer, got {units!r}.")
+            raise ValueError(
+                f"ReinforceController: units must be a positive integer, got {units!r}."
+            )
         self.units = int(units)
         self.num_layers = int(num_layers)
         self.learning_rate = float(learning_rate)
@@ -176,7 +184,9 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         self.policy = policy
         self.grad_clip = grad_clip
         if int(snapshot_every) < 1:
-            raise ValueError(f"ReinforceController: snapshot_every must be >= 1, got {snapshot_every!r}.")
+            raise ValueError(
+                f"ReinforceController: snapshot_every must be >= 1, got {snapshot_every!r}."
+            )
         self.snapshot_every = int(snapshot_every)
         self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
         self.pretrain_steps = int(pretrain_steps)
@@ -196,12 +206,16 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         self.last_batch_reward: Optional[float] = None  # mean raw reward of the last update's batch
         self._bins_cache: dict = {}
         self._tensors: dict = {}
-        self._arrays_version = 0  # bumped whenever get_arrays' snapshot changes (see arrays_version)
+        self._arrays_version = (
+            0  # bumped whenever get_arrays' snapshot changes (see arrays_version)
+        )
         self.journal: list = []  # batches applied since the snapshot get_arrays returns
         self._snap_adam_step = 0  # adam_step at that snapshot
         self._snap: Optional[dict] = None  # packed snapshot (built lazily)
         self._built_hint = False  # set_state: the saved controller had built its weights
-        self.use_tf_sampler = False  # True: sample with the traced TensorFlow step (the reference path)
+        self.use_tf_sampler = (
+            False  # True: sample with the traced TensorFlow step (the reference path)
+        )
 
     # -- vocabulary / weights ------------------------------------------------------------
     def options_of(self, p: Param) -> tuple:
@@ -212,7 +226,9 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
             hit = self._bins_cache[p.name] = (p, p.bins(self.bins))
         return hit[1]
 
-    def _intervals(self, p: Param) -> bool:  # False: discrete options (or fewer distinct values than bins)
+    def _intervals(
+        self, p: Param
+    ) -> bool:  # False: discrete options (or fewer distinct values than bins)
         return p.continuous and len(self.options_of(p)) == self.bins
 
     def _init_rng(self) -> np.random.Generator:
@@ -261,13 +277,23 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
             b = self._uniform(g, (n,))
         else:
             b = (1e-3 * g.standard_normal(n)).astype(np.float32)
-        self._add_weights({f"p{k}/emb": self._uniform(g, (n, u)), f"p{k}/W": self._uniform(g, (u, n)), f"p{k}/b": b})
+        self._add_weights(
+            {
+                f"p{k}/emb": self._uniform(g, (n, u)),
+                f"p{k}/W": self._uniform(g, (u, n)),
+                f"p{k}/b": b,
+            }
+        )
         return k
 
     def _lstm_keys(self):
         if self.policy != "lstm":
             return []
-        return [k for layer in range(self.num_layers) for k in (f"lstm/kernel_{layer}", f"lstm/bias_{layer}")]
+        return [
+            k
+            for layer in range(self.num_layers)
+            for k in (f"lstm/kernel_{layer}", f"lstm/bias_{layer}")
+        ]
 
     def _shape_consts(self, kind: str):
         temp = float(self.temperature) if self.temperature else 1.0
@@ -283,7 +309,10 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         key = (self.policy, self.num_layers, length)
         if key not in _TF_CACHE:
             step_fn, grad_fn = _make_fns(self.policy, self.num_layers, length)
-            _TF_CACHE[key] = (step_fn.get_concrete_function(), grad_fn.get_concrete_function() if length else None)
+            _TF_CACHE[key] = (
+                step_fn.get_concrete_function(),
+                grad_fn.get_concrete_function() if length else None,
+            )
         return _TF_CACHE[key]
 
     # -- ask -----------------------------------------------------------------------------
@@ -311,7 +340,10 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
             w = self.weights
             inp, hs, cs = x, [], []
             for layer in range(self.num_layers):
-                z = np.concatenate([inp, h[layer]], axis=1) @ w[f"lstm/kernel_{layer}"] + w[f"lstm/bias_{layer}"]
+                z = (
+                    np.concatenate([inp, h[layer]], axis=1) @ w[f"lstm/kernel_{layer}"]
+                    + w[f"lstm/bias_{layer}"]
+                )
                 i, f, g, o = np.split(z, 4, axis=1)
                 cl = _sigmoid(f) * c[layer] + _sigmoid(i) * np.tanh(g)
                 inp = _sigmoid(o) * np.tanh(cl)
@@ -334,7 +366,14 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         if self.policy == "lstm":
             lstm = [self._tensor(key) for key in self._lstm_keys()]
             probs, h, c = step_fn(
-                lstm, x, h, c, self._tensor(f"p{k}/W"), self._tensor(f"p{k}/b"), self._const(temp), self._const(tc)
+                lstm,
+                x,
+                h,
+                c,
+                self._tensor(f"p{k}/W"),
+                self._tensor(f"p{k}/b"),
+                self._const(temp),
+                self._const(tc),
             )
         else:
             probs = step_fn(self._tensor(f"p{k}/b"), self._const(temp), self._const(tc))
@@ -372,7 +411,9 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
         self._build()
         traj = self._trajectory(space, values)
         if traj is None:
-            raise ValueError("ReinforceController.probabilities: values hold an option outside the space.")
+            raise ValueError(
+                "ReinforceController.probabilities: values hold an option outside the space."
+            )
         x, h, c = self._start()
         out = {}
         for k, a in traj:
@@ -401,7 +442,9 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
             traj.append([k, int(a)])
         return traj
 
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace
+    ) -> None:
         self.num_observed += 1
         if reward is None or not math.isfinite(float(reward)):
             self.num_failed += 1
@@ -433,6 +476,7 @@ class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller)
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
         """Proxy warm-up: :func:`~keras_nas.controllers.proxy_assisted.pretrain_policy`, then the best ``top`` first."""
         from keras_nas.controllers.proxy_assisted import pretrain_policy
+
         pretrain_policy(self, ranked, space, self.pretrain_steps)
         return super().warm_up(ranked, space, top)
 

@@ -52,8 +52,19 @@ class ReinforceUpdateMixin:
         lstm = [self._tensor(k) for k in self._lstm_keys()]
         c = tf.constant
         loss, g_lstm, g_gemb, gW, gb, gemb = grad_fn(
-            lstm, self._tensor("g_emb"), c(W), c(b), c(emb), c(valid), c(temps), c(tcs), c(pidx), c(act), c(smask),
-            c(adv), c(np.float32(self.entropy_weight)),
+            lstm,
+            self._tensor("g_emb"),
+            c(W),
+            c(b),
+            c(emb),
+            c(valid),
+            c(temps),
+            c(tcs),
+            c(pidx),
+            c(act),
+            c(smask),
+            c(adv),
+            c(np.float32(self.entropy_weight)),
         )
         grads = {"g_emb": g_gemb.numpy()}
         for key, g in zip(self._lstm_keys(), g_lstm):
@@ -64,7 +75,9 @@ class ReinforceUpdateMixin:
             grads[f"p{k}/b"] = gb[k, :n]
             grads[f"p{k}/emb"] = gemb[k, :n]
         if self.grad_clip:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
+            norm = math.sqrt(
+                sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
+            )
             if norm > self.grad_clip:
                 scale = np.float32(self.grad_clip / norm)
                 grads = {k: g * scale for k, g in grads.items()}
@@ -76,10 +89,12 @@ class ReinforceUpdateMixin:
         b1, b2, eps = self.adam
         self.adam_step += 1
         t = self.adam_step
-        lr_t = np.float32(self.learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
+        lr_t = np.float32(self.learning_rate * math.sqrt(1.0 - b2**t) / (1.0 - b1**t))
         b1f, b2f = np.float32(b1), np.float32(b2)
         for k, g in grads.items():
             g = g.astype(np.float32, copy=False)
             m = self.slots_m[k] = b1f * self.slots_m[k] + (np.float32(1) - b1f) * g
             v = self.slots_v[k] = b2f * self.slots_v[k] + (np.float32(1) - b2f) * g * g
-            self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(np.float32)
+            self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(
+                np.float32
+            )

@@ -50,8 +50,14 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     from keras_nas import data as data_lib
     from keras_nas import reporting, visualize
 
-    ds = data_lib.load_dataset(cfg.data, image_size=cfg.image_size, subset=cfg.subset, val_fraction=cfg.val_fraction,
-                               test_fraction=cfg.test_fraction, seed=cfg.seed)
+    ds = data_lib.load_dataset(
+        cfg.data,
+        image_size=cfg.image_size,
+        subset=cfg.subset,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+    )
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
@@ -61,22 +67,42 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
         raise JobError(str(e)) from None
     log(f"data: {ds.describe()}")
     epochs = cfg.epochs or advice.auto_epochs(len(ds.x_train), cfg.batch_size)
-    epochs_note = "" if cfg.epochs else (
-        f" (chosen from the data: >= {advice.MIN_PROXY_STEPS} steps of batch {cfg.batch_size}; set --epochs to override)")
+    epochs_note = (
+        ""
+        if cfg.epochs
+        else (
+            f" (chosen from the data: >= {advice.MIN_PROXY_STEPS} steps of batch {cfg.batch_size}; set --epochs to override)"
+        )
+    )
     objective, direction = parse_objective(cfg.objective)
     hypermodel = make_hypermodel(cfg, ds.input_shape, ds.num_classes)
     space = hypermodel.space
     max_time = advice.parse_duration(cfg.max_time)
     budget = f", time budget {reporting.format_seconds(max_time)}" if max_time else ""
-    log(f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}"
+    log(
+        f"space: {cfg.space}, {len(space)} decisions, {space.size:.3g} assignments; controller: {cfg.controller}"
         f"{f' assisted by {cfg.proxy}' if cfg.proxy else ''}; "
-        f"{cfg.max_trials} trials of {epochs} epoch(s){epochs_note}, N={cfg.num_cells} F={cfg.filters}{budget}")
-    log(f"objective: {objective} ({direction})" + (
-        f"; cost: {cfg.cost} ({COST_HELP[cfg.cost]})" + (f", MnasNet target {cfg.cost_target:g}, weight "
-                                                        f"{cfg.cost_weight:g}" if cfg.cost_target else ", recorded only")
-        if (cfg.cost or "none") != "none" else ""))
-    build_kwargs = {"input_shape": list(ds.input_shape), "num_classes": ds.num_classes, "num_cells": cfg.num_cells,
-                    "filters": cfg.filters}
+        f"{cfg.max_trials} trials of {epochs} epoch(s){epochs_note}, N={cfg.num_cells} F={cfg.filters}{budget}"
+    )
+    log(
+        f"objective: {objective} ({direction})"
+        + (
+            f"; cost: {cfg.cost} ({COST_HELP[cfg.cost]})"
+            + (
+                f", MnasNet target {cfg.cost_target:g}, weight {cfg.cost_weight:g}"
+                if cfg.cost_target
+                else ", recorded only"
+            )
+            if (cfg.cost or "none") != "none"
+            else ""
+        )
+    )
+    build_kwargs = {
+        "input_shape": list(ds.input_shape),
+        "num_classes": ds.num_classes,
+        "num_cells": cfg.num_cells,
+        "filters": cfg.filters,
+    }
     os.makedirs(cfg.output_dir, exist_ok=True)
     strategy = common.strategy(cfg.strategy)
 
@@ -96,26 +122,47 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
         if hint:
             log(hint)
     accuracy_objective = objective.endswith("accuracy")
-    chance = advice.chance_level(ds.y_val if objective.startswith("val_") else ds.y_train) if accuracy_objective else None
-    reporter = reporting.SearchReporter(cfg.output_dir, describe, max_trials=cfg.max_trials, objective=objective,
-                                        direction=direction, population_size=pop or cfg.max_trials, image=image,
-                                        log=log, tensorboard=cfg.tensorboard,
-                                        chance=(chance[0], advice.noise_threshold(*chance)) if chance else None,
-                                        chance_hint=f"raise --epochs (now {epochs})")
+    chance = (
+        advice.chance_level(ds.y_val if objective.startswith("val_") else ds.y_train)
+        if accuracy_objective
+        else None
+    )
+    reporter = reporting.SearchReporter(
+        cfg.output_dir,
+        describe,
+        max_trials=cfg.max_trials,
+        objective=objective,
+        direction=direction,
+        population_size=pop or cfg.max_trials,
+        image=image,
+        log=log,
+        tensorboard=cfg.tensorboard,
+        chance=(chance[0], advice.noise_threshold(*chance)) if chance else None,
+        chance_hint=f"raise --epochs (now {epochs})",
+    )
     tuner = make_tuner(cfg, hypermodel, reporter, strategy)
     resumed = reporting.trial_counts(tuner.oracle)
     if resumed["total"]:
         rerun = resumed["unfinished"]
-        log(f"resuming the search in {os.path.join(cfg.output_dir, PROJECT_NAME)}: {resumed['finished']} trial(s) "
+        log(
+            f"resuming the search in {os.path.join(cfg.output_dir, PROJECT_NAME)}: {resumed['finished']} trial(s) "
             f"finished ({resumed['completed']} completed, {resumed['finished'] - resumed['completed']} failed)"
-            + (f"; {rerun} unfinished (interrupted) trial(s) will be re-run" if rerun else ""))
+            + (f"; {rerun} unfinished (interrupted) trial(s) will be re-run" if rerun else "")
+        )
     train_ds = ds.pipeline("train", cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_ds = ds.pipeline("val", cfg.batch_size)
     search_error = None
     # per-trial training curves: keras-tuner files them under tensorboard/trials/<trial id>/execution<k>
     # with the trial's hyperparameters for TensorBoard's HParams dashboard
-    tb = [keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard", "trials"), write_graph=False)
-          ] if cfg.tensorboard else []
+    tb = (
+        [
+            keras.callbacks.TensorBoard(
+                os.path.join(cfg.output_dir, "tensorboard", "trials"), write_graph=False
+            )
+        ]
+        if cfg.tensorboard
+        else []
+    )
     try:
         tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=tb)
     except RuntimeError as e:  # keras-tuner gives up after repeated failed trials
@@ -135,12 +182,21 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     time_budget = getattr(tuner.oracle, "time_budget", None)
     counts = reporting.trial_counts(tuner.oracle)
     if time_budget is not None and time_budget.expired() and counts["finished"] < cfg.max_trials:
-        warnings_.append(f"note: the time budget (--max_time={reporting.format_seconds(max_time)}) ended the search "
-                         f"after {counts['finished']} of {cfg.max_trials} trials; run the same command again to "
-                         "continue (with a fresh time budget).")
+        warnings_.append(
+            f"note: the time budget (--max_time={reporting.format_seconds(max_time)}) ended the search "
+            f"after {counts['finished']} of {cfg.max_trials} trials; run the same command again to "
+            "continue (with a fresh time budget)."
+        )
     if chance is not None and advice.near_chance(best["score"], *chance):
-        warnings_.append(advice.chance_warning(best["score"], chance[0], chance[1],
-                                               len(ds.y_val if objective.startswith("val_") else ds.y_train), epochs))
+        warnings_.append(
+            advice.chance_warning(
+                best["score"],
+                chance[0],
+                chance[1],
+                len(ds.y_val if objective.startswith("val_") else ds.y_train),
+                epochs,
+            )
+        )
     for w in warnings_:
         log(w)
 
@@ -160,9 +216,17 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
         "config": dataclasses.asdict(cfg),
         "epochs": epochs,
         "objective": {"name": objective, "direction": direction},
-        "data": {"description": ds.describe(), "input_shape": list(ds.input_shape), "num_classes": ds.num_classes},
+        "data": {
+            "description": ds.describe(),
+            "input_shape": list(ds.input_shape),
+            "num_classes": ds.num_classes,
+        },
         "space": cfg.space,
-        "space_kwargs": {"num_blocks": cfg.num_blocks, "ops": cfg.ops, "macro_layers": cfg.macro_layers},
+        "space_kwargs": {
+            "num_blocks": cfg.num_blocks,
+            "ops": cfg.ops,
+            "macro_layers": cfg.macro_layers,
+        },
         "build": build_kwargs,
         "best": {
             "trial": best["trial"],
@@ -174,17 +238,23 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
             "test_accuracy": test_acc,
             "params": int(model.count_params()),
         },
-        "trials": {"total": len(records), "completed": sum(r["score"] is not None for r in records),
-                   "failed": sum(r["status"] not in ("COMPLETED", "STOPPED") for r in records),
-                   "stopped": sum(r["status"] == "STOPPED" for r in records)},
+        "trials": {
+            "total": len(records),
+            "completed": sum(r["score"] is not None for r in records),
+            "failed": sum(r["status"] not in ("COMPLETED", "STOPPED") for r in records),
+            "stopped": sum(r["status"] == "STOPPED" for r in records),
+        },
         "warnings": warnings_,
         # (score, cost) non-dominated trials when --cost is set: [{"trial_id", "score", "cost", "reward"}]
         "pareto_front": tuner.pareto_front() if (cfg.cost or "none") != "none" else [],
-        "files": {"best_genotype": os.path.join(cfg.output_dir, BEST_GENOTYPE),
-                  "results": os.path.join(cfg.output_dir, reporting.RESULTS_CSV),
-                  "tensorboard": os.path.join(cfg.output_dir, "tensorboard"),
-                  "tuner": os.path.join(cfg.output_dir, PROJECT_NAME),
-                  "cells_png": png, **{f"best_model_{k}": v for k, v in model_paths.items()}},
+        "files": {
+            "best_genotype": os.path.join(cfg.output_dir, BEST_GENOTYPE),
+            "results": os.path.join(cfg.output_dir, reporting.RESULTS_CSV),
+            "tensorboard": os.path.join(cfg.output_dir, "tensorboard"),
+            "tuner": os.path.join(cfg.output_dir, PROJECT_NAME),
+            "cells_png": png,
+            **{f"best_model_{k}": v for k, v in model_paths.items()},
+        },
         "seconds": round(time.time() - t0, 1),
         "search_error": search_error,
     }

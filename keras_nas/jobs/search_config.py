@@ -29,11 +29,15 @@ COST_HELP = {
     "params": "parameter count",
     "flops": "multiply-adds of one image (keras_nas.transfer.flops; convolutions and dense layers)",
     "latency": "milliseconds of one forward pass on one image, median of 10 after a warm-up, on this machine "
-               "(noisy on a loaded one)",
+    "(noisy on a loaded one)",
 }
 # REINFORCE options on the command line: flag -> ReinforceController argument
-REINFORCE_FLAGS = {"reinforce_learning_rate": "learning_rate", "reinforce_batch_size": "batch_size",
-                   "reinforce_baseline_decay": "baseline_decay", "reinforce_entropy_weight": "entropy_weight"}
+REINFORCE_FLAGS = {
+    "reinforce_learning_rate": "learning_rate",
+    "reinforce_batch_size": "batch_size",
+    "reinforce_baseline_decay": "baseline_decay",
+    "reinforce_entropy_weight": "entropy_weight",
+}
 
 
 def parse_objective(spec: str) -> tuple:
@@ -41,8 +45,10 @@ def parse_objective(spec: str) -> tuple:
     name, _, direction = str(spec or "").strip().partition(":")
     direction = direction or ("min" if name.endswith("loss") else "max")
     if name not in OBJECTIVES or direction not in ("min", "max"):
-        raise JobError(f"--objective must be one of {', '.join(OBJECTIVES)}, optionally with :min or :max "
-                       f"(default: min for losses, max for accuracies); got {spec!r}.")
+        raise JobError(
+            f"--objective must be one of {', '.join(OBJECTIVES)}, optionally with :min or :max "
+            f"(default: min for losses, max for accuracies); got {spec!r}."
+        )
     return name, direction
 
 
@@ -94,12 +100,28 @@ class SearchConfig:
         return families.get_family(self.space)
 
     def make_space(self):
-        return self.family.space(num_blocks=self.num_blocks, ops=self.ops, macro_layers=self.macro_layers)
+        return self.family.space(
+            num_blocks=self.num_blocks, ops=self.ops, macro_layers=self.macro_layers
+        )
 
 
 # settings that define what a saved search searched: resuming it with others would mix or break it
-RESUME_KEYS = ("space", "controller", "proxy", "num_blocks", "ops", "macro_layers", "num_cells", "filters", "data",
-               "image_size", "objective", "cost", "cost_target", "cost_weight")
+RESUME_KEYS = (
+    "space",
+    "controller",
+    "proxy",
+    "num_blocks",
+    "ops",
+    "macro_layers",
+    "num_cells",
+    "filters",
+    "data",
+    "image_size",
+    "objective",
+    "cost",
+    "cost_target",
+    "cost_weight",
+)
 
 
 def check_resume(cfg: SearchConfig):
@@ -109,15 +131,23 @@ def check_resume(cfg: SearchConfig):
         return
     try:
         saved = rundir.read_run(cfg.output_dir).get("config", {})
-    except JobError as e:  # run.json is a report, rewritten when the search ends; the tuner/ state decides
+    except (
+        JobError
+    ) as e:  # run.json is a report, rewritten when the search ends; the tuner/ state decides
         import warnings
 
-        warnings.warn(f"{e} Resuming without comparing settings; the search state in "
-                      f"{os.path.join(cfg.output_dir, PROJECT_NAME)} is kept.")
+        warnings.warn(
+            f"{e} Resuming without comparing settings; the search state in "
+            f"{os.path.join(cfg.output_dir, PROJECT_NAME)} is kept."
+        )
         return
     if not isinstance(saved, dict):
         return
-    diff = [(k, saved[k], getattr(cfg, k)) for k in RESUME_KEYS if k in saved and saved[k] != getattr(cfg, k)]
+    diff = [
+        (k, saved[k], getattr(cfg, k))
+        for k in RESUME_KEYS
+        if k in saved and saved[k] != getattr(cfg, k)
+    ]
     if diff:
         what = ", ".join(f"--{k}={new!r} (saved run: {old!r})" for k, old, new in diff)
         raise JobError(
@@ -134,11 +164,23 @@ def check_search_config(cfg: SearchConfig):
     if cfg.controller not in CONTROLLERS:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
     if cfg.early_stopping not in EARLY_STOPPING:
-        raise JobError(f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}.")
+        raise JobError(
+            f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}."
+        )
     if not isinstance(cfg.early_stopping_eta, int) or cfg.early_stopping_eta < 2:
-        raise JobError(f"--early_stopping_eta must be an integer >= 2, got {cfg.early_stopping_eta!r}.")
-    for name in ("epochs", "num_cells", "filters", "num_blocks", "batch_size", "max_trials", "macro_layers",
-                 "early_stopping_epochs"):
+        raise JobError(
+            f"--early_stopping_eta must be an integer >= 2, got {cfg.early_stopping_eta!r}."
+        )
+    for name in (
+        "epochs",
+        "num_cells",
+        "filters",
+        "num_blocks",
+        "batch_size",
+        "max_trials",
+        "macro_layers",
+        "early_stopping_epochs",
+    ):
         v = getattr(cfg, name)
         if name == "epochs" and v is None:
             continue  # chosen from the data size
@@ -153,38 +195,62 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--cost must be one of {', '.join(COSTS)}, got {cfg.cost!r}.")
     if cfg.cost_target is not None and cfg.cost_target != 0:
         if (cfg.cost or "none") == "none":
-            raise JobError("--cost_target needs --cost=params, flops or latency (the cost it targets).")
+            raise JobError(
+                "--cost_target needs --cost=params, flops or latency (the cost it targets)."
+            )
         if not cfg.cost_target > 0:
-            raise JobError(f"--cost_target must be positive (in the unit of --cost={cfg.cost}), got {cfg.cost_target!r}.")
+            raise JobError(
+                f"--cost_target must be positive (in the unit of --cost={cfg.cost}), got {cfg.cost_target!r}."
+            )
     if not -10.0 <= cfg.cost_weight <= 0.0:
-        raise JobError(f"--cost_weight must be in [-10, 0] (MnasNet: -0.07; 0 ignores the cost), got {cfg.cost_weight!r}.")
+        raise JobError(
+            f"--cost_weight must be in [-10, 0] (MnasNet: -0.07; 0 ignores the cost), got {cfg.cost_weight!r}."
+        )
     given = [f for f in REINFORCE_FLAGS if getattr(cfg, f) is not None]
     if given and cfg.controller != "reinforce":
-        raise JobError(f"--{given[0]} applies to --controller=reinforce only (this run: --controller={cfg.controller}); "
-                       "drop it or switch controller.")
+        raise JobError(
+            f"--{given[0]} applies to --controller=reinforce only (this run: --controller={cfg.controller}); "
+            "drop it or switch controller."
+        )
     if cfg.reinforce_learning_rate is not None and not 0 < cfg.reinforce_learning_rate <= 1:
-        raise JobError(f"--reinforce_learning_rate must be in (0, 1], got {cfg.reinforce_learning_rate!r}.")
+        raise JobError(
+            f"--reinforce_learning_rate must be in (0, 1], got {cfg.reinforce_learning_rate!r}."
+        )
     if cfg.reinforce_batch_size is not None and not 1 <= cfg.reinforce_batch_size <= 10_000:
-        raise JobError(f"--reinforce_batch_size must be in [1, 10000], got {cfg.reinforce_batch_size!r}.")
+        raise JobError(
+            f"--reinforce_batch_size must be in [1, 10000], got {cfg.reinforce_batch_size!r}."
+        )
     if cfg.reinforce_baseline_decay is not None and not 0 <= cfg.reinforce_baseline_decay < 1:
-        raise JobError(f"--reinforce_baseline_decay must be in [0, 1), got {cfg.reinforce_baseline_decay!r}.")
+        raise JobError(
+            f"--reinforce_baseline_decay must be in [0, 1), got {cfg.reinforce_baseline_decay!r}."
+        )
     if cfg.reinforce_entropy_weight is not None and not 0 <= cfg.reinforce_entropy_weight <= 1:
-        raise JobError(f"--reinforce_entropy_weight must be in [0, 1], got {cfg.reinforce_entropy_weight!r}.")
+        raise JobError(
+            f"--reinforce_entropy_weight must be in [0, 1], got {cfg.reinforce_entropy_weight!r}."
+        )
     if not cfg.learning_rate > 0:
         raise JobError(f"--learning_rate must be positive, got {cfg.learning_rate!r}.")
     if cfg.proxy and cfg.proxy not in PROXIES:
-        raise JobError(f"--proxy must be one of {list(PROXIES)} (or empty: no proxy), got {cfg.proxy!r}.")
+        raise JobError(
+            f"--proxy must be one of {list(PROXIES)} (or empty: no proxy), got {cfg.proxy!r}."
+        )
     if cfg.proxy_samples and not cfg.proxy:
         raise JobError("--proxy_samples needs --proxy (e.g. --proxy=synflow).")
     if cfg.controller == "evolution":
         if cfg.population_size == 1:
-            raise JobError("--population_size must be 0 (default: from --max_trials) or >= 2 (a tournament needs "
-                           "a population), got 1.")
+            raise JobError(
+                "--population_size must be 0 (default: from --max_trials) or >= 2 (a tournament needs "
+                "a population), got 1."
+            )
         if cfg.population_size and cfg.sample_size > cfg.population_size:
-            raise JobError(f"--sample_size ({cfg.sample_size}) must not exceed --population_size "
-                           f"({cfg.population_size}).")
+            raise JobError(
+                f"--sample_size ({cfg.sample_size}) must not exceed --population_size "
+                f"({cfg.population_size})."
+            )
     if cfg.space == "nasnet" and cfg.image_size is not None and cfg.image_size < 4:
-        raise JobError(f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4.")
+        raise JobError(
+            f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4."
+        )
     try:
         cfg.make_space()
     except ValueError as e:

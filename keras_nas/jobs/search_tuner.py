@@ -19,9 +19,14 @@ def make_hypermodel(cfg: SearchConfig, input_shape, num_classes):
     """The generic HyperModel over the family's space; builds the same networks as ``keras-nas train``."""
     from keras_nas.tuning.hypermodels import SpaceHyperModel
 
-    return SpaceHyperModel(cfg.make_space(), input_shape, num_classes, family=cfg.family,
-                           build_settings={"num_cells": cfg.num_cells, "filters": cfg.filters},
-                           learning_rate=cfg.learning_rate)
+    return SpaceHyperModel(
+        cfg.make_space(),
+        input_shape,
+        num_classes,
+        family=cfg.family,
+        build_settings={"num_cells": cfg.num_cells, "filters": cfg.filters},
+        learning_rate=cfg.learning_rate,
+    )
 
 
 def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
@@ -30,15 +35,30 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
 
     from keras_nas.tuning import tuners
 
-    bases = {"evolution": tuners.AgingEvolution, "reinforce": tuners.ReinforceSearch,
-             "predictor": tuners.PredictorSearch, "random": tuners.RandomArchitectureSearch}
+    bases = {
+        "evolution": tuners.AgingEvolution,
+        "reinforce": tuners.ReinforceSearch,
+        "predictor": tuners.PredictorSearch,
+        "random": tuners.RandomArchitectureSearch,
+    }
     if cfg.controller not in bases:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
-    extra = {"early_stopping": make_early_stopping(cfg), "max_time": advice.parse_duration(cfg.max_time)}
+    extra = {
+        "early_stopping": make_early_stopping(cfg),
+        "max_time": advice.parse_duration(cfg.max_time),
+    }
     if cfg.controller == "evolution":
-        extra.update(population_size=cfg.population_size or None, sample_size=cfg.sample_size or None)
+        extra.update(
+            population_size=cfg.population_size or None, sample_size=cfg.sample_size or None
+        )
     if cfg.controller == "reinforce":
-        extra.update({arg: getattr(cfg, flag) for flag, arg in REINFORCE_FLAGS.items() if getattr(cfg, flag) is not None})
+        extra.update(
+            {
+                arg: getattr(cfg, flag)
+                for flag, arg in REINFORCE_FLAGS.items()
+                if getattr(cfg, flag) is not None
+            }
+        )
     if cfg.proxy:
         extra.update(proxy=cfg.proxy, proxy_samples=cfg.proxy_samples or None)
     cost = cfg.cost or "none"
@@ -64,7 +84,8 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
                 from keras_nas.tuning.callbacks import ConstantLogger
 
                 kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
-                    ConstantLogger(cost, lambda: self._cost_value)]
+                    ConstantLogger(cost, lambda: self._cost_value)
+                ]
             return super().run_trial(trial, *args, **kwargs)
 
         def on_trial_begin(self, trial):
@@ -75,9 +96,17 @@ def make_tuner(cfg: SearchConfig, hypermodel, reporter, strategy):
             super().on_trial_end(trial)  # the oracle scores the trial and tells the controller
             reporter.trial_end(self.oracle.trials[trial.trial_id], self.oracle)
 
-    return ReportingTuner(hypermodel=hypermodel, objective=kt.Objective(name, direction), max_trials=cfg.max_trials,
-                          seed=cfg.seed, directory=cfg.output_dir, project_name=PROJECT_NAME, overwrite=cfg.overwrite,
-                          distribution_strategy=strategy, **extra)
+    return ReportingTuner(
+        hypermodel=hypermodel,
+        objective=kt.Objective(name, direction),
+        max_trials=cfg.max_trials,
+        seed=cfg.seed,
+        directory=cfg.output_dir,
+        project_name=PROJECT_NAME,
+        overwrite=cfg.overwrite,
+        distribution_strategy=strategy,
+        **extra,
+    )
 
 
 def make_early_stopping(cfg: SearchConfig):

@@ -18,5 +18,13 @@ from keras_nas.proxies.core import (
 )
 
 __all__ = [
-    "NAMES", "Proxy", "available", "kernel_variables", "register", "reinit", "reinit_values", "score", "score_many",
+    "NAMES",
+    "Proxy",
+    "available",
+    "kernel_variables",
+    "register",
+    "reinit",
+    "reinit_values",
+    "score",
+    "score_many",
 ]

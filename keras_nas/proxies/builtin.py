@@ -48,7 +48,9 @@ def synflow(work, batch, input_shape):
         if not is_float(v):
             continue
         if is_norm(v):
-            values[id(v)] = norm_value(v.name, tuple(v.shape), eps.get(id(v), 0.0)).astype(values[id(v)].dtype)
+            values[id(v)] = norm_value(v.name, tuple(v.shape), eps.get(id(v), 0.0)).astype(
+                values[id(v)].dtype
+            )
         else:
             values[id(v)] = np.abs(values[id(v)])
     values = as_tensors(values)
@@ -58,8 +60,11 @@ def synflow(work, batch, input_shape):
         tape.watch(kernels)
         r = sum_outputs(stateless_run(m, values, x, training=False))
     grads = tape.gradient(r, kernels)
-    total = sum(float(tf.reduce_sum(tf.abs(tf.cast(k, tf.float64) * tf.cast(g, tf.float64))))
-                for k, g in zip(kernels, grads) if g is not None)
+    total = sum(
+        float(tf.reduce_sum(tf.abs(tf.cast(k, tf.float64) * tf.cast(g, tf.float64))))
+        for k, g in zip(kernels, grads)
+        if g is not None
+    )
     if not math.isfinite(total):
         raise FloatingPointError(
             f"{m.name}: synflow overflowed ({total}); the model could not be cloned to float64 "
@@ -108,7 +113,9 @@ def naswot(work, batch, input_shape):
     with codes.recording():
         stateless_run(m, values, x, training=True)
     if codes.k is None:
-        raise ValueError(f"{m.name}: naswot found no ReLU in the model (it scores ReLU activation patterns).")
+        raise ValueError(
+            f"{m.name}: naswot found no ReLU in the model (it scores ReLU activation patterns)."
+        )
     sign, logdet = np.linalg.slogdet(codes.k)
     return float(logdet) if sign > 0 else float("-inf")
 
@@ -146,9 +153,13 @@ def _loss_grads(work, batch):
         tape.watch(kernels)
         logits = tf.cast(first_output(stateless_run(m, values, x, training=True)), tf.float32)
         if y.ndim == logits.shape.rank:  # one-hot
-            loss = keras.losses.categorical_crossentropy(y.astype("float32"), logits, from_logits=True)
+            loss = keras.losses.categorical_crossentropy(
+                y.astype("float32"), logits, from_logits=True
+            )
         else:
-            loss = keras.losses.sparse_categorical_crossentropy(y.astype("int64"), logits, from_logits=True)
+            loss = keras.losses.sparse_categorical_crossentropy(
+                y.astype("int64"), logits, from_logits=True
+            )
         loss = tf.reduce_mean(loss)
     return kernels, tape.gradient(loss, kernels)
 
@@ -157,8 +168,13 @@ def snip(work, batch, input_shape):
     """Lee et al. 2019 (SNIP) as a NAS proxy: sum over kernels of |theta * dL/dtheta| for the
     cross-entropy L of one labelled batch (training-mode forward)."""
     kernels, grads = _loss_grads(work, batch)
-    return float(sum(float(tf.reduce_sum(tf.abs(tf.cast(k, tf.float32) * g))) for k, g in zip(kernels, grads)
-                     if g is not None))
+    return float(
+        sum(
+            float(tf.reduce_sum(tf.abs(tf.cast(k, tf.float32) * g)))
+            for k, g in zip(kernels, grads)
+            if g is not None
+        )
+    )
 
 
 def grad_norm(work, batch, input_shape):

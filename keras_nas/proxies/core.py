@@ -20,9 +20,25 @@ import keras
 import numpy as np
 
 from keras_nas.proxies import builtin
-from keras_nas.proxies.working_copy import WorkingCopies, input_shape_of, kernel_variables, reinit, reinit_values
+from keras_nas.proxies.working_copy import (
+    WorkingCopies,
+    input_shape_of,
+    kernel_variables,
+    reinit,
+    reinit_values,
+)
 
-__all__ = ["NAMES", "Proxy", "available", "kernel_variables", "register", "reinit", "reinit_values", "score", "score_many"]
+__all__ = [
+    "NAMES",
+    "Proxy",
+    "available",
+    "kernel_variables",
+    "register",
+    "reinit",
+    "reinit_values",
+    "score",
+    "score_many",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +51,9 @@ class Proxy:
     fn: Callable
     needs_batch: bool = False
     needs_labels: bool = False
-    kind: str = "user"  # "user" | "work" (built-in: gets WorkingCopies) | "static" (built-in: the model)
+    kind: str = (
+        "user"  # "user" | "work" (built-in: gets WorkingCopies) | "static" (built-in: the model)
+    )
 
 
 _REGISTRY: dict = {}
@@ -64,8 +82,14 @@ def available() -> tuple:
     return tuple(_REGISTRY)
 
 
-def register(name: str, fn: Callable, *, needs_batch: bool = False, needs_labels: bool = False,
-             overwrite: bool = False) -> None:
+def register(
+    name: str,
+    fn: Callable,
+    *,
+    needs_batch: bool = False,
+    needs_labels: bool = False,
+    overwrite: bool = False,
+) -> None:
     """Add proxy ``name``: ``fn(model, batch) -> float``, where ``model`` is a working copy that
     may be changed freely (re-initialised from the seed unless ``reinit=False``, final softmax
     removed) and ``batch`` is ``(x, y)`` (``y`` None without labels) or None."""
@@ -74,8 +98,14 @@ def register(name: str, fn: Callable, *, needs_batch: bool = False, needs_labels
     if not callable(fn):
         raise TypeError(f"register({name!r}, fn): fn must be callable(model, batch) -> float.")
     if name in _REGISTRY and not overwrite:
-        raise ValueError(f"Proxy {name!r} is already registered; pass overwrite=True to replace it.")
-    _add(Proxy(name, fn, needs_batch=bool(needs_batch or needs_labels), needs_labels=bool(needs_labels)))
+        raise ValueError(
+            f"Proxy {name!r} is already registered; pass overwrite=True to replace it."
+        )
+    _add(
+        Proxy(
+            name, fn, needs_batch=bool(needs_batch or needs_labels), needs_labels=bool(needs_labels)
+        )
+    )
 
 
 def _lookup(name):
@@ -96,13 +126,23 @@ def _split_batch(batch):
 
 def _check(proxy, batch):
     if proxy.needs_batch and batch is None:
-        what = "a labelled batch: pass batch=(x, y)" if proxy.needs_labels else "a batch of inputs: pass batch=x"
-        raise ValueError(f"Proxy {proxy.name!r} is data-dependent and needs {what}. Data-free proxies: "
-                         f"{[n for n, p in _REGISTRY.items() if not p.needs_batch]}.")
+        what = (
+            "a labelled batch: pass batch=(x, y)"
+            if proxy.needs_labels
+            else "a batch of inputs: pass batch=x"
+        )
+        raise ValueError(
+            f"Proxy {proxy.name!r} is data-dependent and needs {what}. Data-free proxies: "
+            f"{[n for n, p in _REGISTRY.items() if not p.needs_batch]}."
+        )
     if proxy.needs_labels and batch[1] is None:
-        raise ValueError(f"Proxy {proxy.name!r} needs labels: pass batch=(x, y) with integer or one-hot labels.")
+        raise ValueError(
+            f"Proxy {proxy.name!r} needs labels: pass batch=(x, y) with integer or one-hot labels."
+        )
     if batch is not None and proxy.needs_batch and np.shape(batch[0])[0] < 2:
-        raise ValueError(f"Proxy {proxy.name!r} compares inputs: the batch needs at least 2 examples.")
+        raise ValueError(
+            f"Proxy {proxy.name!r} compares inputs: the batch needs at least 2 examples."
+        )
 
 
 def _user_copy(work):
@@ -132,7 +172,9 @@ def _score_model(model, names, batch, seed, do_reinit, input_shape):
     return out
 
 
-def score(model, name: str, *, batch=None, seed: int = 0, reinit: bool = True, input_shape=None) -> float:
+def score(
+    model, name: str, *, batch=None, seed: int = 0, reinit: bool = True, input_shape=None
+) -> float:
     """Score ``model`` with proxy ``name`` (one of ``available()``); higher means predicted better.
 
     Args:
@@ -147,12 +189,21 @@ def score(model, name: str, *, batch=None, seed: int = 0, reinit: bool = True, i
       input_shape: ``(H, W, C)`` for synflow and flops when the model's input shape is not fully known.
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a proxy name string; for several proxies use score_many. Got {name!r}.")
+        raise TypeError(
+            f"name must be a proxy name string; for several proxies use score_many. Got {name!r}."
+        )
     return _score_model(model, [name], _split_batch(batch), seed, reinit, input_shape)[name]
 
 
-def score_many(models, names=("synflow", "params", "flops"), *, batch=None, seed: int = 0, reinit: bool = True,
-               input_shape=None) -> list:
+def score_many(
+    models,
+    names=("synflow", "params", "flops"),
+    *,
+    batch=None,
+    seed: int = 0,
+    reinit: bool = True,
+    input_shape=None,
+) -> list:
     """Score several architectures with several proxies: one dict ``{name: score}`` per entry.
 
     ``models`` may hold Keras models or zero-argument builders (e.g.
@@ -170,7 +221,9 @@ def score_many(models, names=("synflow", "params", "flops"), *, batch=None, seed
     for item in models:
         model = item() if callable(item) and not isinstance(item, keras.Model) else item
         if not isinstance(model, keras.Model):
-            raise TypeError(f"score_many: expected Keras models or builders returning one, got {type(model).__name__}.")
+            raise TypeError(
+                f"score_many: expected Keras models or builders returning one, got {type(model).__name__}."
+            )
         results.append(_score_model(model, names, batch, seed, reinit, input_shape))
         del model
     return results

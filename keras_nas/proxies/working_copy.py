@@ -46,7 +46,11 @@ def kernel_variables(model) -> list:
     """The weights the gradient proxies sum over: trainable float variables of rank >= 2 that do
     not belong to a normalisation layer, i.e. conv, depthwise/pointwise and dense kernels (the
     reference implementations sum over ``Conv2d`` and ``Linear`` weights; biases are left out)."""
-    return [v for v in model.weights if v.trainable and is_float(v) and len(v.shape) >= 2 and not is_norm(v)]
+    return [
+        v
+        for v in model.weights
+        if v.trainable and is_float(v) and len(v.shape) >= 2 and not is_norm(v)
+    ]
 
 
 def norm_value(name, shape, epsilon=None):
@@ -73,7 +77,9 @@ def reinit_values(model, seed: int = 0) -> list:
             value = norm_value(v.name, shape)
         elif v.trainable and len(shape) >= 2:
             fan_in = max(1, math.prod(shape[:-1]))
-            value = np.random.default_rng([int(seed), i]).standard_normal(shape) * math.sqrt(2.0 / fan_in)
+            value = np.random.default_rng([int(seed), i]).standard_normal(shape) * math.sqrt(
+                2.0 / fan_in
+            )
         elif v.trainable:
             value = np.zeros(shape)
         else:
@@ -97,15 +103,22 @@ def reinit(model, seed: int = 0) -> None:
             v.assign(np.asarray(value).astype(str(v.dtype)))
 
 
-_FLOAT_POLICIES = frozenset({"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"})
+_FLOAT_POLICIES = frozenset(
+    {"float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"}
+)
 
 
 def _rewrite_config(cfg, dtype, strip: set):
     """Deep-copied config with every float dtype policy set to ``dtype`` and the softmax of the
     layers named in ``strip`` replaced by a linear activation."""
+
     def walk(node):
         if isinstance(node, dict):
-            policy = node.get("config") if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") else None
+            policy = (
+                node.get("config")
+                if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy")
+                else None
+            )
             if isinstance(policy, dict) and policy.get("name") in _FLOAT_POLICIES:
                 policy["name"] = dtype
             for k, val in list(node.items()):
@@ -126,8 +139,12 @@ def _rewrite_config(cfg, dtype, strip: set):
         if c.get("activation") == "softmax":
             c["activation"] = "linear"
         elif layer.get("class_name") == "Softmax":
-            layer.update(module="keras.layers", class_name="Activation", registered_name=None,
-                         config={"name": c["name"], "activation": "linear", "dtype": c.get("dtype", dtype)})
+            layer.update(
+                module="keras.layers",
+                class_name="Activation",
+                registered_name=None,
+                config={"name": c["name"], "activation": "linear", "dtype": c.get("dtype", dtype)},
+            )
     return cfg
 
 
@@ -186,8 +203,15 @@ class WorkingCopies:
         if dtype not in self._copies:
             clone = _clone(self.model, dtype)
             m = self.model if clone is None else clone
-            src = reinit_values(m, self.seed) if self.do_reinit else [np.asarray(v.numpy()) for v in self.model.weights]
-            self._copies[dtype] = (m, [np.asarray(x).astype(str(v.dtype)) for x, v in zip(src, m.weights)])
+            src = (
+                reinit_values(m, self.seed)
+                if self.do_reinit
+                else [np.asarray(v.numpy()) for v in self.model.weights]
+            )
+            self._copies[dtype] = (
+                m,
+                [np.asarray(x).astype(str(v.dtype)) for x, v in zip(src, m.weights)],
+            )
         m, vals = self._copies[dtype]
         return m, {id(v): x.copy() for v, x in zip(m.weights, vals)}
 
@@ -196,7 +220,9 @@ def stateless_run(model, values: dict, x, training):
     """``model(x)`` with the variables taking ``values`` (tensors, id(variable) -> value)."""
     tv = [values[id(v)] for v in model.trainable_variables]
     ntv = [values[id(v)] for v in model.non_trainable_variables]
-    out, _ = model.stateless_call(tv, ntv, x, **({"training": training} if _takes_training(model) else {}))
+    out, _ = model.stateless_call(
+        tv, ntv, x, **({"training": training} if _takes_training(model) else {})
+    )
     return out
 
 

@@ -105,11 +105,17 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         proxy_samples: Optional[int] = None,
         proxy_candidates: Optional[int] = None,
     ):
-        _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions)
+        _check_oracle_args(
+            max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions
+        )
         if cost_metric is not None and cost_fn is not None:
-            raise ValueError("Give either cost_metric (a reported metric's name) or cost_fn(trial), not both.")
+            raise ValueError(
+                "Give either cost_metric (a reported metric's name) or cost_fn(trial), not both."
+            )
         if cost_target is not None and cost_metric is None and cost_fn is None:
-            raise ValueError("cost_target needs a cost: pass cost_metric='params' (a reported metric) or cost_fn(trial).")
+            raise ValueError(
+                "cost_target needs a cost: pass cost_metric='params' (a reported metric) or cost_fn(trial)."
+            )
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -121,7 +127,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
         self.keep_seed(seed)
-        self.shaper = RewardShaper(self.objective_direction(), cost_target, cost_weight, reward_transform)
+        self.shaper = RewardShaper(
+            self.objective_direction(), cost_target, cost_weight, reward_transform
+        )
         self.init_liveness(heartbeat_timeout_s, trial_deadline_s)
         self.init_early_stopping(early_stopping, self.objective_direction())
         self.time_budget = TimeBudget(max_time)
@@ -134,7 +142,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         self.init_state(store if store is not None else AtomicFiles(fsync))
         self.controller = controller if controller is not None else self.make_controller()
         if not isinstance(self.controller, Controller):
-            raise TypeError(f"controller must be a keras_nas Controller, got {type(self.controller).__name__}.")
+            raise TypeError(
+                f"controller must be a keras_nas Controller, got {type(self.controller).__name__}."
+            )
         if encoder is not None:
             self.controller.set_encoder(encoder)
         self.proxy_name = _wrap_proxy(self, proxy, proxy_samples, proxy_candidates)
@@ -160,7 +170,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
 
     # -- hooks ---------------------------------------------------------------------------
     def make_controller(self) -> Controller:
-        raise ValueError(f"{type(self).__name__} needs a controller: ControllerOracle(controller=..., ...).")
+        raise ValueError(
+            f"{type(self).__name__} needs a controller: ControllerOracle(controller=..., ...)."
+        )
 
     def summary_scalars(self) -> dict:
         """``{name: float}`` controller statistics for TensorBoard (``controller/<name>``), from the
@@ -198,14 +210,21 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
             values = self.controller.propose(space)
             # Enforce the rules whatever the controller did: every active value, plain types.
             values = space.complete(values, self.controller.sample_value)
-            if self.allow_duplicates or self.controller.last_origin == "identity" or not self.is_duplicate(values):
+            if (
+                self.allow_duplicates
+                or self.controller.last_origin == "identity"
+                or not self.is_duplicate(values)
+            ):
                 self._pending[trial_id] = values
                 return {"status": TrialStatus.RUNNING, "values": values}
             self._num_collisions += 1
             self.controller.discard(values, space)
         # Every attempt repeated an earlier trial: the space is exhausted (keras-tuner stops too).
-        print(f"keras-nas: {self.max_collisions + 1} proposals in a row repeated earlier trials; the search space "
-              "looks exhausted, so the search stops (allow_duplicates=True re-evaluates instead).", flush=True)
+        print(
+            f"keras-nas: {self.max_collisions + 1} proposals in a row repeated earlier trials; the search space "
+            "looks exhausted, so the search stops (allow_duplicates=True re-evaluates instead).",
+            flush=True,
+        )
         return {"status": TrialStatus.STOPPED, "values": None}
 
     @synchronized
@@ -229,7 +248,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
     @synchronized
     def update_trial(self, trial_id, metrics, step=0):
         if trial_id not in self.trials:
-            raise ValueError(f"update_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials).")
+            raise ValueError(
+                f"update_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials)."
+            )
         self.heartbeat(trial_id)
         if trial_id in self._end_seq:  # already ended (a late report from a worker presumed dead)
             warnings.warn(f"Ignoring metrics for trial {trial_id}: it has already ended.")
@@ -259,7 +280,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
             trial = Trial(self.get_space(), trial, status or TrialStatus.COMPLETED)
         trial_id = trial.trial_id
         if trial_id not in self.trials:
-            raise ValueError(f"end_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials).")
+            raise ValueError(
+                f"end_trial: unknown trial id {trial_id!r} (known: {len(self.trials)} trials)."
+            )
         if trial_id in self._end_seq:
             # A second report for a trial that already ended (its worker was presumed dead and
             # the trial handed to another worker, or a duplicated RPC): never count it twice.
@@ -317,7 +340,9 @@ class ControllerOracle(EarlyStoppingMixin, LivenessMixin, PersistentOracle):
         else:
             return None
         if cost is None or not math.isfinite(float(cost)) or float(cost) <= 0:
-            raise ValueError(f"Trial {trial.trial_id}: cost must be a positive finite number, got {cost!r}.")
+            raise ValueError(
+                f"Trial {trial.trial_id}: cost must be a positive finite number, got {cost!r}."
+            )
         return float(cost)
 
     def pareto_front(self) -> list:
@@ -374,8 +399,10 @@ def _wrap_proxy(oracle, proxy, samples, candidates) -> Optional[str]:
     (None for a callable or no proxy)."""
     if proxy is None:
         if samples is not None or candidates is not None:
-            raise ValueError("proxy_samples / proxy_candidates need a proxy: pass proxy='synflow' (or another name "
-                             "of keras_nas.proxies.available()) or a callable values -> float.")
+            raise ValueError(
+                "proxy_samples / proxy_candidates need a proxy: pass proxy='synflow' (or another name "
+                "of keras_nas.proxies.available()) or a callable values -> float."
+            )
         return None
     from keras_nas.controllers import proxy_assisted as pa
 
@@ -384,19 +411,28 @@ def _wrap_proxy(oracle, proxy, samples, candidates) -> Optional[str]:
         from keras_nas import proxies
 
         if proxy not in proxies.available():
-            raise ValueError(f"Unknown proxy {proxy!r}; valid proxies are {list(proxies.available())}, or pass a "
-                             "callable values -> float.")
+            raise ValueError(
+                f"Unknown proxy {proxy!r}; valid proxies are {list(proxies.available())}, or pass a "
+                "callable values -> float."
+            )
         name, proxy = proxy, None
     elif not callable(proxy):
-        raise TypeError(f"proxy must be a proxy name or a callable values -> float, got {type(proxy).__name__}.")
+        raise TypeError(
+            f"proxy must be a proxy name or a callable values -> float, got {type(proxy).__name__}."
+        )
     oracle.controller = pa.ProxyAssisted(
-        oracle.controller, proxy, seed=oracle.seed,
+        oracle.controller,
+        proxy,
+        seed=oracle.seed,
         samples=pa.DEFAULT_SAMPLES if samples is None else samples,
-        candidates=pa.DEFAULT_CANDIDATES if candidates is None else candidates)
+        candidates=pa.DEFAULT_CANDIDATES if candidates is None else candidates,
+    )
     return name
 
 
-def _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions):
+def _check_oracle_args(
+    max_trials, max_retries_per_trial, max_consecutive_failed_trials, max_collisions
+):
     if max_collisions < 0:
         raise ValueError(f"max_collisions must be >= 0, got {max_collisions!r}.")
     if max_consecutive_failed_trials is not None and (
@@ -406,7 +442,15 @@ def _check_oracle_args(max_trials, max_retries_per_trial, max_consecutive_failed
             f"max_consecutive_failed_trials must be a positive int (or None: never stop), "
             f"got {max_consecutive_failed_trials!r}."
         )
-    if max_retries_per_trial is None or not isinstance(max_retries_per_trial, int) or max_retries_per_trial < 0:
-        raise ValueError(f"max_retries_per_trial must be an int >= 0, got {max_retries_per_trial!r}.")
-    if max_trials is not None and (not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1):
+    if (
+        max_retries_per_trial is None
+        or not isinstance(max_retries_per_trial, int)
+        or max_retries_per_trial < 0
+    ):
+        raise ValueError(
+            f"max_retries_per_trial must be an int >= 0, got {max_retries_per_trial!r}."
+        )
+    if max_trials is not None and (
+        not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1
+    ):
         raise ValueError(f"max_trials must be a positive int, got {max_trials!r}.")

@@ -60,20 +60,46 @@ class AgingEvolutionOracle(ControllerOracle):
     as :class:`ControllerOracle`.
     """
 
-    def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None, allow_new_entries=True,
-                 tune_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3, *,
-                 population_size=None, sample_size=None, warm_start=None, identity_prob=None, sigma=0.1, **kwargs):
+    def __init__(
+        self,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        population_size=None,
+        sample_size=None,
+        warm_start=None,
+        identity_prob=None,
+        sigma=0.1,
+        **kwargs,
+    ):
         self.population_size = population_size or default_population_size(max_trials)
         self.sample_size = sample_size or default_sample_size(self.population_size, max_trials)
         self._evo_kwargs = dict(warm_start=warm_start, identity_prob=identity_prob, sigma=sigma)
         _reject_unknown(type(self), kwargs)
-        super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-                         max_retries_per_trial, max_consecutive_failed_trials, **kwargs)
+        super().__init__(
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **kwargs,
+        )
 
     def make_controller(self):
         from keras_nas.controllers.evolution import AgingEvolutionController
 
-        return AgingEvolutionController(self.population_size, self.sample_size, seed=self.seed, **self._evo_kwargs)
+        return AgingEvolutionController(
+            self.population_size, self.sample_size, seed=self.seed, **self._evo_kwargs
+        )
 
     @property
     def population(self) -> list:
@@ -89,16 +115,35 @@ class ReinforceOracle(ControllerOracle):
     the controller applies it, and takes ``"cube"``).
     """
 
-    def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None, allow_new_entries=True,
-                 tune_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+    def __init__(
+        self,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
         from keras_nas.controllers.reinforce import ReinforceController
 
         options = set(oracle_options()) - {"reward_transform"}
         oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in options}
         _reject_unknown(type(self), kwargs, extra=_keyword_names(ReinforceController.__init__))
         self._controller_kwargs = kwargs
-        super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-                         max_retries_per_trial, max_consecutive_failed_trials, **oracle_kwargs)
+        super().__init__(
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kwargs,
+        )
 
     def make_controller(self):
         from keras_nas.controllers.reinforce import ReinforceController
@@ -114,15 +159,34 @@ class PredictorOracle(ControllerOracle):
     ``acquisition``, ``num_candidates``, ``encoding``, ``warm_start`` ...).
     """
 
-    def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None, allow_new_entries=True,
-                 tune_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+    def __init__(
+        self,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
         from keras_nas.controllers.predictor import PredictorController
 
         oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in set(oracle_options())}
         _reject_unknown(type(self), kwargs, extra=_keyword_names(PredictorController.__init__))
         self._controller_kwargs = kwargs
-        super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-                         max_retries_per_trial, max_consecutive_failed_trials, **oracle_kwargs)
+        super().__init__(
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kwargs,
+        )
 
     def make_controller(self):
         from keras_nas.controllers.predictor import PredictorController
@@ -138,8 +202,11 @@ class RandomOracle(ControllerOracle):
 
 
 def _keyword_names(fn) -> set:
-    return {p.name for p in inspect.signature(fn).parameters.values()
-            if p.name not in ("self", "seed") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.name not in ("self", "seed") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
 
 
 class UnknownArgumentError(TypeError, ValueError):
@@ -150,8 +217,10 @@ class UnknownArgumentError(TypeError, ValueError):
 def unknown_arguments(cls, unknown, valid) -> UnknownArgumentError:
     names = ", ".join(repr(k) for k in unknown)
     what = "an unexpected keyword argument" if len(unknown) == 1 else "unexpected keyword arguments"
-    return UnknownArgumentError(f"{cls.__name__}() got {what} {names} (Unrecognized arguments {list(unknown)}); "
-                                f"valid keyword arguments: {', '.join(sorted(valid))}.")
+    return UnknownArgumentError(
+        f"{cls.__name__}() got {what} {names} (Unrecognized arguments {list(unknown)}); "
+        f"valid keyword arguments: {', '.join(sorted(valid))}."
+    )
 
 
 def _reject_unknown(cls, kwargs, extra=()) -> None:

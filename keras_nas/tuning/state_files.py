@@ -46,13 +46,17 @@ def read_json(path: str, what: str, hint: str):
     try:
         text = internals.read_text(path)
     except Exception as e:
-        raise StateFileError(f"Cannot read the {what} {path} ({type(e).__name__}: {e}). {hint}") from e
+        raise StateFileError(
+            f"Cannot read the {what} {path} ({type(e).__name__}: {e}). {hint}"
+        ) from e
     if not text.strip():
         raise StateFileError(f"The {what} {path} is empty (truncated write). {hint}")
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as e:
-        raise StateFileError(f"The {what} {path} is corrupted or truncated (invalid JSON: {e}). {hint}") from e
+        raise StateFileError(
+            f"The {what} {path} is corrupted or truncated (invalid JSON: {e}). {hint}"
+        ) from e
 
 
 def load_npz(path: str) -> dict:
