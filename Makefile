@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check keras_nas tests benchmarks
+	$(BIN)/ruff format --check keras_nas tests benchmarks
 
 test: $(STAMP) lint
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests

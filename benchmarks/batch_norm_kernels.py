@@ -18,7 +18,18 @@ from __future__ import annotations
 import statistics
 import time
 
-SHAPES = [(2, 256), (4, 128), (4, 256), (8, 64), (8, 128), (15, 32), (16, 64), (28, 88), (56, 44), (112, 22)]
+SHAPES = [
+    (2, 256),
+    (4, 128),
+    (4, 256),
+    (8, 64),
+    (8, 128),
+    (15, 32),
+    (16, 64),
+    (28, 88),
+    (56, 44),
+    (112, 22),
+]
 
 
 def _time_per_bn(module, shape, reps=20, chain=8):
@@ -51,7 +62,9 @@ def _time_per_bn(module, shape, reps=20, chain=8):
 def main():
     from keras_nas.kernels import generic, tensorflow_backend
 
-    print("| tensor (batch 32) | elements per sample | generic us per BN | fused us per BN | fused / generic |")
+    print(
+        "| tensor (batch 32) | elements per sample | generic us per BN | fused us per BN | fused / generic |"
+    )
     print("|---|---|---|---|---|")
     for s, c in SHAPES:
         shape = (32, s, s, c)

@@ -46,15 +46,32 @@ def main(argv=None):
     batch = (data["x_train"][:64], data["y_train"][:64])
     p = dg.PROTOCOL
     t0 = time.time()
-    builders = [functools.partial(build_nb201_network, dg.parse_cell(r["arch"]), input_shape=(p.image_size,) * 2 + (1,),
-                                  num_classes=10, channels=p.channels, num_cells=p.num_cells) for r in rows]
+    builders = [
+        functools.partial(
+            build_nb201_network,
+            dg.parse_cell(r["arch"]),
+            input_shape=(p.image_size,) * 2 + (1,),
+            num_classes=10,
+            channels=p.channels,
+            num_cells=p.num_cells,
+        )
+        for r in rows
+    ]
     scores = proxies.score_many(builders, NAMES, batch=batch, seed=0)
     seconds = time.time() - t0
     acc = np.array([float(r["accuracy_mean"]) for r in rows])
-    out = {"cells": len(rows), "seconds": round(seconds, 1), "load_average": os.getloadavg(),
-           "seed_vs_seed": float(spearmanr([float(r["accuracy_seed0"]) for r in rows],
-                                           [float(r["accuracy_seed1"]) for r in rows])[0]),
-           "spearman": {}}
+    out = {
+        "cells": len(rows),
+        "seconds": round(seconds, 1),
+        "load_average": os.getloadavg(),
+        "seed_vs_seed": float(
+            spearmanr(
+                [float(r["accuracy_seed0"]) for r in rows],
+                [float(r["accuracy_seed1"]) for r in rows],
+            )[0]
+        ),
+        "spearman": {},
+    }
     out["undefined"] = {}
     for name in NAMES:
         s = np.array([d[name] for d in scores], dtype=float)

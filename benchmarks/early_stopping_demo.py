@@ -35,42 +35,85 @@ def one(args, rule: str, seed: int) -> dict:
 
     run_dir = os.path.join(args.output_dir, f"{rule}_{seed}")
     t0 = time.time()
-    cfg = search.SearchConfig(space="nasnet", controller="evolution", data="digits", image_size=16, epochs=args.epochs,
-                              num_cells=1, filters=8, num_blocks=3, max_trials=1000, population_size=3, sample_size=2,
-                              batch_size=64, learning_rate=0.003, output_dir=run_dir, seed=seed, overwrite=True,
-                              tensorboard=False, max_time=args.max_time, early_stopping=rule,
-                              early_stopping_epochs=args.early_stopping_epochs,
-                              early_stopping_eta=args.early_stopping_eta)
+    cfg = search.SearchConfig(
+        space="nasnet",
+        controller="evolution",
+        data="digits",
+        image_size=16,
+        epochs=args.epochs,
+        num_cells=1,
+        filters=8,
+        num_blocks=3,
+        max_trials=1000,
+        population_size=3,
+        sample_size=2,
+        batch_size=64,
+        learning_rate=0.003,
+        output_dir=run_dir,
+        seed=seed,
+        overwrite=True,
+        tensorboard=False,
+        max_time=args.max_time,
+        early_stopping=rule,
+        early_stopping_epochs=args.early_stopping_epochs,
+        early_stopping_eta=args.early_stopping_eta,
+    )
     s = search.run_search(cfg, log=lambda *a: None)
     t_search = time.time() - t0
     epochs, stopped = 0, 0
     with open(os.path.join(run_dir, "results.json")) as f:
         rows = json.load(f)
     rows = rows["trials"]
-    for r in rows:  # results rows carry no epoch count: a stopped trial ran to its rung (one rung when
+    for (
+        r
+    ) in rows:  # results rows carry no epoch count: a stopped trial ran to its rung (one rung when
         # epochs <= early_stopping_epochs * eta, as in the recorded runs)
         if r.get("status") == "STOPPED":
             stopped += 1
             epochs += args.early_stopping_epochs
         elif r.get("status") == "COMPLETED":
             epochs += args.epochs
-    tcfg = train.TrainConfig(run_dir=run_dir, epochs=8, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
-                             augment="shift", batch_size=64, learning_rate=0.003, seed=seed)
+    tcfg = train.TrainConfig(
+        run_dir=run_dir,
+        epochs=8,
+        num_cells=1,
+        filters=16,
+        drop_path=0.1,
+        aux_head=True,
+        augment="shift",
+        batch_size=64,
+        learning_rate=0.003,
+        seed=seed,
+    )
     r = train.run_train(tcfg, log=lambda *a: None)
-    return {"early_stopping": rule, "seed": seed, "max_time_s": args.max_time, "epochs_per_trial": args.epochs,
-            "trials": s["trials"], "stopped_early": stopped, "epochs_trained": epochs,
-            "search_seconds": round(t_search, 1), "total_seconds": round(time.time() - t0, 1),
-            "search_val_accuracy": s["best"]["search_val_accuracy"], "search_net_test": s["best"]["test_accuracy"],
-            "retrained_test_accuracy": r["test_accuracy"], "architecture": r["architecture"],
-            "load_at_end": round(os.getloadavg()[0], 2)}
+    return {
+        "early_stopping": rule,
+        "seed": seed,
+        "max_time_s": args.max_time,
+        "epochs_per_trial": args.epochs,
+        "trials": s["trials"],
+        "stopped_early": stopped,
+        "epochs_trained": epochs,
+        "search_seconds": round(t_search, 1),
+        "total_seconds": round(time.time() - t0, 1),
+        "search_val_accuracy": s["best"]["search_val_accuracy"],
+        "search_net_test": s["best"]["test_accuracy"],
+        "retrained_test_accuracy": r["test_accuracy"],
+        "architecture": r["architecture"],
+        "load_at_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("output_dir")
     ap.add_argument("--rules", default="none,asha", help="comma-separated: none, median, asha")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--max_time", type=float, default=600.0, help="search wall-clock budget in seconds")
+    ap.add_argument(
+        "--max_time", type=float, default=600.0, help="search wall-clock budget in seconds"
+    )
     ap.add_argument("--epochs", type=int, default=2, help="epochs per trial (the demo's 2)")
     ap.add_argument("--early_stopping_epochs", type=int, default=1)
     ap.add_argument("--early_stopping_eta", type=int, default=3)
@@ -80,15 +123,31 @@ def main(argv=None):
         print(json.dumps(one(args, args.one[0], int(args.one[1]))), flush=True)
         return 0
     os.makedirs(args.output_dir, exist_ok=True)
-    passthrough = [args.output_dir, "--max_time", str(args.max_time), "--epochs", str(args.epochs),
-                   "--early_stopping_epochs", str(args.early_stopping_epochs),
-                   "--early_stopping_eta", str(args.early_stopping_eta)]
+    passthrough = [
+        args.output_dir,
+        "--max_time",
+        str(args.max_time),
+        "--epochs",
+        str(args.epochs),
+        "--early_stopping_epochs",
+        str(args.early_stopping_epochs),
+        "--early_stopping_eta",
+        str(args.early_stopping_eta),
+    ]
     for seed in args.seeds:
-        procs = [subprocess.Popen([sys.executable, __file__, *passthrough, "--one", rule, str(seed)],
-                                  stdout=subprocess.PIPE, text=True) for rule in args.rules.split(",")]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, *passthrough, "--one", rule, str(seed)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for rule in args.rules.split(",")
+        ]
         for p in procs:
             out, _ = p.communicate()
-            line = out.strip().splitlines()[-1] if out.strip() else json.dumps({"error": p.returncode})
+            line = (
+                out.strip().splitlines()[-1] if out.strip() else json.dumps({"error": p.returncode})
+            )
             print(line, flush=True)
             with open(os.path.join(args.output_dir, "results.jsonl"), "a") as f:
                 f.write(line + "\n")

@@ -52,8 +52,14 @@ def make_oracle(algo, rule, seed, hyperparameters):
     from keras_nas.tuning.oracle import AgingEvolutionOracle, RandomOracle
     from keras_nas.tuning.state import NoFiles
 
-    kw = dict(objective=kt.Objective("val_acc", "max"), max_trials=100000, hyperparameters=hyperparameters,
-              seed=seed, store=NoFiles(), allow_duplicates=True)
+    kw = dict(
+        objective=kt.Objective("val_acc", "max"),
+        max_trials=100000,
+        hyperparameters=hyperparameters,
+        seed=seed,
+        store=NoFiles(),
+        allow_duplicates=True,
+    )
     if rule == "median":
         kw["early_stopping"] = make_rule("median", grace_epochs=LOW, min_trials=5)
     elif rule == "asha":
@@ -65,7 +71,9 @@ def make_oracle(algo, rule, seed, hyperparameters):
     raise ValueError(algo)
 
 
-def simulate(bench: NASBench201, algo: str, rule: str, seed: int, budget: float, workers: int) -> dict:
+def simulate(
+    bench: NASBench201, algo: str, rule: str, seed: int, budget: float, workers: int
+) -> dict:
     import keras_tuner as kt
 
     from keras_nas.tuning.early_stopping import epoch_metric
@@ -107,7 +115,9 @@ def simulate(bench: NASBench201, algo: str, rule: str, seed: int, budget: float,
         if t > budget:
             continue  # unfinished at the deadline: not counted
         if kind == "low":
-            answer = oracle.update_trial(trial.trial_id, {epoch_metric(oracle.objective): float(acc12[i])}, step=LOW)
+            answer = oracle.update_trial(
+                trial.trial_id, {epoch_metric(oracle.objective): float(acc12[i])}, step=LOW
+            )
             if answer.status == status.STOPPED:
                 oracle.update_trial(trial.trial_id, {"val_acc": float(acc12[i])}, step=LOW)
                 trial.status = status.COMPLETED  # as keras-tuner says after a fit that returned
@@ -130,17 +140,30 @@ def simulate(bench: NASBench201, algo: str, rule: str, seed: int, budget: float,
 
     shutil.rmtree(tmp, ignore_errors=True)
     if not completed:
-        return {"test": float("nan"), "completed": 0, "stopped": stopped, "started": started, "epochs": epochs_used}
+        return {
+            "test": float("nan"),
+            "completed": 0,
+            "stopped": stopped,
+            "started": started,
+            "epochs": epochs_used,
+        }
     best = max(completed, key=lambda j: acc200[j])
-    return {"test": float(bench.acc200[("cifar10", "test")][best]), "completed": len(completed), "stopped": stopped,
-            "started": started, "epochs": epochs_used}
+    return {
+        "test": float(bench.acc200[("cifar10", "test")][best]),
+        "completed": len(completed),
+        "stopped": stopped,
+        "started": started,
+        "epochs": epochs_used,
+    }
 
 
 bench_epoch, bench_eval = [None], [None]
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--budget", type=float, default=50000.0, help="simulated wall-clock seconds")
     ap.add_argument("--workers", type=int, default=4)
@@ -158,20 +181,29 @@ def main(argv=None):
     bench_epoch[0] = np.array([float(r["cifar10valid_train_time_per_epoch_s"]) for r in rows])
     bench_eval[0] = np.array([float(r["cifar10valid_eval_time_per_epoch_s"]) for r in rows])
     t0 = time.time()
-    print(f"NB201 CIFAR-10 two-fidelity simulation: budget {args.budget:.0f} simulated s, {args.workers} workers, "
-          f"{args.runs} seeds from {args.seed0}; median(grace={LOW}, min_trials=5), asha(min_epochs={LOW}, eta=3)")
-    print("| algo | early stopping | runs | test acc (200 ep) mean +- std | trials run | of which completed | "
-          "stopped at epoch 12 | epochs used |")
+    print(
+        f"NB201 CIFAR-10 two-fidelity simulation: budget {args.budget:.0f} simulated s, {args.workers} workers, "
+        f"{args.runs} seeds from {args.seed0}; median(grace={LOW}, min_trials=5), asha(min_epochs={LOW}, eta=3)"
+    )
+    print(
+        "| algo | early stopping | runs | test acc (200 ep) mean +- std | trials run | of which completed | "
+        "stopped at epoch 12 | epochs used |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for algo in args.algos.split(","):
         for rule in args.rules.split(","):
-            rs = [simulate(bench, algo, rule, s, args.budget, args.workers)
-                  for s in range(args.seed0, args.seed0 + args.runs)]
+            rs = [
+                simulate(bench, algo, rule, s, args.budget, args.workers)
+                for s in range(args.seed0, args.seed0 + args.runs)
+            ]
             acc = np.array([r["test"] for r in rs])
             fin = lambda k: np.mean([r[k] for r in rs])  # noqa: E731, B023
-            print(f"| {algo} | {rule} | {len(rs)} | {np.nanmean(acc):.2f} +- {np.nanstd(acc):.2f} | "
-                  f"{fin('completed') + fin('stopped'):.1f} | {fin('completed'):.1f} | {fin('stopped'):.1f} | "
-                  f"{fin('epochs'):.0f} |", flush=True)
+            print(
+                f"| {algo} | {rule} | {len(rs)} | {np.nanmean(acc):.2f} +- {np.nanstd(acc):.2f} | "
+                f"{fin('completed') + fin('stopped'):.1f} | {fin('completed'):.1f} | {fin('stopped'):.1f} | "
+                f"{fin('epochs'):.0f} |",
+                flush=True,
+            )
     print(f"({time.time() - t0:.0f} s wall)")
 
 

@@ -55,8 +55,11 @@ PUBLISHED = {
 }
 OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16": 47.31}
 NAMES = {
-    "rs": "random search", "rea": "aging evolution (P=10, S=3)", "reinforce": "REINFORCE",
-    "tpe": "Optuna TPESampler()", "predictor": "PredictorOracle",
+    "rs": "random search",
+    "rea": "aging evolution (P=10, S=3)",
+    "reinforce": "REINFORCE",
+    "tpe": "Optuna TPESampler()",
+    "predictor": "PredictorOracle",
 }
 
 # REINFORCE settings (see benchmarks/README.md, nas_bench_201): NB201's EMA 0.9 and update after
@@ -80,7 +83,9 @@ class OptunaTPEController(Controller):
         super().__init__(seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
-        self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        self.study = optuna.create_study(
+            direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed)
+        )
         self.pending = {}
         self._dists = None
 
@@ -118,7 +123,11 @@ def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = Non
         return functools.partial(RandomOracle, allow_duplicates=True)
     if algo == "rea":
         return functools.partial(
-            AgingEvolutionOracle, population_size=10, sample_size=3, identity_prob=0.0, allow_duplicates=True
+            AgingEvolutionOracle,
+            population_size=10,
+            sample_size=3,
+            identity_prob=0.0,
+            allow_duplicates=True,
         )
     if algo == "reinforce":
         return functools.partial(ReinforceOracle, allow_duplicates=True, **reinforce_kwargs)
@@ -129,8 +138,13 @@ def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = Non
 
         def tpe_oracle(objective=None, max_trials=10, hyperparameters=None, seed=None, **kwargs):
             return ControllerOracle(
-                objective=objective, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed,
-                controller=OptunaTPEController(seed), allow_duplicates=True, **kwargs,
+                objective=objective,
+                max_trials=max_trials,
+                hyperparameters=hyperparameters,
+                seed=seed,
+                controller=OptunaTPEController(seed),
+                allow_duplicates=True,
+                **kwargs,
             )
 
         return tpe_oracle
@@ -147,8 +161,11 @@ def _fresh_oracle(bench, factory, seed, max_trials, directory, metric):
     from keras_nas.tuning.state import NoFiles
 
     oracle = factory(
-        objective=kt.Objective(metric, "max"), max_trials=max_trials, hyperparameters=bench.hyperparameters(),
-        seed=seed, store=NoFiles(),  # as simulate(write_files=False)
+        objective=kt.Objective(metric, "max"),
+        max_trials=max_trials,
+        hyperparameters=bench.hyperparameters(),
+        seed=seed,
+        store=NoFiles(),  # as simulate(write_files=False)
     )
     oracle.verbose = 0
     internals.set_project_dir(oracle, directory, f"{type(oracle).__name__}_{seed}")
@@ -219,14 +236,39 @@ def _worker(task):
             out.append((mode, algo, ds, s, evals_to_best(_BENCH, factory, s, arg)))
             continue
         if mode == "ovh":
-            out.append((mode, algo, ds, s, list(overhead_profile(_BENCH, factory, s, arg, (arg - 19, arg)))))
+            out.append(
+                (
+                    mode,
+                    algo,
+                    ds,
+                    s,
+                    list(overhead_profile(_BENCH, factory, s, arg, (arg - 19, arg))),
+                )
+            )
             continue
         r = _BENCH.simulate(
-            factory, ds, time_budget=arg, seed=s, include_overhead=include_overhead, write_files=False
+            factory,
+            ds,
+            time_budget=arg,
+            seed=s,
+            include_overhead=include_overhead,
+            write_files=False,
         )
         sig = _BENCH.acc12[(ds, "valid")]
         regret = float(sig.max() - sig[r.best_index])
-        out.append((algo, ds, s, int(r.best_index), r.num_trials, r.overhead_s, r.controller_s, r.results, regret))
+        out.append(
+            (
+                algo,
+                ds,
+                s,
+                int(r.best_index),
+                r.num_trials,
+                r.overhead_s,
+                r.controller_s,
+                r.results,
+                regret,
+            )
+        )
     return out
 
 
@@ -238,30 +280,78 @@ def _log(f, out):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=100, help="independent searches per algorithm and dataset")
-    ap.add_argument("--runs-other", type=int, default=None, help="runs for CIFAR-100/ImageNet16-120 (default --runs)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--runs", type=int, default=100, help="independent searches per algorithm and dataset"
+    )
+    ap.add_argument(
+        "--runs-other",
+        type=int,
+        default=None,
+        help="runs for CIFAR-100/ImageNet16-120 (default --runs)",
+    )
     ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
     ap.add_argument("--algos", default="rs,rea,reinforce", help="of rs,rea,reinforce,tpe,predictor")
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
-    ap.add_argument("--budget", type=float, default=None, help="simulated seconds (default: per dataset, see module)")
-    ap.add_argument("--include-overhead", action="store_true", help="add the oracle's wall time to the budget")
-    ap.add_argument("--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="simulated seconds (default: per dataset, see module)",
+    )
+    ap.add_argument(
+        "--include-overhead", action="store_true", help="add the oracle's wall time to the budget"
+    )
+    ap.add_argument(
+        "--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy"
+    )
     ap.add_argument("--seed0", type=int, default=1)
-    ap.add_argument("--eff-runs", type=int, default=0, help="sample-efficiency runs per algorithm (0: skip)")
-    ap.add_argument("--eff-algos", default=None, help="algorithms for the sample-efficiency protocol (default --algos)")
-    ap.add_argument("--eff-cap", type=int, default=1500, help="evaluations before a sample-efficiency run gives up")
-    ap.add_argument("--overhead-at", type=int, default=0, help="time trials N-19..N of one run per algorithm (0: skip)")
-    ap.add_argument("--predictor-kwargs", default="{}", help="JSON dict of PredictorOracle arguments")
-    ap.add_argument("--log", default=None, help="append every finished chunk's results to this JSON-lines file")
-    ap.add_argument("--report", default=None, help="print the tables from a --log file (possibly partial); no runs")
-    ap.add_argument("--priority", default="", help="comma-separated algorithms whose chunks run first")
+    ap.add_argument(
+        "--eff-runs", type=int, default=0, help="sample-efficiency runs per algorithm (0: skip)"
+    )
+    ap.add_argument(
+        "--eff-algos",
+        default=None,
+        help="algorithms for the sample-efficiency protocol (default --algos)",
+    )
+    ap.add_argument(
+        "--eff-cap",
+        type=int,
+        default=1500,
+        help="evaluations before a sample-efficiency run gives up",
+    )
+    ap.add_argument(
+        "--overhead-at",
+        type=int,
+        default=0,
+        help="time trials N-19..N of one run per algorithm (0: skip)",
+    )
+    ap.add_argument(
+        "--predictor-kwargs", default="{}", help="JSON dict of PredictorOracle arguments"
+    )
+    ap.add_argument(
+        "--log", default=None, help="append every finished chunk's results to this JSON-lines file"
+    )
+    ap.add_argument(
+        "--report",
+        default=None,
+        help="print the tables from a --log file (possibly partial); no runs",
+    )
+    ap.add_argument(
+        "--priority", default="", help="comma-separated algorithms whose chunks run first"
+    )
     args = ap.parse_args(argv)
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
-    eff_algos = algos if args.eff_algos is None else [a.strip() for a in args.eff_algos.split(",") if a.strip()]
+    eff_algos = (
+        algos
+        if args.eff_algos is None
+        else [a.strip() for a in args.eff_algos.split(",") if a.strip()]
+    )
     rkw = FACTORIZED_KWARGS if args.factorized else REINFORCE_KWARGS
     pkw = dict(PREDICTOR_KWARGS, **json.loads(args.predictor_kwargs))
     bench = NASBench201(args.table_dir)  # fail early with a clear message
@@ -274,23 +364,63 @@ def main(argv=None):
         for algo in algos:
             seeds = list(range(args.seed0, args.seed0 + runs))
             for i in range(0, runs, chunk):
-                tasks.append(("budget", args.table_dir, algo, ds, seeds[i : i + chunk], budget, args.include_overhead, rkw, pkw))
+                tasks.append(
+                    (
+                        "budget",
+                        args.table_dir,
+                        algo,
+                        ds,
+                        seeds[i : i + chunk],
+                        budget,
+                        args.include_overhead,
+                        rkw,
+                        pkw,
+                    )
+                )
     if args.eff_runs:
         seeds = list(range(args.seed0, args.seed0 + args.eff_runs))
         for algo in eff_algos:
             step = 2 if algo in ("rs", "rea", "reinforce") else 5
             for i in range(0, len(seeds), step):
-                tasks.append(("eff", args.table_dir, algo, "cifar10", seeds[i : i + step], args.eff_cap, False, rkw, pkw))
+                tasks.append(
+                    (
+                        "eff",
+                        args.table_dir,
+                        algo,
+                        "cifar10",
+                        seeds[i : i + step],
+                        args.eff_cap,
+                        False,
+                        rkw,
+                        pkw,
+                    )
+                )
     if args.overhead_at:
         for algo in algos:
-            tasks.append(("ovh", args.table_dir, algo, "cifar10", [args.seed0], args.overhead_at, False, rkw, pkw))
+            tasks.append(
+                (
+                    "ovh",
+                    args.table_dir,
+                    algo,
+                    "cifar10",
+                    [args.seed0],
+                    args.overhead_at,
+                    False,
+                    rkw,
+                    pkw,
+                )
+            )
     # Order: --priority algorithms first (a run cut short still has the comparison that matters),
     # then the slow chunks first.
     prio = [a.strip() for a in args.priority.split(",") if a.strip()]
     slow = {"eff": 0, "ovh": 2}
-    tasks.sort(key=lambda t: (
-        prio.index(t[2]) if t[2] in prio else len(prio), slow.get(t[0], 1), t[2] not in ("reinforce", "tpe", "rs")
-    ))
+    tasks.sort(
+        key=lambda t: (
+            prio.index(t[2]) if t[2] in prio else len(prio),
+            slow.get(t[0], 1),
+            t[2] not in ("reinforce", "tpe", "rs"),
+        )
+    )
     t0 = time.time()
     results = []
     log = open(args.log, "a") if args.log else None
@@ -314,12 +444,21 @@ def main(argv=None):
     results = [r for r in results if r[0] not in ("eff", "ovh")]
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
-    print("budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
-          + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; PredictorOracle {pkw or 'defaults'}")
-    print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style);")
-    print("regret = best 12-epoch valid accuracy in the table minus the chosen cell's (mean ± std of the mean):")
-    hdr = ("| algo | dataset | runs | archs/run | test acc (ours) | regret (12-ep valid) | published (NB201) "
-           "| overhead ms/trial | controller ms/trial |")
+    print(
+        "budgets (simulated s): "
+        + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
+        + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; PredictorOracle {pkw or 'defaults'}"
+    )
+    print(
+        "Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style);"
+    )
+    print(
+        "regret = best 12-epoch valid accuracy in the table minus the chosen cell's (mean ± std of the mean):"
+    )
+    hdr = (
+        "| algo | dataset | runs | archs/run | test acc (ours) | regret (12-ep valid) | published (NB201) "
+        "| overhead ms/trial | controller ms/trial |"
+    )
     print(hdr)
     print("|" + "---|" * 9)
     for ds in datasets:
@@ -334,10 +473,14 @@ def main(argv=None):
             ctl = 1000 * sum(r[6] for r in rs) / trials
             pub = PUBLISHED.get(algo, {}).get(ds)
             pub = f"{pub[0]:.2f} ± {pub[1]:.2f}" if pub else "—"
-            print(f"| {NAMES[algo]} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± {acc.std():.2f} "
-                  f"| {reg.mean():.3f} ± {reg.std() / np.sqrt(len(reg)):.3f} | {pub} | {ovh_ms:.2f} | {ctl:.2f} |")
+            print(
+                f"| {NAMES[algo]} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± {acc.std():.2f} "
+                f"| {reg.mean():.3f} ± {reg.std() / np.sqrt(len(reg)):.3f} | {pub} | {ovh_ms:.2f} | {ctl:.2f} |"
+            )
     if "cifar10" in datasets:
-        print("\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):")
+        print(
+            "\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):"
+        )
         print("| algo | runs | C10 test | C100 test | IN16 test | published C10 / C100 / IN16 |")
         print("|---|---|---|---|---|---|")
         for algo in algos:
@@ -348,12 +491,20 @@ def main(argv=None):
             for ds in DATASETS:
                 a = np.array([r[7][f"{ds}_test"] for r in rs])
                 cols.append(f"{a.mean():.2f} ± {a.std():.2f}")
-            pub = " / ".join(f"{PUBLISHED[algo][d][0]:.2f}" for d in DATASETS) if algo in PUBLISHED else "—"
+            pub = (
+                " / ".join(f"{PUBLISHED[algo][d][0]:.2f}" for d in DATASETS)
+                if algo in PUBLISHED
+                else "—"
+            )
             print(f"| {NAMES[algo]} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
     if eff:
-        print(f"\nSample efficiency (signal: 200-epoch cifar10_valid, no budget; evaluations, repeats included, until "
-              f"the best-cifar10_valid cell is evaluated; cap {args.eff_cap}, a run that misses counts as > cap):")
-        print("| algo | runs | median | mean (found only) | 25th / 75th percentile | found within cap |")
+        print(
+            f"\nSample efficiency (signal: 200-epoch cifar10_valid, no budget; evaluations, repeats included, until "
+            f"the best-cifar10_valid cell is evaluated; cap {args.eff_cap}, a run that misses counts as > cap):"
+        )
+        print(
+            "| algo | runs | median | mean (found only) | 25th / 75th percentile | found within cap |"
+        )
         print("|---|---|---|---|---|---|")
         for algo in eff_algos:
             ns = [r[4] for r in eff if r[1] == algo]
@@ -363,16 +514,28 @@ def main(argv=None):
             found = x[np.isfinite(x)]
 
             def fmt(v):
-                return f"> {args.eff_cap}" if not np.isfinite(v) else f"{v:.0f}" if v == int(v) else f"{v:.1f}"
+                return (
+                    f"> {args.eff_cap}"
+                    if not np.isfinite(v)
+                    else f"{v:.0f}"
+                    if v == int(v)
+                    else f"{v:.1f}"
+                )
 
-            q25, med, q75 = (np.percentile(x, q, method="lower" if not np.all(np.isfinite(x)) else "linear")
-                             for q in (25, 50, 75))
-            print(f"| {NAMES[algo]} | {len(x)} | {fmt(med)} | {found.mean() if len(found) else float('nan'):.0f} "
-                  f"| {fmt(q25)} / {fmt(q75)} | {len(found)}/{len(x)} |")
+            q25, med, q75 = (
+                np.percentile(x, q, method="lower" if not np.all(np.isfinite(x)) else "linear")
+                for q in (25, 50, 75)
+            )
+            print(
+                f"| {NAMES[algo]} | {len(x)} | {fmt(med)} | {found.mean() if len(found) else float('nan'):.0f} "
+                f"| {fmt(q25)} / {fmt(q75)} | {len(found)}/{len(x)} |"
+            )
     if ovh:
         n = args.overhead_at
-        print(f"\nOverhead per trial at trials {n - 19}..{n} (one unbudgeted CIFAR-10 run, seed {args.seed0}, "
-              "file writes off):")
+        print(
+            f"\nOverhead per trial at trials {n - 19}..{n} (one unbudgeted CIFAR-10 run, seed {args.seed0}, "
+            "file writes off):"
+        )
         print("| algo | oracle ms/trial (mean) | max | controller ms/trial (mean) |")
         print("|---|---|---|---|")
         for algo in algos:

@@ -49,8 +49,13 @@ PUBLISHED = {
     "reinforce": {"cifar10": (93.85, 0.37), "cifar100": (71.71, 1.09), "imagenet16": (45.24, 1.18)},
 }
 OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16": 47.31}
-NAMES = {"rs": "random search", "rea": "aging evolution (P=10, S=3)", "reinforce": "REINFORCE",
-         "rea_proxy": "aging evolution + synflow", "reinforce_proxy": "REINFORCE + synflow"}
+NAMES = {
+    "rs": "random search",
+    "rea": "aging evolution (P=10, S=3)",
+    "reinforce": "REINFORCE",
+    "rea_proxy": "aging evolution + synflow",
+    "reinforce_proxy": "REINFORCE + synflow",
+}
 PROXY_TABLE = os.path.join(HERE, "data", "nb201_proxies.csv")
 
 # REINFORCE settings (see benchmarks/README.md, nas_bench_201): NB201's EMA 0.9 and update after
@@ -71,7 +76,11 @@ def make_factory(algo: str, reinforce_kwargs: dict, proxy=None, proxy_kwargs=Non
         return functools.partial(RandomOracle, allow_duplicates=True)
     if algo == "rea":
         return functools.partial(
-            AgingEvolutionOracle, population_size=10, sample_size=3, identity_prob=0.0, allow_duplicates=True
+            AgingEvolutionOracle,
+            population_size=10,
+            sample_size=3,
+            identity_prob=0.0,
+            allow_duplicates=True,
         )
     if algo == "reinforce":
         return functools.partial(ReinforceOracle, allow_duplicates=True, **reinforce_kwargs)
@@ -140,11 +149,28 @@ def _worker(task):
     out = []
     for s in seeds:
         r = _BENCH.simulate(
-            factory, ds, time_budget=budget, seed=s, include_overhead=include_overhead, write_files=False,
+            factory,
+            ds,
+            time_budget=budget,
+            seed=s,
+            include_overhead=include_overhead,
+            write_files=False,
             proxy_cost_s=proxy_cost,
         )
-        out.append((label(algo, proxy_cost), ds, s, r.best_index, r.num_trials, r.overhead_s, r.controller_s,
-                    r.results, r.proxy_calls, r.proxy_s))
+        out.append(
+            (
+                label(algo, proxy_cost),
+                ds,
+                s,
+                r.best_index,
+                r.num_trials,
+                r.overhead_s,
+                r.controller_s,
+                r.results,
+                r.proxy_calls,
+                r.proxy_s,
+            )
+        )
     return out
 
 
@@ -158,37 +184,78 @@ def display_name(key: str) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=100, help="independent searches per algorithm and dataset")
-    ap.add_argument("--runs-other", type=int, default=None, help="runs for CIFAR-100/ImageNet16-120 (default --runs)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--runs", type=int, default=100, help="independent searches per algorithm and dataset"
+    )
+    ap.add_argument(
+        "--runs-other",
+        type=int,
+        default=None,
+        help="runs for CIFAR-100/ImageNet16-120 (default --runs)",
+    )
     ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
     ap.add_argument("--algos", default="rs,rea,reinforce")
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
-    ap.add_argument("--budget", type=float, default=None, help="simulated seconds (default: per dataset, see module)")
-    ap.add_argument("--include-overhead", action="store_true", help="add the oracle's wall time to the budget")
-    ap.add_argument("--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="simulated seconds (default: per dataset, see module)",
+    )
+    ap.add_argument(
+        "--include-overhead", action="store_true", help="add the oracle's wall time to the budget"
+    )
+    ap.add_argument(
+        "--factorized", action="store_true", help="REINFORCE with the factorized (NB201) policy"
+    )
     ap.add_argument("--seed0", type=int, default=1)
-    ap.add_argument("--proxy-table", default=PROXY_TABLE, help="synflow per cell (nb201_proxy_table.py)")
-    ap.add_argument("--proxy-samples", type=int, default=None, help="proxy_samples (default: the oracle's)")
-    ap.add_argument("--proxy-candidates", type=int, default=None, help="proxy_candidates (default: the oracle's)")
-    ap.add_argument("--proxy-costs", default="0",
-                    help="comma-separated simulated seconds charged per proxy evaluation; one run of every proxy "
-                         "variant per value (0 = the published protocol: a precomputed table costs nothing)")
-    ap.add_argument("--measure-proxy-cost", action="store_true",
-                    help="only measure the seconds of building + scoring one network with synflow, and exit")
+    ap.add_argument(
+        "--proxy-table", default=PROXY_TABLE, help="synflow per cell (nb201_proxy_table.py)"
+    )
+    ap.add_argument(
+        "--proxy-samples", type=int, default=None, help="proxy_samples (default: the oracle's)"
+    )
+    ap.add_argument(
+        "--proxy-candidates",
+        type=int,
+        default=None,
+        help="proxy_candidates (default: the oracle's)",
+    )
+    ap.add_argument(
+        "--proxy-costs",
+        default="0",
+        help="comma-separated simulated seconds charged per proxy evaluation; one run of every proxy "
+        "variant per value (0 = the published protocol: a precomputed table costs nothing)",
+    )
+    ap.add_argument(
+        "--measure-proxy-cost",
+        action="store_true",
+        help="only measure the seconds of building + scoring one network with synflow, and exit",
+    )
     args = ap.parse_args(argv)
     if args.measure_proxy_cost:
         load = os.getloadavg()
-        print(f"synflow (build + score) per NB201 network: {measure_proxy_cost():.3f} s "
-              f"(load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end)")
+        print(
+            f"synflow (build + score) per NB201 network: {measure_proxy_cost():.3f} s "
+            f"(load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end)"
+        )
         return
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     rkw = FACTORIZED_KWARGS if args.factorized else REINFORCE_KWARGS
-    pkw = {k: v for k, v in (("proxy_samples", args.proxy_samples), ("proxy_candidates", args.proxy_candidates))
-           if v is not None}
+    pkw = {
+        k: v
+        for k, v in (
+            ("proxy_samples", args.proxy_samples),
+            ("proxy_candidates", args.proxy_candidates),
+        )
+        if v is not None
+    }
     proxy_costs = [float(c) for c in args.proxy_costs.split(",") if c.strip()]
     bench = NASBench201(args.table_dir)  # fail early with a clear message
     del bench
@@ -201,8 +268,20 @@ def main(argv=None):
             seeds = list(range(args.seed0, args.seed0 + runs))
             for cost in proxy_costs if algo.endswith("_proxy") else [0.0]:
                 for i in range(0, runs, chunk):
-                    tasks.append((args.table_dir, algo, ds, seeds[i : i + chunk], budget, args.include_overhead, rkw,
-                                  cost, pkw, args.proxy_table))
+                    tasks.append(
+                        (
+                            args.table_dir,
+                            algo,
+                            ds,
+                            seeds[i : i + chunk],
+                            budget,
+                            args.include_overhead,
+                            rkw,
+                            cost,
+                            pkw,
+                            args.proxy_table,
+                        )
+                    )
     # REINFORCE chunks first: they are the slow ones.
     tasks.sort(key=lambda t: not t[1].startswith("reinforce"))
     keys = list(dict.fromkeys(label(t[1], t[7]) for t in tasks))
@@ -219,11 +298,18 @@ def main(argv=None):
     wall = time.time() - t0
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
-    print("budgets (simulated s): " + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
-          + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; proxy options {pkw or 'defaults'}")
-    print("Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style):")
-    hdr = ("| algo | dataset | runs | archs/run | test acc (ours) | published (NB201) | overhead ms/trial | "
-           "controller ms/trial | proxy evals/run |")
+    print(
+        "budgets (simulated s): "
+        + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
+        + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; proxy options {pkw or 'defaults'}"
+    )
+    print(
+        "Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style):"
+    )
+    hdr = (
+        "| algo | dataset | runs | archs/run | test acc (ours) | published (NB201) | overhead ms/trial | "
+        "controller ms/trial | proxy evals/run |"
+    )
     print(hdr)
     print("|" + "---|" * 9)
     for ds in datasets:
@@ -238,10 +324,14 @@ def main(argv=None):
             pub = PUBLISHED.get(key, {}).get(ds)
             pub = f"{pub[0]:.2f} ± {pub[1]:.2f}" if pub else "-"
             evals = sum(r[8] for r in rs) / len(rs)
-            print(f"| {display_name(key)} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± "
-                  f"{acc.std():.2f} | {pub} | {ovh:.2f} | {ctl:.2f} | {evals:.0f} |")
+            print(
+                f"| {display_name(key)} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± "
+                f"{acc.std():.2f} | {pub} | {ovh:.2f} | {ctl:.2f} | {evals:.0f} |"
+            )
     if "cifar10" in datasets:
-        print("\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):")
+        print(
+            "\nNB201 paper protocol (searched on CIFAR-10, the chosen cell's 200-epoch test accuracy on each dataset):"
+        )
         print("| algo | runs | C10 test | C100 test | IN16 test | published C10 / C100 / IN16 |")
         print("|---|---|---|---|---|---|")
         for key in keys:
@@ -252,7 +342,11 @@ def main(argv=None):
             for ds in DATASETS:
                 a = np.array([r[7][f"{ds}_test"] for r in rs])
                 cols.append(f"{a.mean():.2f} ± {a.std():.2f}")
-            pub = " / ".join(f"{PUBLISHED[key][d][0]:.2f}" for d in DATASETS) if key in PUBLISHED else "-"
+            pub = (
+                " / ".join(f"{PUBLISHED[key][d][0]:.2f}" for d in DATASETS)
+                if key in PUBLISHED
+                else "-"
+            )
             print(f"| {display_name(key)} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
     print("\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
     print(f"wall time {wall:.0f} s with {args.jobs} job(s)")

@@ -49,8 +49,10 @@ PROXIES = ("synflow", "params", "flops")
 PUBLISHED = {"synflow": {"cifar10": 0.737, "cifar100": 0.763, "imagenet16": 0.751}}
 # Second-hand only: FLOPs / params rows of EZNAS's (Akhauri et al. 2022) NAS-Bench-201 table, as copied in a
 # third-party paper summary; not found in Abdelfattah et al.'s own material.
-PUBLISHED_2ND_HAND = {"params": {"cifar10": 0.75, "cifar100": 0.72, "imagenet16": 0.69},
-                      "flops": {"cifar10": 0.75, "cifar100": 0.72, "imagenet16": 0.69}}
+PUBLISHED_2ND_HAND = {
+    "params": {"cifar10": 0.75, "cifar100": 0.72, "imagenet16": 0.69},
+    "flops": {"cifar10": 0.75, "cifar100": 0.72, "imagenet16": 0.69},
+}
 DEFAULT_NB201 = os.path.join(os.path.dirname(REPO), "shared", "nas-bench-201", "nb201.csv")
 
 
@@ -63,7 +65,9 @@ def read_nb201(path):
         rows = list(csv.DictReader(f))
     for i, r in enumerate(rows):
         if int(r["arch_index"]) != i:
-            raise ValueError(f"{path}: row {i} has arch_index {r['arch_index']}; expected rows in index order.")
+            raise ValueError(
+                f"{path}: row {i} has arch_index {r['arch_index']}; expected rows in index order."
+            )
     return rows
 
 
@@ -78,16 +82,23 @@ def read_partial(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nb201", default=DEFAULT_NB201, help="nb201.csv (arch strings, accuracies, params_m)")
+    ap.add_argument(
+        "--nb201", default=DEFAULT_NB201, help="nb201.csv (arch strings, accuracies, params_m)"
+    )
     ap.add_argument("--out", default=os.path.join(HERE, "data", "nb201_proxies.csv"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N cells (a quick try)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=32, help="cells per traced supernet call")
     ap.add_argument("--chunk", type=int, default=512, help="cells between checkpoints")
-    ap.add_argument("--verify", type=int, default=8, help="sample cells per dataset checked against real builds")
+    ap.add_argument(
+        "--verify", type=int, default=8, help="sample cells per dataset checked against real builds"
+    )
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads")
-    ap.add_argument("--check-only", action="store_true",
-                    help="read --out, re-run the checks on real builds and the Spearman table (no recomputation)")
+    ap.add_argument(
+        "--check-only",
+        action="store_true",
+        help="read --out, re-run the checks on real builds and the Spearman table (no recomputation)",
+    )
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -109,8 +120,10 @@ def main(argv=None):
     if args.check_only:
         table = read_table(args.out, n)
         done = {i: [table[i][f"{d}_synflow"] for d in DATASETS] for i in range(n)}
-        costs = {d: {p: np.array([table[i][f"{d}_{p}"] for i in range(n)]) for p in ("params", "flops")}
-                 for d in DATASETS}
+        costs = {
+            d: {p: np.array([table[i][f"{d}_{p}"] for i in range(n)]) for p in ("params", "flops")}
+            for d in DATASETS
+        }
         summary["mode"] = f"check-only of {args.out}"
     else:
         # -- params and flops: per-op terms from 5 real builds ----------------------------------
@@ -123,9 +136,15 @@ def main(argv=None):
 
     pm = np.array([float(r["params_m"]) for r in rows]) * 1e6
     dev = np.abs(costs["cifar10"]["params"] - pm)
-    summary["params_vs_params_m"] = {"max_abs_dev": float(dev.max()), "cells_exact": int((dev < 0.5).sum()), "cells": n}
-    log(f"CIFAR-10 params vs NAS-Bench-201 params_m: max |dev| {dev.max():.1f} params, exact for "
-        f"{int((dev < 0.5).sum())} / {n} cells")
+    summary["params_vs_params_m"] = {
+        "max_abs_dev": float(dev.max()),
+        "cells_exact": int((dev < 0.5).sum()),
+        "cells": n,
+    }
+    log(
+        f"CIFAR-10 params vs NAS-Bench-201 params_m: max |dev| {dev.max():.1f} params, exact for "
+        f"{int((dev < 0.5).sum())} / {n} cells"
+    )
     summary["verification"] = verify(args, archs, done, costs, sup_cifar, sup_in16)
 
     if not args.check_only:
@@ -158,7 +177,7 @@ def compute_synflow(args, archs, sup_cifar, sup_in16, summary):
         if new_file:
             w.writerow(["arch_index"] + [f"{d}_synflow" for d in DATASETS])
         for c0 in range(0, len(todo), args.chunk):
-            idx = todo[c0:c0 + args.chunk]
+            idx = todo[c0 : c0 + args.chunk]
             cells = [archs[i] for i in idx]
             a = sup_cifar(cells)
             b = sup_in16(cells)
@@ -169,8 +188,10 @@ def compute_synflow(args, archs, sup_cifar, sup_in16, summary):
             f.flush()
             os.fsync(f.fileno())
             rate = (c0 + len(idx)) / (time.time() - t_syn)
-            log(f"synflow {c0 + len(idx)}/{len(todo)} ({rate:.1f} cells/s, "
-                f"ETA {(len(todo) - c0 - len(idx)) / rate / 60:.1f} min, load {os.getloadavg()[0]:.2f})")
+            log(
+                f"synflow {c0 + len(idx)}/{len(todo)} ({rate:.1f} cells/s, "
+                f"ETA {(len(todo) - c0 - len(idx)) / rate / 60:.1f} min, load {os.getloadavg()[0]:.2f})"
+            )
     summary["synflow_s"] = time.time() - t_syn
     summary["synflow_cells_this_run"] = len(todo)
     return done
@@ -182,7 +203,9 @@ def verify(args, archs, done, costs, sup_cifar, sup_in16):
     from keras_nas.proxies import score
 
     rng = np.random.default_rng(12345)
-    sample = sorted(rng.choice(len(archs), size=min(args.verify, len(archs)), replace=False).tolist())
+    sample = sorted(
+        rng.choice(len(archs), size=min(args.verify, len(archs)), replace=False).tolist()
+    )
     ver = {}
     for col, (d, (shape, k, _)) in enumerate(DATASETS.items()):
         sup = sup_in16 if d == "imagenet16" else sup_cifar
@@ -196,9 +219,15 @@ def verify(args, archs, done, costs, sup_cifar, sup_in16):
             worst_syn = max(worst_syn, rel)
             for p in ("params", "flops"):
                 cost_ok &= score(model, p) == costs[d][p][i]
-        ver[d] = {"cells": sample, "synflow_max_rel_diff": worst_syn, "params_flops_exact": bool(cost_ok)}
-        log(f"check {d} on {len(sample)} real builds: synflow max rel diff {worst_syn:.2e}, "
-            f"params/flops exact: {cost_ok}")
+        ver[d] = {
+            "cells": sample,
+            "synflow_max_rel_diff": worst_syn,
+            "params_flops_exact": bool(cost_ok),
+        }
+        log(
+            f"check {d} on {len(sample)} real builds: synflow max rel diff {worst_syn:.2e}, "
+            f"params/flops exact: {cost_ok}"
+        )
     return ver
 
 
@@ -211,14 +240,20 @@ def write_table(out, archs, done, costs):
         for i, arch in enumerate(archs):
             vals = []
             for col, d in enumerate(DATASETS):
-                vals += [repr(float(done[i][col])), int(costs[d]["params"][i]), int(costs[d]["flops"][i])]
+                vals += [
+                    repr(float(done[i][col])),
+                    int(costs[d]["params"][i]),
+                    int(costs[d]["flops"][i]),
+                ]
             w.writerow([i, arch] + vals)
     os.replace(tmp, out)
 
 
 def read_table(path, n):
     with open(path, newline="") as f:
-        table = [{k: (v if k == "arch" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        table = [
+            {k: (v if k == "arch" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)
+        ]
     if len(table) < n:
         raise ValueError(f"{path} has {len(table)} rows; expected {n}.")
     return table[:n]
@@ -235,14 +270,23 @@ def spearman_table(rows, done, costs):
     for d, acc_col in targets:
         acc = np.array([float(r[acc_col]) for r in rows])
         col = list(DATASETS).index(d)
-        vals = {"synflow": np.array([done[i][col] for i in range(len(rows))]),
-                "params": costs[d]["params"], "flops": costs[d]["flops"]}
+        vals = {
+            "synflow": np.array([done[i][col] for i in range(len(rows))]),
+            "params": costs[d]["params"],
+            "flops": costs[d]["flops"],
+        }
         rho[acc_col] = {p: float(spearmanr(v, acc).statistic) for p, v in vals.items()}
         cells = []
         for p in PROXIES:
             pub = PUBLISHED.get(p, {}).get(d) if acc_col != "cifar10_test" else None
             pub2 = PUBLISHED_2ND_HAND.get(p, {}).get(d)
-            note = f" (pub {pub:.3f})" if pub is not None else f" (2nd-hand {pub2:.2f})" if pub2 is not None else ""
+            note = (
+                f" (pub {pub:.3f})"
+                if pub is not None
+                else f" (2nd-hand {pub2:.2f})"
+                if pub2 is not None
+                else ""
+            )
             cells.append(f"{rho[acc_col][p]:.3f}{note}")
         print(f"{acc_col:<30}" + "".join(f"{c:>24}" for c in cells))
     return rho

@@ -33,11 +33,17 @@ import numpy as np  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--trials", type=int, default=2000)
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
-    ap.add_argument("--reinforce-kwargs", default="{}", help="ReinforceOracle keyword arguments (a Python dict)")
-    ap.add_argument("--profile", action="store_true", help="cProfile REINFORCE's second half instead")
+    ap.add_argument(
+        "--reinforce-kwargs", default="{}", help="ReinforceOracle keyword arguments (a Python dict)"
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile REINFORCE's second half instead"
+    )
     args = ap.parse_args(argv)
     import keras_tuner as kt
 
@@ -50,8 +56,14 @@ def main(argv=None):
     directory = tempfile.mkdtemp(prefix="reinforce_overhead_")
 
     def make(cls, name, **kw):
-        o = cls(objective=kt.Objective("val_acc_12ep", "max"), max_trials=10**6,
-                hyperparameters=bench.hyperparameters(), seed=0, allow_duplicates=True, **kw)
+        o = cls(
+            objective=kt.Objective("val_acc_12ep", "max"),
+            max_trials=10**6,
+            hyperparameters=bench.hyperparameters(),
+            seed=0,
+            allow_duplicates=True,
+            **kw,
+        )
         o.verbose = 0
         internals.set_project_dir(o, directory, name)
         return o
@@ -66,8 +78,10 @@ def main(argv=None):
         o.end_trial(trial)
         return time.perf_counter() - t0, time.process_time() - c0
 
-    oracles = {"random": make(RandomOracle, "rs"),
-               "reinforce": make(ReinforceOracle, "rl", **ast.literal_eval(args.reinforce_kwargs))}
+    oracles = {
+        "random": make(RandomOracle, "rs"),
+        "reinforce": make(ReinforceOracle, "rl", **ast.literal_eval(args.reinforce_kwargs)),
+    }
     times = {k: [] for k in oracles}
     cpu = {k: [] for k in oracles}
     print("load at start", os.getloadavg(), flush=True)
@@ -82,8 +96,10 @@ def main(argv=None):
             pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
             return
         marks = {100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, args.trials}
-        print("| trial | random median ms | REINFORCE median ms | difference | random mean | REINFORCE mean "
-              "| CPU ms random | CPU ms REINFORCE | CPU difference | load |")
+        print(
+            "| trial | random median ms | REINFORCE median ms | difference | random mean | REINFORCE mean "
+            "| CPU ms random | CPU ms REINFORCE | CPU difference | load |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for n in range(args.trials):
             order = ("random", "reinforce") if n % 2 == 0 else ("reinforce", "random")
@@ -93,13 +109,16 @@ def main(argv=None):
                 cpu[k].append(c)
             if n + 1 in marks:
                 lo = max(0, n - 49)
-                med = {k: 1000 * float(np.median(v[lo:n + 1])) for k, v in times.items()}
-                mean = {k: 1000 * float(np.mean(v[lo:n + 1])) for k, v in times.items()}
-                cm = {k: 1000 * float(np.mean(v[lo:n + 1])) for k, v in cpu.items()}
-                print(f"| {n + 1} | {med['random']:.1f} | {med['reinforce']:.1f} | "
-                      f"{med['reinforce'] - med['random']:+.1f} | {mean['random']:.1f} | {mean['reinforce']:.1f} | "
-                      f"{cm['random']:.1f} | {cm['reinforce']:.1f} | {cm['reinforce'] - cm['random']:+.1f} | "
-                      f"{os.getloadavg()[0]:.1f} |", flush=True)
+                med = {k: 1000 * float(np.median(v[lo : n + 1])) for k, v in times.items()}
+                mean = {k: 1000 * float(np.mean(v[lo : n + 1])) for k, v in times.items()}
+                cm = {k: 1000 * float(np.mean(v[lo : n + 1])) for k, v in cpu.items()}
+                print(
+                    f"| {n + 1} | {med['random']:.1f} | {med['reinforce']:.1f} | "
+                    f"{med['reinforce'] - med['random']:+.1f} | {mean['random']:.1f} | {mean['reinforce']:.1f} | "
+                    f"{cm['random']:.1f} | {cm['reinforce']:.1f} | {cm['reinforce'] - cm['random']:+.1f} | "
+                    f"{os.getloadavg()[0]:.1f} |",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

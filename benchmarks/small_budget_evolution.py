@@ -88,7 +88,9 @@ def _worker(task):
         if fast:
             best = fast_search(_BENCH, ds, n, p, s, seed)
         else:
-            r = _BENCH.simulate(_factory(p, s), ds, time_budget=1e12, seed=seed, write_files=False, max_trials=n)
+            r = _BENCH.simulate(
+                _factory(p, s), ds, time_budget=1e12, seed=seed, write_files=False, max_trials=n
+            )
             assert r.num_trials == n, (r.num_trials, n)
             best = r.best_index
         out.append((ds, n, p, s, seed, float(_BENCH.acc200[(ds, "test")][best]), best))
@@ -111,15 +113,21 @@ def configs(n, populations=POPULATIONS):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--budgets", default="10,20,30,50")
     ap.add_argument("--datasets", default="cifar10")
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--populations", default=",".join(map(str, POPULATIONS)), help="P values tried")
-    ap.add_argument("--slow", action="store_true", help="every run through NASBench201.simulate (keras-tuner)")
-    ap.add_argument("--check", type=int, default=0, help="seeds per (N, P, S) compared with simulate first")
+    ap.add_argument(
+        "--slow", action="store_true", help="every run through NASBench201.simulate (keras-tuner)"
+    )
+    ap.add_argument(
+        "--check", type=int, default=0, help="seeds per (N, P, S) compared with simulate first"
+    )
     args = ap.parse_args(argv)
     pops = tuple(int(p) for p in args.populations.split(","))
     if args.check:
@@ -131,8 +139,10 @@ def main(argv=None):
                         slow = _worker((args.table_dir, ds, n, p, s, [seed], False))[0][-1]
                         fast = fast_search(bench, ds, n, p, s, seed)
                         assert slow == fast, (ds, n, p, s, seed, slow, fast)
-        print(f"check: the fast loop picked the same cell as NASBench201.simulate for {args.check} seeds of "
-              "every (dataset, N, P, S)")
+        print(
+            f"check: the fast loop picked the same cell as NASBench201.simulate for {args.check} seeds of "
+            "every (dataset, N, P, S)"
+        )
     budgets = [int(b) for b in args.budgets.split(",")]
     datasets = [canonical_dataset(d) for d in args.datasets.split(",")]
     tasks = []
@@ -141,8 +151,17 @@ def main(argv=None):
         for n in budgets:
             for p, s in configs(n, pops):
                 for i in range(0, args.runs, chunk):
-                    tasks.append((args.table_dir, ds, n, p, s, list(range(1 + i, 1 + min(args.runs, i + chunk))),
-                                  not args.slow))
+                    tasks.append(
+                        (
+                            args.table_dir,
+                            ds,
+                            n,
+                            p,
+                            s,
+                            list(range(1 + i, 1 + min(args.runs, i + chunk))),
+                            not args.slow,
+                        )
+                    )
     t0 = time.time()
     results = []
     with mp.get_context("spawn").Pool(args.jobs) as pool:
@@ -152,8 +171,10 @@ def main(argv=None):
     print(f"{args.runs} seeds per cell; wall {time.time() - t0:.0f}s")
     for ds in datasets:
         opt = bench.best(ds)[1]
-        print(f"\n### {ds}: mean 200-epoch test accuracy of the chosen cell (regret = {opt:.2f} - mean); "
-              "+-: standard error of the mean; minus random: paired by seed (the same seed draws the same first random cells)")
+        print(
+            f"\n### {ds}: mean 200-epoch test accuracy of the chosen cell (regret = {opt:.2f} - mean); "
+            "+-: standard error of the mean; minus random: paired by seed (the same seed draws the same first random cells)"
+        )
         for n in budgets:
             rs = {r[4]: r[5] for r in results if r[0] == ds and r[1] == n and r[2] == 0}
             rs_mean = np.mean(list(rs.values()))
@@ -161,11 +182,17 @@ def main(argv=None):
             print("| P | S | test acc | regret | minus random |")
             print("|---|---|---|---|---|")
             for p, s in configs(n, pops)[1:]:
-                acc = {r[4]: r[5] for r in results if r[0] == ds and r[1] == n and r[2] == p and r[3] == s}
+                acc = {
+                    r[4]: r[5]
+                    for r in results
+                    if r[0] == ds and r[1] == n and r[2] == p and r[3] == s
+                }
                 a = np.array([acc[k] for k in sorted(acc)])
                 d = np.array([acc[k] - rs[k] for k in sorted(acc)])
-                print(f"| {p} | {s} | {a.mean():.2f} +- {a.std(ddof=1) / np.sqrt(len(a)):.2f} | {opt - a.mean():.2f} "
-                      f"| {d.mean():+.2f} +- {d.std(ddof=1) / np.sqrt(len(d)):.2f} |")
+                print(
+                    f"| {p} | {s} | {a.mean():.2f} +- {a.std(ddof=1) / np.sqrt(len(a)):.2f} | {opt - a.mean():.2f} "
+                    f"| {d.mean():+.2f} +- {d.std(ddof=1) / np.sqrt(len(d)):.2f} |"
+                )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,13 @@ def main(argv=None):
     hp = kt.HyperParameters()
     cells.register(hp)
     kinds = {d.name: d.kind for d in cells.decisions}
-    stats = {"blocks": [], "t0": time.perf_counter(), "last": time.perf_counter(), "n": 0,
-             "cpu": time.process_time()}
+    stats = {
+        "blocks": [],
+        "t0": time.perf_counter(),
+        "last": time.perf_counter(),
+        "n": 0,
+        "cpu": time.process_time(),
+    }
     log_path = os.path.join(args.out, f"soak_{args.tuner}.jsonl")
     os.makedirs(args.out, exist_ok=True)
     if not args.resume:
@@ -93,35 +98,68 @@ def main(argv=None):
                 stats["cpu"] = time.process_time()
                 if n % (5 * args.block) == 0 or n == args.trials:
                     rec["dir_mb"], rec["files"] = dir_size_mb(os.path.join(args.out, args.tuner))
-                    rec["oracle_json_kb"] = os.path.getsize(os.path.join(args.out, args.tuner, "oracle.json")) / 1024
+                    rec["oracle_json_kb"] = (
+                        os.path.getsize(os.path.join(args.out, args.tuner, "oracle.json")) / 1024
+                    )
                 stats["last"] = now
                 stats["blocks"].append(rec)
                 logf.write(json.dumps(rec) + "\n")
                 logf.flush()
                 print(json.dumps(rec), flush=True)
 
-    common = dict(objective=kt.Objective("score", "max"), max_trials=args.trials, hyperparameters=hp,
-                  directory=args.out, project_name=args.tuner, overwrite=not args.resume, seed=1)
+    common = dict(
+        objective=kt.Objective("score", "max"),
+        max_trials=args.trials,
+        hyperparameters=hp,
+        directory=args.out,
+        project_name=args.tuner,
+        overwrite=not args.resume,
+        seed=1,
+    )
     if args.tuner == "aging":
+
         class Soak(Mixin, tuners.AgingEvolution):
             pass
 
-        tuner = Soak(population_size=100, sample_size=25, kinds=kinds, allow_duplicates=True,
-                     fsync=not args.no_fsync, **common)
+        tuner = Soak(
+            population_size=100,
+            sample_size=25,
+            kinds=kinds,
+            allow_duplicates=True,
+            fsync=not args.no_fsync,
+            **common,
+        )
     else:
+
         class Soak(Mixin, kt.RandomSearch):
             pass
 
         tuner = Soak(**common)
-    print(json.dumps({"start": True, "rss_mb": rss_mb(), "trials_loaded": len(tuner.oracle.trials),
-                      "setup_s": time.perf_counter() - stats["t0"], "args": vars(args)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "start": True,
+                "rss_mb": rss_mb(),
+                "trials_loaded": len(tuner.oracle.trials),
+                "setup_s": time.perf_counter() - stats["t0"],
+                "args": vars(args),
+            }
+        ),
+        flush=True,
+    )
     logf.write(json.dumps({"start": time.time(), "rss_mb": rss_mb(), "args": vars(args)}) + "\n")
     stats["t0"] = stats["last"] = time.perf_counter()
     stats["cpu"] = time.process_time()
     tuner.search(verbose=0)
     size, files = dir_size_mb(os.path.join(args.out, args.tuner))
-    done = {"done": True, "trials": len(tuner.oracle.trials), "elapsed_s": time.perf_counter() - stats["t0"],
-            "rss_mb": rss_mb(), "dir_mb": size, "files": files}
+    done = {
+        "done": True,
+        "trials": len(tuner.oracle.trials),
+        "elapsed_s": time.perf_counter() - stats["t0"],
+        "rss_mb": rss_mb(),
+        "dir_mb": size,
+        "files": files,
+    }
     logf.write(json.dumps(done) + "\n")
     logf.close()
     print(json.dumps(done), flush=True)

@@ -35,12 +35,20 @@ def make_backbone(kind, image_size, levels, filters, name, bn_momentum=None):
     from keras_nas.transfer import backbone
 
     if kind == "conv":
-        return backbone.conv_backbone((image_size, image_size, 3), filters, levels=levels, name=name)
+        return backbone.conv_backbone(
+            (image_size, image_size, 3), filters, levels=levels, name=name
+        )
     # The ImageNet layout's default BN momentum (0.9997) is meant for 100k+ steps; a run of a
     # few hundred steps leaves the moving statistics at their initial values, so pass a lower one.
     kw = {} if bn_momentum is None else {"bn_momentum": bn_momentum}
     return backbone.cell_backbone(
-        zoo.NASNET_A, (image_size, image_size, 3), num_cells=1, filters=filters, levels=levels, name=name, **kw
+        zoo.NASNET_A,
+        (image_size, image_size, 3),
+        num_cells=1,
+        filters=filters,
+        levels=levels,
+        name=name,
+        **kw,
     )
 
 
@@ -65,15 +73,27 @@ def run_detection(args, train, val):
 
     from keras_nas.transfer import retinanet
 
-    bb = make_backbone(args.backbone, args.image_size, (3, 4, 5), args.filters, "det_backbone", args.bn_momentum)
+    bb = make_backbone(
+        args.backbone, args.image_size, (3, 4, 5), args.filters, "det_backbone", args.bn_momentum
+    )
     model = retinanet.RetinaNet(
-        bb, train.num_classes, min_level=3, max_level=7, fpn_filters=args.fpn_filters, num_repeats=args.repeats,
-        head_filters=args.fpn_filters, head_convs=2, anchor_scale=2.0, score_threshold=0.05,
+        bb,
+        train.num_classes,
+        min_level=3,
+        max_level=7,
+        fpn_filters=args.fpn_filters,
+        num_repeats=args.repeats,
+        head_filters=args.fpn_filters,
+        head_convs=2,
+        anchor_scale=2.0,
+        score_threshold=0.05,
     )
     rng = np.random.default_rng(args.seed)
     chance = retinanet.mean_average_precision(
         random_detections(val.boxes, val.classes, val.num_classes, args.image_size, 10, rng),
-        val.boxes, val.classes, val.num_classes,
+        val.boxes,
+        val.classes,
+        val.num_classes,
     )
     untrained = retinanet.mean_average_precision(
         model.predict(val.images, batch_size=32, verbose=0), val.boxes, val.classes, val.num_classes
@@ -83,8 +103,11 @@ def run_detection(args, train, val):
     model.compile(keras.optimizers.Adam(lr, clipnorm=10.0))
     t = time.time()
     hist = model.fit(
-        train.images, {"boxes": train.boxes, "classes": train.classes}, batch_size=args.batch_size,
-        epochs=args.epochs, verbose=2 if args.verbose else 0,
+        train.images,
+        {"boxes": train.boxes, "classes": train.classes},
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=2 if args.verbose else 0,
     )
     secs = time.time() - t
     pred = model.predict(val.images, batch_size=32, verbose=0)
@@ -105,12 +128,21 @@ def run_segmentation(args, train, val):
     from keras_nas.transfer import deeplab
 
     n_cls = train.num_classes + 1
-    bb = make_backbone(args.backbone, args.image_size, (2, 3, 4), args.filters, "seg_backbone", args.bn_momentum)
+    bb = make_backbone(
+        args.backbone, args.image_size, (2, 3, 4), args.filters, "seg_backbone", args.bn_momentum
+    )
     model = deeplab.build_deeplab(
-        bb, n_cls, aspp_filters=args.fpn_filters, rates=(1, 2, 3), decoder_filters=args.fpn_filters, low_level_filters=16
+        bb,
+        n_cls,
+        aspp_filters=args.fpn_filters,
+        rates=(1, 2, 3),
+        decoder_filters=args.fpn_filters,
+        low_level_filters=16,
     )
     steps = args.epochs * (len(train) // args.batch_size)
-    deeplab.compile_segmenter(model, n_cls, keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)))
+    deeplab.compile_segmenter(
+        model, n_cls, keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps))
+    )
 
     def miou(pred_labels):
         m = keras.metrics.MeanIoU(n_cls)
@@ -119,7 +151,13 @@ def run_segmentation(args, train, val):
 
     rng = np.random.default_rng(args.seed)
     t = time.time()
-    hist = model.fit(train.images, train.masks, batch_size=args.batch_size, epochs=args.epochs, verbose=2 if args.verbose else 0)
+    hist = model.fit(
+        train.images,
+        train.masks,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=2 if args.verbose else 0,
+    )
     secs = time.time() - t
     logits = model.predict(val.images, batch_size=32, verbose=0)
     return {
@@ -145,11 +183,20 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--filters", type=int, default=8, help="F of the cell backbone (or base width of the conv one)")
+    p.add_argument(
+        "--filters",
+        type=int,
+        default=8,
+        help="F of the cell backbone (or base width of the conv one)",
+    )
     p.add_argument("--fpn-filters", type=int, default=32)
     p.add_argument("--repeats", type=int, default=2, help="NAS-FPN repeats")
-    p.add_argument("--bn-momentum", type=float, default=0.9,
-                   help="BN momentum of the cell backbone (build_network's ImageNet default 0.9997 is for long runs)")
+    p.add_argument(
+        "--bn-momentum",
+        type=float,
+        default=0.9,
+        help="BN momentum of the cell backbone (build_network's ImageNet default 0.9997 is for long runs)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     p.add_argument("--verbose", action="store_true")

@@ -58,9 +58,21 @@ def run_oneshot(strategy, seed, args, data):
     from keras_nas.benchmarks.digits_data import PROTOCOL as P
     from keras_nas.oneshot import search
 
-    kw = dict(space="nb201", strategy=strategy, epochs=args.epochs, batch_size=P.batch_size, seed=seed,
-              channels=P.channels, num_cells=P.num_cells, optimizer="adam", learning_rate=P.learning_rate,
-              lr_schedule="cosine", bn_momentum=P.bn_momentum, bn_epsilon=P.bn_epsilon, tensorboard=False)
+    kw = dict(
+        space="nb201",
+        strategy=strategy,
+        epochs=args.epochs,
+        batch_size=P.batch_size,
+        seed=seed,
+        channels=P.channels,
+        num_cells=P.num_cells,
+        optimizer="adam",
+        learning_rate=P.learning_rate,
+        lr_schedule="cosine",
+        bn_momentum=P.bn_momentum,
+        bn_epsilon=P.bn_epsilon,
+        tensorboard=False,
+    )
     kw.update(json.loads(args.search_kwargs or "{}"))
     r = search(data["x_train"], data["y_train"], data["x_val"], data["y_val"], **kw)
     return r.architecture, r.seconds, r.epochs, r.trace
@@ -75,8 +87,11 @@ def run_baseline(name, seed, budget_s, args):
 
     space = NB201Space()
     ps = ParamSpace.from_search_space(space)
-    ctrl = (AgingEvolutionController(args.population, args.sample, seed=seed) if name == "evolution"
-            else PredictorController(seed=seed))
+    ctrl = (
+        AgingEvolutionController(args.population, args.sample, seed=seed)
+        if name == "evolution"
+        else PredictorController(seed=seed)
+    )
     t0, best, n = time.perf_counter(), None, 0
     while True:
         values = ctrl.propose(ps)
@@ -92,18 +107,26 @@ def run_baseline(name, seed, budget_s, args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--strategies", default="darts,drnas,gdas,enas,spos,supernet-evolution")
     ap.add_argument("--baselines", default="evolution,predictor")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--epochs", type=int, default=10, help="supernet epochs")
-    ap.add_argument("--search_kwargs", default="", help="JSON of extra keras_nas.oneshot.search arguments")
-    ap.add_argument("--tag", default="", help="label stored with each row (e.g. a settings variant)")
+    ap.add_argument(
+        "--search_kwargs", default="", help="JSON of extra keras_nas.oneshot.search arguments"
+    )
+    ap.add_argument(
+        "--tag", default="", help="label stored with each row (e.g. a settings variant)"
+    )
     ap.add_argument("--baseline_seconds", type=float, default=None)
     ap.add_argument("--population", type=int, default=5)
     ap.add_argument("--sample", type=int, default=2)
     ap.add_argument("--table", default=DEFAULT_TABLE)
-    ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "data", "weight_sharing_digits.jsonl"))
+    ap.add_argument(
+        "--out", default=os.path.join(REPO, "benchmarks", "data", "weight_sharing_digits.jsonl")
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -138,27 +161,63 @@ def main(argv=None):
             cell, secs, epochs, trace = run_oneshot(strategy, seed, args, data)
             oneshot_seconds.append(secs)
             mean, accs, in_table = score_cell(cell, table, cache, timings)
-            emit(dict(method=strategy, seed=seed, cell=str(cell), accuracy_mean=mean, accuracy_seeds=accs,
-                      in_table=in_table, percentile=table.percentile(mean), search_seconds=round(secs, 1),
-                      supernet_epochs=epochs, epochs=args.epochs,
-                      final_probabilities=(trace[-1].get("probabilities") if trace else None),
-                      cell_training_seconds=(round(statistics.median(timings), 2) if timings else None)))
-    if args.baselines:  # trace the trainer before any budget runs (the first call traces for ~25 CPU s)
-        dg.train_cell("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", 0)
-    budget = args.baseline_seconds or (statistics.median(oneshot_seconds) if oneshot_seconds else None)
+            emit(
+                dict(
+                    method=strategy,
+                    seed=seed,
+                    cell=str(cell),
+                    accuracy_mean=mean,
+                    accuracy_seeds=accs,
+                    in_table=in_table,
+                    percentile=table.percentile(mean),
+                    search_seconds=round(secs, 1),
+                    supernet_epochs=epochs,
+                    epochs=args.epochs,
+                    final_probabilities=(trace[-1].get("probabilities") if trace else None),
+                    cell_training_seconds=(
+                        round(statistics.median(timings), 2) if timings else None
+                    ),
+                )
+            )
+    if (
+        args.baselines
+    ):  # trace the trainer before any budget runs (the first call traces for ~25 CPU s)
+        dg.train_cell(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+            0,
+        )
+    budget = args.baseline_seconds or (
+        statistics.median(oneshot_seconds) if oneshot_seconds else None
+    )
     for name in [b for b in args.baselines.split(",") if b]:
         if budget is None:
-            print("no budget for the baselines: give --baseline_seconds or run one-shot strategies", flush=True)
+            print(
+                "no budget for the baselines: give --baseline_seconds or run one-shot strategies",
+                flush=True,
+            )
             break
         for seed in args.seeds:
             if (name, seed, args.tag) in done:
                 continue
             cell, secs, n = run_baseline(name, seed, budget, args)
             mean, accs, in_table = score_cell(cell, table, cache, timings)
-            emit(dict(method=name, seed=seed, cell=str(cell), accuracy_mean=mean, accuracy_seeds=accs,
-                      in_table=in_table, percentile=table.percentile(mean), search_seconds=round(secs, 1),
-                      budget_seconds=round(budget, 1), cells_trained=n,
-                      cell_training_seconds=(round(statistics.median(timings), 2) if timings else None)))
+            emit(
+                dict(
+                    method=name,
+                    seed=seed,
+                    cell=str(cell),
+                    accuracy_mean=mean,
+                    accuracy_seeds=accs,
+                    in_table=in_table,
+                    percentile=table.percentile(mean),
+                    search_seconds=round(secs, 1),
+                    budget_seconds=round(budget, 1),
+                    cells_trained=n,
+                    cell_training_seconds=(
+                        round(statistics.median(timings), 2) if timings else None
+                    ),
+                )
+            )
     return 0
 
 

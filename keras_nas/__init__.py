@@ -35,8 +35,21 @@ _LAZY = {
     "NB201HyperModel": "keras_nas.tuning.hypermodels",
     "MacroHyperModel": "keras_nas.tuning.hypermodels",
 }
-_SUBMODULES = {"blocks", "controllers", "tuning", "transfer", "benchmarks", "space", "cli", "data", "distribute",
-               "families", "rundir", "jobs", "proxies"}
+_SUBMODULES = {
+    "blocks",
+    "controllers",
+    "tuning",
+    "transfer",
+    "benchmarks",
+    "space",
+    "cli",
+    "data",
+    "distribute",
+    "families",
+    "rundir",
+    "jobs",
+    "proxies",
+}
 
 
 def __getattr__(name):

@@ -1,11 +1,11 @@
 """Checks the ``keras-nas`` command line runs before TensorFlow is imported or anything is written.
 
-Why a module of its own: the flag definitions in ``cli.py`` carry absl lower bounds only, so huge
-counts (``--max_trials=99999999999999999999``), non-finite floats (``--learning_rate=inf``), seeds
-NumPy refuses, NUL bytes in paths and fractions that leave no training data passed the parser and
-failed minutes later, if at all. And the jobs import TensorFlow (tens of seconds under load) before
-they look at a missing data file, run directory or malformed genotype. Here every such value is
-rejected at once with the flag and its valid range named; the jobs keep their own checks too.
+Why a module of its own: the flag definitions in ``cli_flags.py`` carry absl lower bounds only, so
+huge counts (``--max_trials=99999999999999999999``), non-finite floats (``--learning_rate=inf``),
+seeds NumPy refuses, NUL bytes in paths and fractions that leave no training data passed the parser
+and failed minutes later, if at all. And the jobs import TensorFlow (tens of seconds under load)
+before they look at a missing data file, run directory or malformed genotype. Here every such value
+is rejected at once with the flag and its valid range named; the jobs keep their own checks too.
 """
 
 from __future__ import annotations
@@ -59,23 +59,40 @@ def add_checks(fv: flags.FlagValues):
         if name in INT_RANGES and kind == "int":
             lo, hi = INT_RANGES[name]
             flag.help += f" Range: [{lo}, {hi}]."
-            flags.register_validator(name, _int_in(lo, hi), message=f"must be an integer in [{lo}, {hi}]",
-                                     flag_values=fv)
+            flags.register_validator(
+                name, _int_in(lo, hi), message=f"must be an integer in [{lo}, {hi}]", flag_values=fv
+            )
         elif kind == "float":
-            flags.register_validator(name, lambda v: v is None or math.isfinite(v),
-                                     message="must be a finite number (not inf or nan)", flag_values=fv)
+            flags.register_validator(
+                name,
+                lambda v: v is None or math.isfinite(v),
+                message="must be a finite number (not inf or nan)",
+                flag_values=fv,
+            )
             if name in FLOAT_RANGES:
                 lo, hi, text = FLOAT_RANGES[name]
                 flag.help += f" Range: {text}."
-                flags.register_validator(name, lambda v, lo=lo, hi=hi: v is None or lo <= v <= hi,
-                                         message=f"must be a number in {text}", flag_values=fv)
+                flags.register_validator(
+                    name,
+                    lambda v, lo=lo, hi=hi: v is None or lo <= v <= hi,
+                    message=f"must be a number in {text}",
+                    flag_values=fv,
+                )
         elif kind == "string":
-            flags.register_validator(name, lambda v: v is None or "\x00" not in v,
-                                     message="must not contain a NUL byte (\\x00)", flag_values=fv)
+            flags.register_validator(
+                name,
+                lambda v: v is None or "\x00" not in v,
+                message="must not contain a NUL byte (\\x00)",
+                flag_values=fv,
+            )
     if "learning_rate" in fv:
         fv["learning_rate"].help += f" Range: (0, {LEARNING_RATE_MAX:g}]."
-        flags.register_validator("learning_rate", lambda v: 0 < v <= LEARNING_RATE_MAX,
-                                 message=f"must be a number in (0, {LEARNING_RATE_MAX:g}]", flag_values=fv)
+        flags.register_validator(
+            "learning_rate",
+            lambda v: 0 < v <= LEARNING_RATE_MAX,
+            message=f"must be a number in (0, {LEARNING_RATE_MAX:g}]",
+            flag_values=fv,
+        )
     if "max_time" in fv:
         from keras_nas.jobs.advice import parse_duration
 
@@ -86,10 +103,15 @@ def add_checks(fv: flags.FlagValues):
                 return False
             return True
 
-        flags.register_validator("max_time", duration_ok, message="must be a duration such as 3600 (seconds), 90s, "
-                                 "30m, 2h or 1h30m (empty: no limit)", flag_values=fv)
+        flags.register_validator(
+            "max_time",
+            duration_ok,
+            message="must be a duration such as 3600 (seconds), 90s, "
+            "30m, 2h or 1h30m (empty: no limit)",
+            flag_values=fv,
+        )
     if "objective" in fv:
-        from keras_nas.jobs.search import OBJECTIVES, parse_objective
+        from keras_nas.jobs.search_config import OBJECTIVES, parse_objective
 
         def objective_ok(v):
             try:
@@ -98,8 +120,12 @@ def add_checks(fv: flags.FlagValues):
                 return False
             return True
 
-        flags.register_validator("objective", objective_ok, message=f"must be one of {', '.join(OBJECTIVES)}, "
-                                 "optionally with :min or :max", flag_values=fv)
+        flags.register_validator(
+            "objective",
+            objective_ok,
+            message=f"must be one of {', '.join(OBJECTIVES)}, optionally with :min or :max",
+            flag_values=fv,
+        )
     if "augment" in fv:
         from keras_nas.data import AUGMENTATIONS, parse_augment
 
@@ -110,14 +136,22 @@ def add_checks(fv: flags.FlagValues):
                 return False
             return True
 
-        flags.register_validator("augment", augment_ok, message="must be 'none' or a comma-separated list of "
-                                 f"{', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip)", flag_values=fv)
+        flags.register_validator(
+            "augment",
+            augment_ok,
+            message="must be 'none' or a comma-separated list of "
+            f"{', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip)",
+            flag_values=fv,
+        )
     if "val_fraction" in fv and "test_fraction" in fv:
         fv["test_fraction"].help += " --val_fraction + --test_fraction must be below 1."
         flags.register_multi_flags_validator(
-            ["val_fraction", "test_fraction"], lambda d: d["val_fraction"] + d["test_fraction"] < 1.0,
+            ["val_fraction", "test_fraction"],
+            lambda d: d["val_fraction"] + d["test_fraction"] < 1.0,
             message="--val_fraction + --test_fraction must be below 1 (both split off the same data; the rest "
-                    "trains)", flag_values=fv)
+            "trains)",
+            flag_values=fv,
+        )
 
 
 def precheck(sub: str, fv: flags.FlagValues, positional) -> None:
@@ -132,11 +166,11 @@ def precheck(sub: str, fv: flags.FlagValues, positional) -> None:
         return cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)})
 
     if sub == "search":
-        from keras_nas.jobs import search
+        from keras_nas.jobs import search_config
 
-        cfg = config(search.SearchConfig)
-        search.check_search_config(cfg)
-        search.check_resume(cfg)
+        cfg = config(search_config.SearchConfig)
+        search_config.check_search_config(cfg)
+        search_config.check_resume(cfg)
         _check_data(cfg.data, "--data")
     elif sub == "train":
         from keras_nas.jobs import train
@@ -146,7 +180,10 @@ def precheck(sub: str, fv: flags.FlagValues, positional) -> None:
         if cfg.data:
             _check_data(cfg.data, "--data")
         else:
-            _check_data(run.get("config", {}).get("data", "digits"), f"the dataset of --run_dir {cfg.run_dir!r}")
+            _check_data(
+                run.get("config", {}).get("data", "digits"),
+                f"the dataset of --run_dir {cfg.run_dir!r}",
+            )
     elif sub == "export":
         from keras_nas import export, rundir
 

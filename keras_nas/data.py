@@ -55,8 +55,11 @@ AUGMENTATIONS = {
     "shift": "random translation by up to 1/8 of the side (pad with zeros, random crop)",
     "flip": "random left-right flip (only for data whose classes are mirror-symmetric: photos, not digits or text)",
 }
-AUGMENT_HELP = ("Training-time augmentation, opt-in: 'none' (default), or a comma-separated list of "
-                + "; ".join(f"'{k}' ({v})" for k, v in AUGMENTATIONS.items()) + ", e.g. 'shift,flip'.")
+AUGMENT_HELP = (
+    "Training-time augmentation, opt-in: 'none' (default), or a comma-separated list of "
+    + "; ".join(f"'{k}' ({v})" for k, v in AUGMENTATIONS.items())
+    + ", e.g. 'shift,flip'."
+)
 
 
 def parse_augment(spec) -> tuple:
@@ -68,8 +71,10 @@ def parse_augment(spec) -> tuple:
     if spec is None or spec is False:
         return ()
     if spec is True:
-        raise DataError("augment=True is ambiguous: name the augmentations, e.g. 'shift' or 'shift,flip' "
-                        f"(choices: {', '.join(AUGMENTATIONS)}; 'none' for none).")
+        raise DataError(
+            "augment=True is ambiguous: name the augmentations, e.g. 'shift' or 'shift,flip' "
+            f"(choices: {', '.join(AUGMENTATIONS)}; 'none' for none)."
+        )
     if isinstance(spec, (list, tuple)):
         names = [str(a).strip().lower() for a in spec]
     else:
@@ -77,8 +82,10 @@ def parse_augment(spec) -> tuple:
     names = [a for a in names if a and a != "none"]
     unknown = [a for a in names if a not in AUGMENTATIONS]
     if unknown:
-        raise DataError(f"--augment: unknown augmentation {unknown[0]!r}; choose 'none' or a comma-separated list "
-                        f"of {', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip).")
+        raise DataError(
+            f"--augment: unknown augmentation {unknown[0]!r}; choose 'none' or a comma-separated list "
+            f"of {', '.join(AUGMENTATIONS)} (e.g. --augment=shift,flip)."
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -93,9 +100,11 @@ class DataScaleWarning(UserWarning):
 
 
 # The .npz rule, also printed by `keras-nas search --help` (--data).
-NPZ_HELP = ("An .npz file holds x_train and y_train (optional: x_val/y_val, x_test/y_test); images are "
-            "(n, h, w) or (n, h, w, c), labels integer class ids. Pixels are divided by 255 when the images "
-            "are uint8 or their maximum exceeds 1; float images already in [0, 1] are used as they are.")
+NPZ_HELP = (
+    "An .npz file holds x_train and y_train (optional: x_val/y_val, x_test/y_test); images are "
+    "(n, h, w) or (n, h, w, c), labels integer class ids. Pixels are divided by 255 when the images "
+    "are uint8 or their maximum exceeds 1; float images already in [0, 1] are used as they are."
+)
 
 
 @dataclasses.dataclass
@@ -131,8 +140,15 @@ class Dataset:
             f"{len(self.x_test)} held-out test images, {h}x{w}x{c}{resized}, {self.num_classes} classes"
         )
 
-    def pipeline(self, split: str, batch_size: int, *, shuffle: bool = False, seed: Optional[int] = None,
-                 augment=()):
+    def pipeline(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: Optional[int] = None,
+        augment=(),
+    ):
         """A ``tf.data.Dataset`` of ``(image float32 in [0,1], label int32)`` batches for ``split``.
 
         Preprocessing (scale, resize) runs once and is cached in memory; ``shuffle`` and
@@ -145,7 +161,9 @@ class Dataset:
             raise DataError(f"split must be 'train', 'val' or 'test', got {split!r}.")
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         if len(x) == 0:
-            raise DataError(f"The {split} split of {self.name} is empty; use a larger dataset or subset.")
+            raise DataError(
+                f"The {split} split of {self.name} is empty; use a larger dataset or subset."
+            )
         h, w, _ = self.input_shape
         needs_resize = (h, w) != tuple(x.shape[1:3])
         scale = float(self.scale)
@@ -171,8 +189,9 @@ class Dataset:
                     xb = tf.image.random_flip_left_right(xb, seed=seed)
                 if "shift" in augment:
                     xb = tf.image.resize_with_crop_or_pad(xb, h + 2 * pad, w + 2 * pad)
-                    xb = tf.image.random_crop(xb, tf.concat([[tf.shape(xb)[0]], [h, w, tf.shape(xb)[-1]]], 0),
-                                              seed=seed)
+                    xb = tf.image.random_crop(
+                        xb, tf.concat([[tf.shape(xb)[0]], [h, w, tf.shape(xb)[-1]]], 0), seed=seed
+                    )
                 return xb, yb
 
             ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
@@ -180,6 +199,7 @@ class Dataset:
 
 
 # -- validation -----------------------------------------------------------------------
+
 
 def _check_xy(x, y, label: str, num_classes: Optional[int] = None):
     """Normalise one split to (n, h, w, c) images and int labels, or raise DataError naming the split."""
@@ -193,11 +213,15 @@ def _check_xy(x, y, label: str, num_classes: Optional[int] = None):
             f"{label}: images must have shape (n, height, width) or (n, height, width, channels), got {x.shape}."
         )
     if x.shape[-1] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):
-        raise DataError(f"{label}: images look channels-first {x.shape}; transpose to (n, h, w, c).")
+        raise DataError(
+            f"{label}: images look channels-first {x.shape}; transpose to (n, h, w, c)."
+        )
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim == 2 and y.shape[1] > 1:
-        raise DataError(f"{label}: labels look one-hot {y.shape}; pass integer class ids (np.argmax(y, 1)).")
+        raise DataError(
+            f"{label}: labels look one-hot {y.shape}; pass integer class ids (np.argmax(y, 1))."
+        )
     if y.ndim != 1:
         raise DataError(f"{label}: labels must be a 1-D array of class ids, got shape {y.shape}.")
     if len(x) != len(y):
@@ -245,6 +269,7 @@ def _subset(x, y, n: int, rng):
 
 # -- sources ----------------------------------------------------------------------------
 
+
 def _load_digits():
     try:
         from sklearn.datasets import load_digits
@@ -263,8 +288,10 @@ def _check_npz_file(path: str):
     if not os.path.exists(path):
         raise DataError(f"Dataset file {path!r} does not exist.")
     if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and blame allow_pickle
-        raise DataError(f"Cannot read {path!r}: not an .npz file (not a zip archive); save the dataset with "
-                        "np.savez(path, x_train=..., y_train=...).")
+        raise DataError(
+            f"Cannot read {path!r}: not an .npz file (not a zip archive); save the dataset with "
+            "np.savez(path, x_train=..., y_train=...)."
+        )
 
 
 def check_source(name: str):
@@ -275,7 +302,9 @@ def check_source(name: str):
     if not isinstance(name, str) or not name:
         raise DataError(f"Dataset name must be a non-empty string, got {name!r}.")
     if os.path.isdir(name):
-        raise DataError(f"Dataset {name!r} is a directory; pass an .npz file inside it, 'digits' or a dataset name.")
+        raise DataError(
+            f"Dataset {name!r} is a directory; pass an .npz file inside it, 'digits' or a dataset name."
+        )
     if name.lower() != "digits" and (name.lower().endswith(".npz") or os.path.isfile(name)):
         _check_npz_file(name)
 
@@ -286,7 +315,9 @@ def _load_npz(path: str):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as e:  # zip/pickle/format errors
-        raise DataError(f"Cannot read {path!r} as an .npz file: {e}. Save it with np.savez(path, x_train=..., y_train=...).") from None
+        raise DataError(
+            f"Cannot read {path!r} as an .npz file: {e}. Save it with np.savez(path, x_train=..., y_train=...)."
+        ) from None
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
         raise DataError(
@@ -295,8 +326,12 @@ def _load_npz(path: str):
         )
     for a, b in (("x_val", "y_val"), ("x_test", "y_test")):
         if (a in arrays) != (b in arrays):
-            raise DataError(f"{path}: has {a if a in arrays else b} but not {b if a in arrays else a}; give both or neither.")
-    return {k: v for k, v in arrays.items() if k[:2] in ("x_", "y_")}, None  # scale: decided after validation
+            raise DataError(
+                f"{path}: has {a if a in arrays else b} but not {b if a in arrays else a}; give both or neither."
+            )
+    return {
+        k: v for k, v in arrays.items() if k[:2] in ("x_", "y_")
+    }, None  # scale: decided after validation
 
 
 def _network_reachable(host: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
@@ -311,8 +346,14 @@ def _load_keras(name: str):
     import keras
 
     cache_name, host = KERAS_DATASETS[name]
-    cache_dir = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets")
-    cached = any(f.startswith(cache_name) for f in os.listdir(cache_dir)) if os.path.isdir(cache_dir) else False
+    cache_dir = os.path.join(
+        os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets"
+    )
+    cached = (
+        any(f.startswith(cache_name) for f in os.listdir(cache_dir))
+        if os.path.isdir(cache_dir)
+        else False
+    )
     if not cached and not _network_reachable(host):
         raise DataError(
             f"Dataset {name!r} is not in the Keras cache ({cache_dir}) and {host} cannot be reached (no network?). "
@@ -331,7 +372,9 @@ def _load_tfds(name: str, data_dir: Optional[str] = None):
             f"Unknown dataset {name!r}: not 'digits', an .npz path, or one of {sorted(KERAS_DATASETS)}; "
             "TensorFlow Datasets names need `pip install tensorflow-datasets`."
         ) from None
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+    data_dir = data_dir or os.environ.get(
+        "TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets")
+    )
     local = os.path.isdir(os.path.join(data_dir, name.split("/")[0].split(":")[0]))
     if not local and not _network_reachable("storage.googleapis.com"):
         raise DataError(
@@ -343,8 +386,15 @@ def _load_tfds(name: str, data_dir: Optional[str] = None):
 
     def work():
         try:
-            result["v"] = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True,
-                                                  data_dir=data_dir))
+            result["v"] = tfds.as_numpy(
+                tfds.load(
+                    name,
+                    split=["train", "test"],
+                    batch_size=-1,
+                    as_supervised=True,
+                    data_dir=data_dir,
+                )
+            )
         except Exception as e:  # reported below
             result["e"] = e
 
@@ -352,7 +402,9 @@ def _load_tfds(name: str, data_dir: Optional[str] = None):
     t.start()
     t.join(TFDS_TIMEOUT_S)
     if t.is_alive():
-        raise DataError(f"Loading TensorFlow Datasets {name!r} did not finish in {TFDS_TIMEOUT_S:.0f} s (download stuck?).")
+        raise DataError(
+            f"Loading TensorFlow Datasets {name!r} did not finish in {TFDS_TIMEOUT_S:.0f} s (download stuck?)."
+        )
     if "e" in result:
         raise DataError(f"TensorFlow Datasets could not load {name!r}: {result['e']}") from None
     (xt, yt), (xs, ys) = result["v"]
@@ -408,7 +460,10 @@ def load_dataset(
             warnings.warn(
                 f"{name}: {x.dtype} images with maximum {top:g} are divided by 255 (the rule for pixels above 1), so "
                 f"they train in [0, {top / 255:.3g}]. If their range is 0..{top:g} (e.g. scikit-learn digits, 0..16), "
-                f"pre-scale them to [0, 1] (x_train / {top:g}) before np.savez.", DataScaleWarning, stacklevel=2)
+                f"pre-scale them to [0, 1] (x_train / {top:g}) before np.savez.",
+                DataScaleWarning,
+                stacklevel=2,
+            )
     if num_classes < 2:
         raise DataError(f"{name}: y_train has a single class; classification needs at least 2.")
     rng = np.random.default_rng(seed)
@@ -422,10 +477,14 @@ def load_dataset(
         x, y, xv, yv = _stratified_split(x, y, val_fraction, rng)
     for label, arr in (("x_train", x), ("x_val", xv), ("x_test", xs)):
         if len(arr) == 0:
-            raise DataError(f"{name}: too few images to split off a non-empty {label[2:]} split ({len(y) + len(yv) + len(ys)} "
-                            "in all); every class needs 3 or more examples, or give x_val/y_val and x_test/y_test.")
+            raise DataError(
+                f"{name}: too few images to split off a non-empty {label[2:]} split ({len(y) + len(yv) + len(ys)} "
+                "in all); every class needs 3 or more examples, or give x_val/y_val and x_test/y_test."
+            )
         if arr.shape[1:] != x.shape[1:]:
-            raise DataError(f"{name}: {label} images have shape {arr.shape[1:]} but x_train has {x.shape[1:]}.")
+            raise DataError(
+                f"{name}: {label} images have shape {arr.shape[1:]} but x_train has {x.shape[1:]}."
+            )
     if subset and subset > 0:
         x, y = _subset(x, y, subset, rng)
         xv, yv = _subset(xv, yv, max(subset // 2, num_classes), rng)

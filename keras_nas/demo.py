@@ -28,15 +28,44 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     log = cli._log
-    log(f"keras-nas demo: aging-evolution search of NASNet cells on the embedded digits data -> {out}")
-    cfg = search.SearchConfig(space="nasnet", controller="evolution", data="digits", image_size=16, epochs=2,
-                              num_cells=1, filters=8, num_blocks=3, max_trials=6, population_size=3, sample_size=2,
-                              batch_size=64, learning_rate=0.003, output_dir=out, seed=0, overwrite=True)
+    log(
+        f"keras-nas demo: aging-evolution search of NASNet cells on the embedded digits data -> {out}"
+    )
+    cfg = search.SearchConfig(
+        space="nasnet",
+        controller="evolution",
+        data="digits",
+        image_size=16,
+        epochs=2,
+        num_cells=1,
+        filters=8,
+        num_blocks=3,
+        max_trials=6,
+        population_size=3,
+        sample_size=2,
+        batch_size=64,
+        learning_rate=0.003,
+        output_dir=out,
+        seed=0,
+        overwrite=True,
+    )
     s = search.run_search(cfg, log=log)
     log(search.search_summary_text(s))
-    log("\nretraining the best architecture (N=1, F=16, 8 epochs, drop path 0.1, auxiliary head, random shifts) ...")
-    tcfg = train.TrainConfig(run_dir=out, epochs=8, num_cells=1, filters=16, drop_path=0.1, aux_head=True,
-                              augment="shift", batch_size=64, learning_rate=0.003, seed=0)
+    log(
+        "\nretraining the best architecture (N=1, F=16, 8 epochs, drop path 0.1, auxiliary head, random shifts) ..."
+    )
+    tcfg = train.TrainConfig(
+        run_dir=out,
+        epochs=8,
+        num_cells=1,
+        filters=16,
+        drop_path=0.1,
+        aux_head=True,
+        augment="shift",
+        batch_size=64,
+        learning_rate=0.003,
+        seed=0,
+    )
     r = train.run_train(tcfg, log=log)
     total = time.time() - t0
     log(

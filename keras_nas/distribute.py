@@ -21,7 +21,12 @@ import os
 import threading
 
 STRATEGY_NAMES = ("auto", "tpu", "mirrored", "default", "cpu:N")
-TPU_ENV_VARS = ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE", "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS")
+TPU_ENV_VARS = (
+    "TPU_NAME",
+    "COLAB_TPU_ADDR",
+    "TPU_ACCELERATOR_TYPE",
+    "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS",
+)
 
 
 class StrategyError(RuntimeError):
@@ -41,7 +46,9 @@ def configure_logical_cpus(n: int):
         raise StrategyError(f"configure_logical_cpus needs n >= 1, got {n}.")
     cpus = tf.config.list_physical_devices("CPU")
     try:
-        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * n
+        )
     except RuntimeError:
         have = len(tf.config.list_logical_devices("CPU"))
         if have >= n:
@@ -89,12 +96,14 @@ def _preflight_tpu(tpu_address, timeout_s):
     if addr in ("", "local") and (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
         return "local"
     if addr.startswith("grpc://") or (":" in addr and "/" not in addr):
-        hostport = addr[len("grpc://"):] if addr.startswith("grpc://") else addr
+        hostport = addr[len("grpc://") :] if addr.startswith("grpc://") else addr
         host, _, port = hostport.rpartition(":")
         try:
             port = int(port)
         except ValueError:
-            raise StrategyError(f"TPU address {addr!r}: port {port!r} is not a number; use grpc://host:8470.") from None
+            raise StrategyError(
+                f"TPU address {addr!r}: port {port!r} is not a number; use grpc://host:8470."
+            ) from None
         why = _reachable(host, port, min(timeout_s, 10.0))
         if why:
             raise StrategyError(
@@ -138,11 +147,15 @@ def _connect_tpu(tpu_address, timeout_s):
             "the TPU name) and that the TPU is up, or use strategy='auto'/'default'."
         )
     if "error" in result:
-        raise StrategyError(f"Could not connect to the TPU at {where!r}: {result['error']}") from result["error"]
+        raise StrategyError(
+            f"Could not connect to the TPU at {where!r}: {result['error']}"
+        ) from result["error"]
     return result["resolver"]
 
 
-def resolve_strategy(name: str = "auto", tpu_address: str | None = None, tpu_timeout_s: float = 60.0):
+def resolve_strategy(
+    name: str = "auto", tpu_address: str | None = None, tpu_timeout_s: float = 60.0
+):
     """Return a ``tf.distribute.Strategy``.
 
     ``name``:
@@ -161,11 +174,15 @@ def resolve_strategy(name: str = "auto", tpu_address: str | None = None, tpu_tim
         try:
             n = int(name.split(":", 1)[1])
         except ValueError:
-            raise StrategyError(f"Strategy {name!r}: expected 'cpu:N' with an integer N, e.g. 'cpu:2'.") from None
+            raise StrategyError(
+                f"Strategy {name!r}: expected 'cpu:N' with an integer N, e.g. 'cpu:2'."
+            ) from None
         configure_logical_cpus(n)
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:n]
         if len(devices) < n:
-            raise StrategyError(f"Strategy {name!r}: only {len(devices)} logical CPU devices exist.")
+            raise StrategyError(
+                f"Strategy {name!r}: only {len(devices)} logical CPU devices exist."
+            )
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "tpu":
         if not tpu_present(tpu_address):
@@ -205,6 +222,8 @@ def global_batch_size(per_replica: int, strategy=None) -> int:
     return per_replica * num_replicas(strategy)
 
 
-def scaled_learning_rate(base_lr: float, per_replica: int, strategy=None, base_batch: int = 256) -> float:
+def scaled_learning_rate(
+    base_lr: float, per_replica: int, strategy=None, base_batch: int = 256
+) -> float:
     """Linear learning-rate scaling (Goyal et al. 2017): ``base_lr * global_batch / base_batch``."""
     return float(base_lr) * global_batch_size(per_replica, strategy) / float(base_batch)

@@ -191,7 +191,10 @@ def standalone_source(arch, build_kwargs: dict) -> str:
     family = families.family_of(arch)
     builder, kwargs = family.builder_call(arch, **build_kwargs)
     mods = bundled_modules()
-    sources = "\n".join(f"    {_rename(name)!r}: ({is_pkg}, {_literal(_rename(src))})," for name, (is_pkg, src) in mods.items())
+    sources = "\n".join(
+        f"    {_rename(name)!r}: ({is_pkg}, {_literal(_rename(src))}),"
+        for name, (is_pkg, src) in mods.items()
+    )
     return _TEMPLATE.format(
         version=keras_nas.__version__,
         arch_str=str(arch),
@@ -215,9 +218,16 @@ def _find_model(run_dir: str, model_dir: Optional[str]):
         if os.path.exists(tj):
             with open(tj, encoding="utf-8") as f:
                 t = json.load(f)
-            return rundir.load_architecture(t["files"]["genotype"]), t["build"], t["files"]["weights"], f"trained model in {d}"
+            return (
+                rundir.load_architecture(t["files"]["genotype"]),
+                t["build"],
+                t["files"]["weights"],
+                f"trained model in {d}",
+            )
         if model_dir:
-            raise rundir.JobError(f"--model_dir {model_dir!r} has no train.json; point it at a `keras-nas train` output.")
+            raise rundir.JobError(
+                f"--model_dir {model_dir!r} has no train.json; point it at a `keras-nas train` output."
+            )
     run = rundir.read_run(run_dir)
     weights = os.path.join(run_dir, "best_model.weights.h5")
     if not run or not os.path.exists(weights):
@@ -225,11 +235,22 @@ def _find_model(run_dir: str, model_dir: Optional[str]):
             f"--run_dir {run_dir!r} has neither final/train.json nor a finished search (run.json, best_model.weights.h5); "
             "run `keras-nas search` (and `keras-nas train`) first."
         )
-    return rundir.load_architecture(run_dir), run["build"], weights, f"best search network in {run_dir}"
+    return (
+        rundir.load_architecture(run_dir),
+        run["build"],
+        weights,
+        f"best search network in {run_dir}",
+    )
 
 
-def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Optional[str] = None,
-               saved_model: bool = True, log: Callable[[str], Any] = print) -> dict:
+def export_run(
+    run_dir: str,
+    *,
+    model_dir: Optional[str] = None,
+    export_dir: Optional[str] = None,
+    saved_model: bool = True,
+    log: Callable[[str], Any] = print,
+) -> dict:
     """Export the trained model of a run (``final/`` if trained, else the search's best)."""
     import keras
 
@@ -245,7 +266,11 @@ def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Opt
     files = {}
     files["weights"] = os.path.join(out, "model.weights.h5")
     model.save_weights(files["weights"])
-    inference = model if len(model.outputs) == 1 else keras.Model(model.inputs, model.outputs[0], name=model.name)
+    inference = (
+        model
+        if len(model.outputs) == 1
+        else keras.Model(model.inputs, model.outputs[0], name=model.name)
+    )
     files["keras"] = os.path.join(out, "model.keras")
     inference.save(files["keras"])
     if saved_model:
@@ -259,7 +284,12 @@ def export_run(run_dir: str, *, model_dir: Optional[str] = None, export_dir: Opt
         files["cells_png"] = visualize.save_png(arch, os.path.join(out, "cells.png"))
     except ImportError:
         pass
-    result = {"architecture": str(arch), "params": int(model.count_params()), "source": label,
-              "build": build_kwargs, "files": files}
+    result = {
+        "architecture": str(arch),
+        "params": int(model.count_params()),
+        "source": label,
+        "build": build_kwargs,
+        "files": files,
+    }
     rundir.write_json(os.path.join(out, "export.json"), result)
     return result

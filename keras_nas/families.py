@@ -14,7 +14,14 @@ import dataclasses
 import json
 from typing import Any, Callable, Optional
 
-from keras_nas.space import Genotype, MacroArchitecture, MacroSpace, NASNetCellSpace, NB201Cell, NB201Space
+from keras_nas.space import (
+    Genotype,
+    MacroArchitecture,
+    MacroSpace,
+    NASNetCellSpace,
+    NB201Cell,
+    NB201Space,
+)
 
 # macro search networks: small, so searches run on CPUs too
 MACRO_KWARGS = {"filters": (8, 16, 24, 32), "skip_connections": True}
@@ -52,12 +59,16 @@ class Family:
         """Raise :class:`FamilyError` when the family's network cannot take ``input_shape``."""
         h, w = int(input_shape[0]), int(input_shape[1])
         if min(h, w) < self.min_size:
-            raise FamilyError(f"{flag}: {h}x{w} images are too small for the {self.name} network's two "
-                              f"reductions; it needs height and width >= {self.min_size} (set {flag}=8 or more).")
+            raise FamilyError(
+                f"{flag}: {h}x{w} images are too small for the {self.name} network's two "
+                f"reductions; it needs height and width >= {self.min_size} (set {flag}=8 or more)."
+            )
         if self.size_multiple > 1 and (h % self.size_multiple or w % self.size_multiple):
-            raise FamilyError(f"{flag}: the {self.name} network's two stride-2 residual blocks need a height and "
-                              f"width divisible by {self.size_multiple}, got {h}x{w}; set {flag} to a multiple of "
-                              f"{self.size_multiple} (e.g. 8, 16, 32).")
+            raise FamilyError(
+                f"{flag}: the {self.name} network's two stride-2 residual blocks need a height and "
+                f"width divisible by {self.size_multiple}, got {h}x{w}; set {flag} to a multiple of "
+                f"{self.size_multiple} (e.g. 8, 16, 32)."
+            )
 
     def builder_call(self, arch, *, input_shape, num_classes, **settings) -> tuple:
         """``(builder name, keyword arguments)``: the one place run settings become builder
@@ -75,13 +86,20 @@ class Family:
 
 
 def _nasnet_space(num_blocks, ops, macro_layers):
-    return NASNetCellSpace(num_blocks=num_blocks, ops=ops.split(",") if isinstance(ops, str) and "," in ops else ops)
+    return NASNetCellSpace(
+        num_blocks=num_blocks, ops=ops.split(",") if isinstance(ops, str) and "," in ops else ops
+    )
 
 
 def _nasnet_settings(s):
-    return {"num_cells": s.get("num_cells", 1), "filters": s.get("filters", 8), "stem": s.get("stem", "cifar"),
-            "drop_path": float(s.get("drop_path", 0.0)), "drop_path_total_steps": s.get("drop_path_total_steps"),
-            "aux_head": bool(s.get("aux_head", False))}
+    return {
+        "num_cells": s.get("num_cells", 1),
+        "filters": s.get("filters", 8),
+        "stem": s.get("stem", "cifar"),
+        "drop_path": float(s.get("drop_path", 0.0)),
+        "drop_path_total_steps": s.get("drop_path_total_steps"),
+        "aux_head": bool(s.get("aux_head", False)),
+    }
 
 
 def _nb201_json(cell) -> str:
@@ -90,23 +108,42 @@ def _nb201_json(cell) -> str:
 
 FAMILIES = {
     "nasnet": Family(
-        name="nasnet", arch_type=Genotype, make_space=_nasnet_space, builder="build_network",
-        build_settings=_nasnet_settings, to_json=lambda g: g.to_json(indent=1),
+        name="nasnet",
+        arch_type=Genotype,
+        make_space=_nasnet_space,
+        builder="build_network",
+        build_settings=_nasnet_settings,
+        to_json=lambda g: g.to_json(indent=1),
         from_json=lambda d, text: Genotype.from_json(text),
-        parse=lambda s: Genotype.parse(s).validate(), looks_like=lambda s: "normal=" in s or "reduce=" in s,
+        parse=lambda s: Genotype.parse(s).validate(),
+        looks_like=lambda s: "normal=" in s or "reduce=" in s,
         min_size=4,
     ),
     "nb201": Family(
-        name="nb201", arch_type=NB201Cell, make_space=lambda **_: NB201Space(), builder="build_nb201_network",
-        build_settings=lambda s: {"channels": s.get("filters", 8), "num_cells": s.get("num_cells", 1)},
-        to_json=_nb201_json, from_json=lambda d, text: NB201Cell.parse(d["cell"]), parse=NB201Cell.parse,
-        looks_like=lambda s: s.startswith("|"), min_size=4, size_multiple=4,
+        name="nb201",
+        arch_type=NB201Cell,
+        make_space=lambda **_: NB201Space(),
+        builder="build_nb201_network",
+        build_settings=lambda s: {
+            "channels": s.get("filters", 8),
+            "num_cells": s.get("num_cells", 1),
+        },
+        to_json=_nb201_json,
+        from_json=lambda d, text: NB201Cell.parse(d["cell"]),
+        parse=NB201Cell.parse,
+        looks_like=lambda s: s.startswith("|"),
+        min_size=4,
+        size_multiple=4,
     ),
     "macro": Family(
-        name="macro", arch_type=MacroArchitecture,
+        name="macro",
+        arch_type=MacroArchitecture,
         make_space=lambda macro_layers=6, **_: MacroSpace(num_layers=macro_layers, **MACRO_KWARGS),
-        builder="build_macro_network", build_settings=lambda s: {}, to_json=lambda a: a.to_json(),
-        from_json=lambda d, text: MacroArchitecture.from_json(text), parse=MacroArchitecture.parse,
+        builder="build_macro_network",
+        build_settings=lambda s: {},
+        to_json=lambda a: a.to_json(),
+        from_json=lambda d, text: MacroArchitecture.from_json(text),
+        parse=MacroArchitecture.parse,
         looks_like=lambda s: s[:1].isdigit() and "x" in s,
     ),
 }

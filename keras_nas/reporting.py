@@ -51,8 +51,17 @@ TAGS = (
     "population/median_fitness",
     "cells/best",
 )
-CSV_FIELDS = ("trial", "trial_id", "status", "score", "params", "train_seconds", "started", "architecture",
-              "failure_reason")
+CSV_FIELDS = (
+    "trial",
+    "trial_id",
+    "status",
+    "score",
+    "params",
+    "train_seconds",
+    "started",
+    "architecture",
+    "failure_reason",
+)
 
 
 def _write(path: str, text: str) -> None:
@@ -99,10 +108,21 @@ class SearchReporter:
     ``trial_id`` is keras-tuner's id (its ``trial_<id>`` directory), kept beside it in the files.
     """
 
-    def __init__(self, output_dir: str, describe: Callable[[Mapping], str], *, max_trials: int,
-                 objective: str = "val_accuracy", direction: str = "max", population_size: int = 10,
-                 image: Optional[Callable[[Mapping], bytes]] = None, log: Callable[[str], Any] = print,
-                 tensorboard: bool = True, chance: Optional[tuple] = None, chance_hint: str = "raise --epochs"):
+    def __init__(
+        self,
+        output_dir: str,
+        describe: Callable[[Mapping], str],
+        *,
+        max_trials: int,
+        objective: str = "val_accuracy",
+        direction: str = "max",
+        population_size: int = 10,
+        image: Optional[Callable[[Mapping], bytes]] = None,
+        log: Callable[[str], Any] = print,
+        tensorboard: bool = True,
+        chance: Optional[tuple] = None,
+        chance_hint: str = "raise --epochs",
+    ):
         self.output_dir = output_dir
         self.describe = describe
         self.max_trials = max_trials
@@ -123,8 +143,10 @@ class SearchReporter:
                 if not isinstance(self.extra, dict):
                     raise ValueError("not a JSON object")
             except (OSError, ValueError) as e:  # a report, not state: start it again
-                log(f"warning: {self._extra_path} is unreadable ({e}); trial costs of earlier trials are "
-                    "left out of the results files.")
+                log(
+                    f"warning: {self._extra_path} is unreadable ({e}); trial costs of earlier trials are "
+                    "left out of the results files."
+                )
                 self.extra = {}
         self._writer = None
         self._tensorboard = tensorboard
@@ -160,7 +182,9 @@ class SearchReporter:
         """One dict per trial known to the oracle, in creation order."""
         out = []
         trials = list(getattr(oracle, "trials", {}).values())
-        trials.sort(key=lambda t: (len(t.trial_id), t.trial_id))  # keras-tuner ids are zero-padded counters
+        trials.sort(
+            key=lambda t: (len(t.trial_id), t.trial_id)
+        )  # keras-tuner ids are zero-padded counters
         for i, t in enumerate(trials):
             ex = self.extra.get(t.trial_id, {})
             values = dict(t.hyperparameters.values)
@@ -170,18 +194,26 @@ class SearchReporter:
                 arch = f"<undecodable: {e}>"
             status = str(getattr(t.status, "value", t.status))
             score = _finite(t.score) if status == "COMPLETED" else None
-            out.append({
-                "trial": i + 1,
-                "trial_id": t.trial_id,
-                "status": status,
-                "score": score,
-                "params": ex.get("params"),
-                "train_seconds": round(ex["train_seconds"], 2) if "train_seconds" in ex else None,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ex["started"])) if "started" in ex else "",
-                "architecture": arch,
-                "failure_reason": _failure_reason(getattr(t, "message", None)) if status != "COMPLETED" else "",
-                "hyperparameters": values,
-            })
+            out.append(
+                {
+                    "trial": i + 1,
+                    "trial_id": t.trial_id,
+                    "status": status,
+                    "score": score,
+                    "params": ex.get("params"),
+                    "train_seconds": round(ex["train_seconds"], 2)
+                    if "train_seconds" in ex
+                    else None,
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ex["started"]))
+                    if "started" in ex
+                    else "",
+                    "architecture": arch,
+                    "failure_reason": _failure_reason(getattr(t, "message", None))
+                    if status != "COMPLETED"
+                    else "",
+                    "hyperparameters": values,
+                }
+            )
         return out
 
     def write_results(self, records: list):
@@ -192,8 +224,13 @@ class SearchReporter:
         for r in records:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
         _write(os.path.join(self.output_dir, RESULTS_CSV), buf.getvalue())
-        _write(os.path.join(self.output_dir, RESULTS_JSON),
-               json.dumps({"objective": self.objective, "direction": self.direction, "trials": records}, indent=1))
+        _write(
+            os.path.join(self.output_dir, RESULTS_JSON),
+            json.dumps(
+                {"objective": self.objective, "direction": self.direction, "trials": records},
+                indent=1,
+            ),
+        )
 
     def best(self, records: list) -> Optional[dict]:
         """The completed trial with the best score (the first one on ties), None if none completed."""
@@ -217,7 +254,7 @@ class SearchReporter:
         completed trials; None when there is nothing to report."""
         if "population/best" in scalars and "population/median" in scalars:
             return scalars["population/best"], scalars["population/median"]
-        done = [r["score"] for r in records if r["score"] is not None][-self.population_size:]
+        done = [r["score"] for r in records if r["score"] is not None][-self.population_size :]
         return (max(done), statistics.median(done)) if done else None
 
     @staticmethod
@@ -253,11 +290,17 @@ class SearchReporter:
                 tf.summary.scalar("trial/params", float(rec["params"]))
             if rec["train_seconds"] is not None:
                 tf.summary.scalar("trial/train_seconds", rec["train_seconds"])
-            tf.summary.scalar("trial/failed", 0.0 if rec["status"] in ("COMPLETED", "STOPPED") else 1.0)
-            tf.summary.text("trial/architecture", f"{rec['status']} score={rec['score']}: {rec['architecture']}")
+            tf.summary.scalar(
+                "trial/failed", 0.0 if rec["status"] in ("COMPLETED", "STOPPED") else 1.0
+            )
+            tf.summary.text(
+                "trial/architecture", f"{rec['status']} score={rec['score']}: {rec['architecture']}"
+            )
             if best is not None:
                 tf.summary.scalar("search/best_so_far", best["score"])
-            tf.summary.scalar("search/completed_trials", float(sum(r["score"] is not None for r in records)))
+            tf.summary.scalar(
+                "search/completed_trials", float(sum(r["score"] is not None for r in records))
+            )
             scalars = self.controller_scalars(oracle)
             if "population/best" not in scalars:  # else controller/population/* already says it
                 pop = self._population_fitness(records, scalars)
@@ -268,10 +311,16 @@ class SearchReporter:
                 scalars.setdefault("reward", rec["score"])
             for k, v in scalars.items():
                 tf.summary.scalar(f"controller/{k}", v)
-            if best is not None and self.image is not None and best["trial_id"] != self._best_logged:
+            if (
+                best is not None
+                and self.image is not None
+                and best["trial_id"] != self._best_logged
+            ):
                 try:
                     png = self.image(best["hyperparameters"])
-                    tf.summary.image("cells/best", tf.image.decode_png(png, channels=3)[None], max_outputs=1)
+                    tf.summary.image(
+                        "cells/best", tf.image.decode_png(png, channels=3)[None], max_outputs=1
+                    )
                     self._best_logged = best["trial_id"]
                 except ImportError:  # Pillow missing: no pictures
                     self.image = None
@@ -294,9 +343,17 @@ class SearchReporter:
         eta = f"~{format_seconds(left)} left"
         if remaining is not None and remaining < left:  # the time budget ends the search first
             eta = f"~{format_seconds(remaining)} left (time budget)"
-        score = f"{rec['score']:.4f}" if rec["score"] is not None else f"{rec['status']} ({rec['failure_reason'][:80]})"
+        score = (
+            f"{rec['score']:.4f}"
+            if rec["score"] is not None
+            else f"{rec['status']} ({rec['failure_reason'][:80]})"
+        )
         params = f" {rec['params'] / 1e3:.1f}k params" if rec["params"] else ""
-        best_s = f"best {best['score']:.4f} (trial {best['trial']})" if best else "no completed trial yet"
+        best_s = (
+            f"best {best['score']:.4f} (trial {best['trial']})"
+            if best
+            else "no completed trial yet"
+        )
         if best is not None and self.chance is not None:
             if best["score"] < self.chance[1]:
                 best_s += f", within noise of chance ({self.chance[0]:.3f}): {self.chance_hint}"
@@ -310,13 +367,21 @@ class SearchReporter:
 def trial_counts(oracle) -> dict:
     """``{"total", "finished", "completed", "unfinished"}`` trials of ``oracle``: finished = completed or
     failed; unfinished = started but not ended (a killed run's running trial, re-run on resume)."""
-    statuses = [str(getattr(t.status, "value", t.status)) for t in getattr(oracle, "trials", {}).values()]
+    statuses = [
+        str(getattr(t.status, "value", t.status)) for t in getattr(oracle, "trials", {}).values()
+    ]
     completed = statuses.count("COMPLETED")
     finished = completed + statuses.count("FAILED")
-    return {"total": len(statuses), "finished": finished, "completed": completed, "unfinished": len(statuses) - finished}
+    return {
+        "total": len(statuses),
+        "finished": finished,
+        "completed": completed,
+        "unfinished": len(statuses) - finished,
+    }
 
 
 # -- results_summary: architectures instead of raw decisions ---------------------------------
+
 
 def _architecture_of(values: Mapping, hypermodel) -> Optional[str]:
     """``str`` of the architecture ``values`` encode, or None when ``hypermodel`` cannot decode them."""
@@ -346,7 +411,11 @@ def summarize_trial(trial, hypermodel=None, *, raw: bool = False) -> str:
     if arch is not None:
         lines.append(f"Architecture: {arch}")
     if arch is None or raw:
-        lines.append(f"Hyperparameters ({len(values)}):" if values else "Hyperparameters: default configuration")
+        lines.append(
+            f"Hyperparameters ({len(values)}):"
+            if values
+            else "Hyperparameters: default configuration"
+        )
         lines += [f"{name}: {value}" for name, value in values.items()]
     else:  # values the architecture does not hold (a learning rate the HyperModel adds, say)
         decided = {d.name for d in getattr(getattr(hypermodel, "space", None), "decisions", ())}

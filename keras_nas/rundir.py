@@ -50,14 +50,20 @@ def check_output_dir(path: str, flag: str = "--output_dir"):
     if "\x00" in str(path):
         raise JobError(f"{flag} contains a NUL byte; pass a plain directory path.")
     if os.path.exists(path) and not os.path.isdir(path):
-        raise JobError(f"{flag} {path!r} is a file, not a directory; pass a directory (new or existing).")
+        raise JobError(
+            f"{flag} {path!r} is a file, not a directory; pass a directory (new or existing)."
+        )
     probe = os.path.abspath(path)
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)  # the nearest existing ancestor: where the directory would be made
+        probe = os.path.dirname(
+            probe
+        )  # the nearest existing ancestor: where the directory would be made
     if not os.path.isdir(probe):
         raise JobError(f"{flag} {path!r} cannot be made: {probe!r} is a file.")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise JobError(f"{flag} {path!r}: {probe!r} is not writable; pass a directory you can write to.")
+        raise JobError(
+            f"{flag} {path!r}: {probe!r} is not writable; pass a directory you can write to."
+        )
 
 
 def read_run(run_dir: str) -> dict:
@@ -69,8 +75,10 @@ def read_run(run_dir: str) -> dict:
         with open(path, encoding="utf-8") as f:
             run = json.load(f)
     except (OSError, ValueError) as e:
-        raise JobError(f"{path} is unreadable ({e}); restore it from a backup, or start afresh (--overwrite or a "
-                       "new directory).") from None
+        raise JobError(
+            f"{path} is unreadable ({e}); restore it from a backup, or start afresh (--overwrite or a "
+            "new directory)."
+        ) from None
     if not isinstance(run, dict):
         raise JobError(f"{path} does not hold a JSON object (is it a keras-nas run.json?).")
     return run
@@ -88,7 +96,9 @@ def load_architecture(spec: str):
     if os.path.isdir(spec):
         path = os.path.join(spec, BEST_GENOTYPE)
         if not os.path.exists(path):
-            raise JobError(f"{spec} is a directory without {BEST_GENOTYPE}; is it a keras-nas search output directory?")
+            raise JobError(
+                f"{spec} is a directory without {BEST_GENOTYPE}; is it a keras-nas search output directory?"
+            )
         spec = path
     if os.path.isfile(spec):
         with open(spec, encoding="utf-8") as f:
@@ -100,7 +110,12 @@ def load_architecture(spec: str):
         return zoo.get(key)
     try:
         arch = families.parse_architecture(text)
-    except (ValueError, KeyError, TypeError, RecursionError) as e:  # GenotypeError / SpaceError are ValueErrors
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        RecursionError,
+    ) as e:  # GenotypeError / SpaceError are ValueErrors
         raise JobError(f"Cannot read architecture {spec[:80]!r}: {e}") from None
     if arch is not None:
         return arch
@@ -118,13 +133,19 @@ def save_model(model, directory: str, stem: str, log) -> dict:
         paths["keras"] = os.path.join(directory, f"{stem}.keras")
         _save_atomic(model.save, paths["keras"])
     except Exception as e:  # a custom layer that cannot be serialised: the weights still are
-        log(f"warning: could not save {stem}.keras ({e}); the weights file and genotype rebuild it.")
+        log(
+            f"warning: could not save {stem}.keras ({e}); the weights file and genotype rebuild it."
+        )
         paths.pop("keras")
     return paths
 
 
 def _save_atomic(save, path):
-    base, ext = (path[: -len(".weights.h5")], ".weights.h5") if path.endswith(".weights.h5") else os.path.splitext(path)
+    base, ext = (
+        (path[: -len(".weights.h5")], ".weights.h5")
+        if path.endswith(".weights.h5")
+        else os.path.splitext(path)
+    )
     tmp = f"{base}.tmp{os.getpid()}{ext}"  # Keras checks the extension
     try:
         save(tmp)

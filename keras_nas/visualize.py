@@ -44,12 +44,15 @@ def _color(op: str):
 
 # -- text ---------------------------------------------------------------------------------
 
+
 def _state(i: int) -> str:
     return STATE_NAMES.get(i, f"b{i - 2}")
 
 
 def cell_text(cell, title: str) -> str:
-    lines = [f"{title} cell ({cell.num_blocks} blocks; output = concat of {', '.join(_state(c) for c in cell.concat)}):"]
+    lines = [
+        f"{title} cell ({cell.num_blocks} blocks; output = concat of {', '.join(_state(c) for c in cell.concat)}):"
+    ]
     for b, block in enumerate(cell.blocks):
         terms = " + ".join(f"{op}({_state(i)})" for i, op in zip(block.inputs, block.ops))
         lines.append(f"  b{b} = {terms}")
@@ -60,12 +63,17 @@ def architecture_text(arch) -> str:
     """A readable multi-line description of ``arch`` (any of the three kinds)."""
     if isinstance(arch, Genotype):
         head = f"NASNet-style genotype{' ' + arch.name if arch.name else ''}\n  {arch}\n"
-        return head + "\n".join(cell_text(arch.cell(w), w) for w in ("normal", "reduce")) + \
-            "\n(h[k-1] = previous cell's output, h[k-2] = the cell before it, bN = block N of this cell)"
+        return (
+            head
+            + "\n".join(cell_text(arch.cell(w), w) for w in ("normal", "reduce"))
+            + "\n(h[k-1] = previous cell's output, h[k-2] = the cell before it, bN = block N of this cell)"
+        )
     if isinstance(arch, NB201Cell):
         lines = [f"NAS-Bench-201 cell {arch}"]
         for to in (1, 2, 3):
-            terms = " + ".join(f"{arch.op(to, frm)}(node{frm})" for frm in range(to) if arch.op(to, frm) != "none")
+            terms = " + ".join(
+                f"{arch.op(to, frm)}(node{frm})" for frm in range(to) if arch.op(to, frm) != "none"
+            )
             lines.append(f"  node{to} = {terms or 'zero'}")
         lines.append("  (node0 = cell input, node3 = cell output)")
         return "\n".join(lines)
@@ -73,12 +81,17 @@ def architecture_text(arch) -> str:
         lines = [f"Macro architecture ({len(arch)} conv layers) {arch}"]
         for i, l in enumerate(arch):
             skips = f", plus skip inputs from layers {list(l.skips)}" if l.skips else ""
-            lines.append(f"  layer{i}: {l.filters} filters, {l.kernel_size}x{l.kernel_size}, stride {l.stride}{skips}")
+            lines.append(
+                f"  layer{i}: {l.filters} filters, {l.kernel_size}x{l.kernel_size}, stride {l.stride}{skips}"
+            )
         return "\n".join(lines)
-    raise TypeError(f"Cannot describe a {type(arch).__name__}; expected Genotype, NB201Cell or MacroArchitecture.")
+    raise TypeError(
+        f"Cannot describe a {type(arch).__name__}; expected Genotype, NB201Cell or MacroArchitecture."
+    )
 
 
 # -- pictures -----------------------------------------------------------------------------
+
 
 def _graph_for(arch) -> list:
     """Panels as (title, nodes {id: (label, column, fill colour)}, edges [(src, dst)]).
@@ -119,20 +132,36 @@ def _graph_for(arch) -> list:
         edges = []
         prev = "in"
         for i, l in enumerate(arch):
-            nodes[i] = (f"L{i}: {l.filters} {l.kernel_size}x{l.kernel_size}/s{l.stride}", i + 1, _tint(_COLORS["conv"]))
+            nodes[i] = (
+                f"L{i}: {l.filters} {l.kernel_size}x{l.kernel_size}/s{l.stride}",
+                i + 1,
+                _tint(_COLORS["conv"]),
+            )
             edges.append((prev, i))
             edges += [(j, i) for j in l.skips]
             prev = i
         panels.append(("macro network", nodes, edges))
     else:
-        raise TypeError(f"Cannot draw a {type(arch).__name__}; expected Genotype, NB201Cell or MacroArchitecture.")
+        raise TypeError(
+            f"Cannot draw a {type(arch).__name__}; expected Genotype, NB201Cell or MacroArchitecture."
+        )
     return panels
 
 
 # Edges leaving a node with several successors get that node's colour (and so does its box
 # outline), so where lines cross one can still tell which state each op reads.
-_EDGE_PALETTE = [(31, 88, 160), (200, 82, 0), (34, 130, 34), (180, 30, 40), (110, 60, 170), (120, 80, 40),
-                 (200, 50, 140), (0, 130, 140), (130, 130, 0), (70, 70, 70)]
+_EDGE_PALETTE = [
+    (31, 88, 160),
+    (200, 82, 0),
+    (34, 130, 34),
+    (180, 30, 40),
+    (110, 60, 170),
+    (120, 80, 40),
+    (200, 50, 140),
+    (0, 130, 140),
+    (130, 130, 0),
+    (70, 70, 70),
+]
 _GREY = (90, 90, 90)
 
 
@@ -185,9 +214,11 @@ def _layers(nodes, edges):
         pos = {n: i for c in cols for i, n in enumerate(layers[c])}
         order, nbrs = (cols[1:], pred) if sweep % 2 == 0 else (cols[-2::-1], succ)
         for c in order:
+
             def key(n, c=c):
                 ns = nbrs.get(n, [])  # noqa: B023 (called within this iteration)
                 return sum(pos[m] for m in ns) / len(ns) if ns else pos[n]  # noqa: B023 (called within this iteration)
+
             layers[c].sort(key=key)
             pos.update({n: i for i, n in enumerate(layers[c])})
     return cols, layers, paths
@@ -204,7 +235,9 @@ def _pillow_layout(nodes, edges, row_h=40, dummy_h=14, margin=20, gap=40, pad=8,
 
     font = _font(13)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    box_w = {nid: max(70, probe.textlength(lbl, font=font) + 14) for nid, (lbl, _, _) in nodes.items()}
+    box_w = {
+        nid: max(70, probe.textlength(lbl, font=font) + 14) for nid, (lbl, _, _) in nodes.items()
+    }
     cols, layers, paths = _layers(nodes, edges)
     col_w = {c: max([box_w[n] for n in layers[c] if n in nodes] or [20]) for c in cols}
     x_of, x = {}, margin
@@ -226,8 +259,15 @@ def _pillow_layout(nodes, edges, row_h=40, dummy_h=14, margin=20, gap=40, pad=8,
         c = nodes[n][1] if n in nodes else n[2]
         return x_of[c] + side * (col_w[c] / 2 + pad)
 
-    boxes = {n: (pos[n][0] - box_w[n] / 2, pos[n][1] - box_h / 2, pos[n][0] + box_w[n] / 2, pos[n][1] + box_h / 2)
-             for n in nodes}
+    boxes = {
+        n: (
+            pos[n][0] - box_w[n] / 2,
+            pos[n][1] - box_h / 2,
+            pos[n][0] + box_w[n] / 2,
+            pos[n][1] + box_h / 2,
+        )
+        for n in nodes
+    }
     routes = []
     for path in paths:
         src, dst = path[0], path[-1]
@@ -256,14 +296,20 @@ def _draw_panel(title, nodes, edges):
     font = _font(13)
     for nid, (label, _, fill) in nodes.items():
         x0, y0, x1, y1 = boxes[nid]
-        d.rounded_rectangle([x0, y0, x1, y1], radius=6, fill=fill, outline=colors.get(nid, (60, 60, 60)),
-                            width=2 if nid in colors else 1)
+        d.rounded_rectangle(
+            [x0, y0, x1, y1],
+            radius=6,
+            fill=fill,
+            outline=colors.get(nid, (60, 60, 60)),
+            width=2 if nid in colors else 1,
+        )
         tw = d.textlength(label, font=font)
         d.text(((x0 + x1 - tw) / 2, (y0 + y1) / 2 - 7), label, fill="black", font=font)
     return img
 
 
 # -- Graphviz -------------------------------------------------------------------------------
+
 
 def graphviz_available() -> bool:
     """True when the ``graphviz`` Python package and the ``dot`` binary are both installed."""
@@ -288,7 +334,7 @@ def panel_dot(title, nodes, edges) -> str:
     lines = [
         "digraph cell {",
         f'  graph [rankdir=LR, label={_dot_quote(title)}, labelloc=t, labeljust=l, fontname="Helvetica", '
-        'fontsize=14, nodesep=0.12, ranksep=0.4, pad=0.2, bgcolor=white, splines=spline];',
+        "fontsize=14, nodesep=0.12, ranksep=0.4, pad=0.2, bgcolor=white, splines=spline];",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, height=0.3, '
         'margin="0.1,0.04", color="#3c3c3c"];',
         '  edge [color="#5a5a5a", arrowsize=0.6];',
@@ -297,7 +343,9 @@ def panel_dot(title, nodes, edges) -> str:
     cols: dict = {}
     for nid, (label, c, fill) in nodes.items():
         pen = f", color={_dot_quote(hexc(colors[nid]))}, penwidth=1.8" if nid in colors else ""
-        lines.append(f"  {_dot_id(nid)} [label={_dot_quote(label)}, fillcolor={_dot_quote(hexc(fill))}{pen}];")
+        lines.append(
+            f"  {_dot_id(nid)} [label={_dot_quote(label)}, fillcolor={_dot_quote(hexc(fill))}{pen}];"
+        )
         cols.setdefault(c, []).append(nid)
     for c in sorted(cols):
         lines.append("  {rank=same; " + " ".join(_dot_id(n) + ";" for n in cols[c]) + "}")
@@ -333,7 +381,9 @@ def architecture_image(arch, engine: str = "auto"):
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError("Drawing cells needs Pillow: pip install 'keras-nas[viz]' (text output works without it).") from None
+        raise ImportError(
+            "Drawing cells needs Pillow: pip install 'keras-nas[viz]' (text output works without it)."
+        ) from None
     graph = _graph_for(arch)
     panels = None
     if engine == "graphviz" or (engine == "auto" and graphviz_available()):

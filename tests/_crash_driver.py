@@ -67,12 +67,19 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
     hp = kt.HyperParameters()
     cells.register(hp)
     kinds = {d.name: d.kind for d in cells.decisions}
-    common = dict(objective=kt.Objective("score", "max"), max_trials=max_trials, hyperparameters=hp, seed=3,
-                  directory=os.path.dirname(project_dir), project_name=os.path.basename(project_dir),
-                  overwrite=False, kinds=kinds,
-                  # SIGKILL leaves the page cache intact: rename atomicity is what is under test;
-                  # fsync (machine crashes) only slows the test down. KNAS_FSYNC=1 turns it on.
-                  fsync=os.environ.get("KNAS_FSYNC", "0") == "1")
+    common = dict(
+        objective=kt.Objective("score", "max"),
+        max_trials=max_trials,
+        hyperparameters=hp,
+        seed=3,
+        directory=os.path.dirname(project_dir),
+        project_name=os.path.basename(project_dir),
+        overwrite=False,
+        kinds=kinds,
+        # SIGKILL leaves the page cache intact: rename atomicity is what is under test;
+        # fsync (machine crashes) only slows the test down. KNAS_FSYNC=1 turns it on.
+        fsync=os.environ.get("KNAS_FSYNC", "0") == "1",
+    )
 
     if mode == "keras":
         import keras
@@ -101,8 +108,13 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
 
         def build(hp):
             units = 4 + 4 * hp.get("normal/b0_in0")
-            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(units, activation="relu"),
-                                      keras.layers.Dense(1)])
+            model = keras.Sequential(
+                [
+                    keras.Input((8,)),
+                    keras.layers.Dense(units, activation="relu"),
+                    keras.layers.Dense(1),
+                ]
+            )
             model.compile("adam", "mse")
             return model
 
@@ -125,8 +137,11 @@ def run(mode, project_dir, event_log, result_json, max_trials=12, sleep=None):
                 log_event(event_log, f"recorded {trial.trial_id}")
 
         # snapshot_every=2: the REINFORCE npz is rewritten every 2nd update (journal in between)
-        extra = ({"population_size": 4, "sample_size": 2} if mode == "evolution"
-                 else {"units": 8, "batch_size": 2, "snapshot_every": 2})
+        extra = (
+            {"population_size": 4, "sample_size": 2}
+            if mode == "evolution"
+            else {"units": 8, "batch_size": 2, "snapshot_every": 2}
+        )
         tuner = Search(**common, **extra)
         tuner.search(verbose=0)
 

@@ -14,9 +14,14 @@ def free_port() -> int:
 
 def cluster_env(port: int) -> dict:
     """Environment for keras-tuner's gRPC chief/workers on localhost (KERASTUNER_TUNER_ID added per process)."""
-    return dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
-                TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                CUDA_VISIBLE_DEVICES="")
+    return dict(
+        os.environ,
+        KERASTUNER_ORACLE_IP="127.0.0.1",
+        KERASTUNER_ORACLE_PORT=str(port),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        CUDA_VISIBLE_DEVICES="",
+    )
 
 
 def stop_all(procs: dict, logs: dict) -> None:

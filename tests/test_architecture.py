@@ -46,8 +46,15 @@ MODULES = _modules()
 
 @pytest.mark.parametrize("layer", PURE)
 def test_pure_layers_import_no_keras_tuner(layer):
-    bad = {m: sorted(i for i in _imports(p) if i.split(".")[0] == "keras_tuner" or i.startswith("keras_nas.tuning"))
-           for m, p in MODULES.items() if m.startswith(f"keras_nas.{layer}")}
+    bad = {
+        m: sorted(
+            i
+            for i in _imports(p)
+            if i.split(".")[0] == "keras_tuner" or i.startswith("keras_nas.tuning")
+        )
+        for m, p in MODULES.items()
+        if m.startswith(f"keras_nas.{layer}")
+    }
     assert not {m: v for m, v in bad.items() if v}
 
 
@@ -61,21 +68,34 @@ def test_private_keras_tuner_names_only_in_internals():
         if m == "keras_nas.tuning.internals":
             continue
         text = open(p, encoding="utf-8").read()
-        hits = set(pattern.findall(text)) | {i for i in _imports(p) if i.startswith(("keras_tuner.src",
-                                                                                  "keras_tuner.engine"))}
+        hits = set(pattern.findall(text)) | {
+            i for i in _imports(p) if i.startswith(("keras_tuner.src", "keras_tuner.engine"))
+        }
         if hits:
             offenders[m] = sorted(hits)
-    assert not offenders, f"private keras-tuner names outside keras_nas/tuning/internals.py: {offenders}"
+    assert not offenders, (
+        f"private keras-tuner names outside keras_nas/tuning/internals.py: {offenders}"
+    )
 
 
 def test_run_directory_readers_import_no_job():
-    for m in ("keras_nas.export", "keras_nas.rundir", "keras_nas.families", "keras_nas.reporting",
-              "keras_nas.visualize"):
+    for m in (
+        "keras_nas.export",
+        "keras_nas.rundir",
+        "keras_nas.families",
+        "keras_nas.reporting",
+        "keras_nas.visualize",
+    ):
         jobs = sorted(i for i in _imports(MODULES[m]) if i.startswith("keras_nas.jobs"))
         assert not jobs, (m, jobs)
-    show = ast.get_source_segment(open(MODULES["keras_nas.cli"]).read(), next(
-        n for n in ast.parse(open(MODULES["keras_nas.cli"]).read()).body
-        if isinstance(n, ast.FunctionDef) and n.name == "cmd_show"))
+    show = ast.get_source_segment(
+        open(MODULES["keras_nas.cli"]).read(),
+        next(
+            n
+            for n in ast.parse(open(MODULES["keras_nas.cli"]).read()).body
+            if isinstance(n, ast.FunctionDef) and n.name == "cmd_show"
+        ),
+    )
     assert "jobs" not in show
 
 
@@ -101,5 +121,9 @@ def test_no_import_cycles():
 
 
 def test_no_module_over_600_lines():
-    long = {m: n for m, p in MODULES.items() if (n := sum(1 for _ in open(p, encoding="utf-8"))) > MAX_LINES}
+    long = {
+        m: n
+        for m, p in MODULES.items()
+        if (n := sum(1 for _ in open(p, encoding="utf-8"))) > MAX_LINES
+    }
     assert not long, long

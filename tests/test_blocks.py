@@ -72,9 +72,13 @@ def test_cell_in_users_functional_model():
     assert tuple(y.shape) == (None, 16, 16, 6 * 8)
     z = Cell(g.reduce, filters=16, reduction=True)([y, x])
     assert tuple(z.shape) == (None, 8, 8, 4 * 16)
-    w = Cell(g.normal, filters=16)([z, y])  # prev_prev at twice the resolution: factorized reduction
+    w = Cell(g.normal, filters=16)(
+        [z, y]
+    )  # prev_prev at twice the resolution: factorized reduction
     assert tuple(w.shape) == (None, 8, 8, 6 * 16)
-    single = Cell(g.normal.to_string(), filters=4)(x)  # one input: no cell before (state 1 = raw input)
+    single = Cell(g.normal.to_string(), filters=4)(
+        x
+    )  # one input: no cell before (state 1 = raw input)
     assert tuple(single.shape) == (None, 16, 16, 8 + 5 * 4)
     out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(w))
     model = keras.Model(x, out)
@@ -83,9 +87,14 @@ def test_cell_in_users_functional_model():
 
 
 def test_cell_config_round_trip_and_errors():
-    cell = Cell(zoo.DARTS_V2.reduce, filters=8, reduction=True, drop_path=0.3, cell_index=2, num_cells=5)
+    cell = Cell(
+        zoo.DARTS_V2.reduce, filters=8, reduction=True, drop_path=0.3, cell_index=2, num_cells=5
+    )
     cfg = cell.get_config()
-    assert isinstance(cfg["genotype"], str) and CellGenotype.parse(cfg["genotype"]) == zoo.DARTS_V2.reduce
+    assert (
+        isinstance(cfg["genotype"], str)
+        and CellGenotype.parse(cfg["genotype"]) == zoo.DARTS_V2.reduce
+    )
     again = Cell.from_config(json.loads(json.dumps(cfg)))
     assert again.genotype == cell.genotype and again.drop_path == 0.3
     with pytest.raises(TypeError, match="genotype.normal"):
@@ -129,7 +138,9 @@ def test_register_op_custom_op_in_cell_and_network(tmp_path):
     assert before.shape == (4, 5)
     path = tmp_path / "custom.keras"
     model.save(path)
-    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.models.load_model(path).predict(x, verbose=0), before, rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(ValueError, match="not allowed"):
         register_op("bad~name", lambda f, s: _MyConv(f, s))
 
@@ -157,12 +168,22 @@ def test_drop_path_inactive_at_inference_and_scheduled():
 
 
 def test_aux_head_drop_path_training():
-    model = build_network("darts_v2", aux_head=True, drop_path=0.2, drop_path_total_steps=10, **TINY)
+    model = build_network(
+        "darts_v2", aux_head=True, drop_path=0.2, drop_path_total_steps=10, **TINY
+    )
     assert len(model.outputs) == 2 and isinstance(model.get_layer("aux_predictions"), AuxiliaryHead)
     x, y = _data()
-    model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy"] * 2, loss_weights=[1.0, AUX_LOSS_WEIGHT])
+    model.compile(
+        optimizer="sgd",
+        loss=["sparse_categorical_crossentropy"] * 2,
+        loss_weights=[1.0, AUX_LOSS_WEIGHT],
+    )
     model.fit(x, [y, y], batch_size=4, epochs=1, verbose=0)
-    steps = [l.drop_path_layer.step for l in model.layers if isinstance(l, Cell) and l.drop_path_layer is not None]
+    steps = [
+        l.drop_path_layer.step
+        for l in model.layers
+        if isinstance(l, Cell) and l.drop_path_layer is not None
+    ]
     assert steps and all(float(keras.ops.convert_to_numpy(s)) == 1.0 for s in steps)
     main, aux = model.predict(x, verbose=0)
     assert main.shape == aux.shape == (4, 5)
@@ -179,8 +200,11 @@ def test_build_network_accepts_strings_and_logits():
     "kwargs,exc,match",
     [
         (dict(genotype="no_such_net"), GenotypeError, "zoo name"),
-        (dict(genotype="normal=sep_conv_3x3~5+identity~0/2;reduce=identity~0+identity~1/2"), GenotypeError,
-         "normal cell, block 0, input 0"),
+        (
+            dict(genotype="normal=sep_conv_3x3~5+identity~0/2;reduce=identity~0+identity~1/2"),
+            GenotypeError,
+            "normal cell, block 0, input 0",
+        ),
         (dict(input_shape=(16, 16, 3), stem="imagenet"), ValueError, ">= 32"),
         (dict(input_shape=(2, 2, 3)), ValueError, ">= 4"),
         (dict(num_cells=0), ValueError, "num_cells must be a positive integer"),
@@ -199,10 +223,15 @@ def test_build_network_rejects_bad_input(kwargs, exc, match):
 
 def test_nb201_and_macro_networks_run():
     x, y = _data(classes=10)
-    nb = build_nb201_network("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
-                             num_cells=1, channels=4)
+    nb = build_nb201_network(
+        "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+        num_cells=1,
+        channels=4,
+    )
     assert nb.predict(x, verbose=0).shape == (4, 10)
-    allnone = build_nb201_network("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", num_cells=1, channels=4)
+    allnone = build_nb201_network(
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", num_cells=1, channels=4
+    )
     assert np.isfinite(allnone.predict(x, verbose=0)).all()
     from keras_nas.space.macro import MacroArchitecture
 
@@ -211,7 +240,9 @@ def test_nb201_and_macro_networks_run():
     assert macro.predict(x, verbose=0).shape == (4, 10)
     assert macro.get_layer("layer2_concat").output.shape[-1] == 16 + 8
     with pytest.raises(ValueError, match="skip"):
-        build_macro_network(MacroArchitecture([(8, 3, 1, (0,))]), input_shape=(32, 32, 3), num_classes=2)
+        build_macro_network(
+            MacroArchitecture([(8, 3, 1, (0,))]), input_shape=(32, 32, 3), num_classes=2
+        )
 
 
 def test_lazy_top_level_names():
@@ -243,8 +274,13 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
-    r = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True,
-                       timeout=scaled(300))
+    r = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "PLAIN-FAILS True" in r.stdout  # documents why keras_nas.load_model exists
     maxdiff = float(r.stdout.split("MAXDIFF")[1].split()[0])

@@ -18,7 +18,10 @@ def test_no_tensorflow_in_blocks(path):
             names = [node.module or ""]
         else:
             names = []
-        assert not any(n == "tensorflow" or n.startswith("tensorflow.") for n in names), (path.name, node.lineno)
+        assert not any(n == "tensorflow" or n.startswith("tensorflow.") for n in names), (
+            path.name,
+            node.lineno,
+        )
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             assert node.value.id != "tf", f"{path.name}:{node.lineno} uses tf.{node.attr}"
 

@@ -57,12 +57,18 @@ def test_every_module_is_in_a_py_library():
 def test_every_test_file_has_a_py_test():
     targets = _load_build()
     tested = {
-        s for t in targets.values() if t["kind"] == "py_test" for s in t["srcs"] if s.startswith("tests/test_")
+        s
+        for t in targets.values()
+        if t["kind"] == "py_test"
+        for s in t["srcs"]
+        if s.startswith("tests/test_")
     }
     for name, t in targets.items():
         if t["kind"] == "py_test":
             own = [s for s in t["srcs"] if s.startswith("tests/test_")]
-            assert own and t.get("args") == [f"$(location {own[0]})"], f"{name} must run pytest on its own file"
+            assert own and t.get("args") == [f"$(location {own[0]})"], (
+                f"{name} must run pytest on its own file"
+            )
     tests = {p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("test_*.py")}
     assert tests - tested == set(), f"add py_test targets for: {sorted(tests - tested)}"
     assert tested - tests == set(), f"BUILD has py_test for missing files: {sorted(tested - tests)}"

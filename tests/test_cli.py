@@ -16,8 +16,16 @@ from keras_nas.jobs import search, train
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("sub, cfg", [("search", search.SearchConfig), ("train", train.TrainConfig),
-                                      ("export", None), ("show", None), ("report", None)])
+@pytest.mark.parametrize(
+    "sub, cfg",
+    [
+        ("search", search.SearchConfig),
+        ("train", train.TrainConfig),
+        ("export", None),
+        ("show", None),
+        ("report", None),
+    ],
+)
 def test_help_lists_every_flag(sub, cfg, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([sub, "--help"])
@@ -34,8 +42,13 @@ def test_help_lists_every_flag(sub, cfg, capsys):
 
 
 def test_top_level_help_via_module_entry_point():
-    p = subprocess.run([sys.executable, "-m", "keras_nas.cli", "--help"], cwd=REPO, capture_output=True, text=True,
-                       timeout=scaled(60))
+    p = subprocess.run(
+        [sys.executable, "-m", "keras_nas.cli", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
     assert p.returncode == 0
     for sub in cli.SUBCOMMANDS:
         assert f"  {sub} " in p.stdout
@@ -45,7 +58,10 @@ def test_top_level_help_via_module_entry_point():
     "argv, fragment",
     [
         (["search", "--epochs=0"], "flag --epochs=0: 0 is not a positive integer"),
-        (["search", "--space=resnet"], "flag --space=resnet: value should be one of <nasnet|nb201|macro>"),
+        (
+            ["search", "--space=resnet"],
+            "flag --space=resnet: value should be one of <nasnet|nb201|macro>",
+        ),
         (["search", "--controller=bayes"], "flag --controller=bayes"),
         (["search", "--max_trials=many"], "flag --max_trials=many"),
         (["search", "--learning_rate=-1"], "flag --learning_rate=-1"),
@@ -53,7 +69,10 @@ def test_top_level_help_via_module_entry_point():
         (["search", "--bogus=1"], "Unknown command line flag 'bogus'"),
         (["train", "--drop_path=1.5"], "flag --drop_path=1.5"),
         (["export", "--num_cells=2"], "Unknown command line flag 'num_cells'"),
-        (["search", "--strategy=gpu"], "flag --strategy=gpu: must be auto, default, mirrored, tpu or cpu:N"),
+        (
+            ["search", "--strategy=gpu"],
+            "flag --strategy=gpu: must be auto, default, mirrored, tpu or cpu:N",
+        ),
         (["train", "--strategy=cpu:0"], "flag --strategy=cpu:0"),
         (["search", "extra"], "takes no positional arguments"),
         (["frobnicate"], "unknown subcommand 'frobnicate'"),
@@ -72,9 +91,22 @@ def test_flagfile_is_read(tmp_path, capsys):
 
 
 def test_bad_values_found_later_name_the_flag_or_file(tmp_path, capsys):
-    assert cli.main(["search", f"--data={tmp_path / 'missing.npz'}", f"--output_dir={tmp_path / 'o'}"]) == 1
+    assert (
+        cli.main(["search", f"--data={tmp_path / 'missing.npz'}", f"--output_dir={tmp_path / 'o'}"])
+        == 1
+    )
     assert "missing.npz' does not exist" in capsys.readouterr().err
-    assert cli.main(["search", "--ops=sep_conv_3x3,warp_drive", f"--output_dir={tmp_path / 'o'}", "--subset=50"]) == 1
+    assert (
+        cli.main(
+            [
+                "search",
+                "--ops=sep_conv_3x3,warp_drive",
+                f"--output_dir={tmp_path / 'o'}",
+                "--subset=50",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "--ops=sep_conv_3x3,warp_drive" in err and "warp_drive" in err
     assert cli.main(["train", f"--run_dir={tmp_path}"]) == 1
@@ -86,18 +118,40 @@ def _search(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     ff = out.parent / "search.cfg"
-    ff.write_text("\n".join([
-        f"--output_dir={out}", "--subset=80", "--image_size=8", "--max_trials=2", "--epochs=1", "--num_cells=1",
-        "--filters=4", "--num_blocks=2", "--batch_size=32", "--population_size=2", "--run_eagerly", "--seed=3",
-    ]) + "\n")
+    ff.write_text(
+        "\n".join(
+            [
+                f"--output_dir={out}",
+                "--subset=80",
+                "--image_size=8",
+                "--max_trials=2",
+                "--epochs=1",
+                "--num_cells=1",
+                "--filters=4",
+                "--num_blocks=2",
+                "--batch_size=32",
+                "--population_size=2",
+                "--run_eagerly",
+                "--seed=3",
+            ]
+        )
+        + "\n"
+    )
     assert cli.main(["search", f"--flagfile={ff}"]) == 0
     return out, ff
 
 
 def _check_run_directory(searched):
     out, _ = searched
-    for f in ("best_genotype.json", "best_model.weights.h5", "best_cells.png", "results.csv", "results.json",
-              "run.json", "trial_costs.json"):
+    for f in (
+        "best_genotype.json",
+        "best_model.weights.h5",
+        "best_cells.png",
+        "results.csv",
+        "results.json",
+        "run.json",
+        "trial_costs.json",
+    ):
         assert (out / f).exists(), f
     assert (out / "tuner" / "oracle.json").exists()  # the keras-tuner project
     with open(out / "results.csv") as f:
@@ -116,8 +170,14 @@ def _check_tensorboard_tags(searched):
 
     tags = read_tags(str(searched[0] / "tensorboard"))
     # evolution publishes its population: logged once, as controller/population/* (issue #14.9)
-    for tag in ("trial/score", "trial/params", "search/best_so_far", "controller/population/best",
-                "controller/population/median", "cells/best"):
+    for tag in (
+        "trial/score",
+        "trial/params",
+        "search/best_so_far",
+        "controller/population/best",
+        "controller/population/median",
+        "cells/best",
+    ):
         assert tag in tags, (tag, sorted(tags))
     assert [s for s, _ in tags["trial/score"]] == [1, 2]
 
@@ -136,8 +196,20 @@ def _check_resume(searched, capsys):
 def _check_train_export_show(searched, capsys):
     out, _ = searched
     capsys.readouterr()  # drop the search output
-    assert cli.main(["train", f"--run_dir={out}", "--epochs=1", "--num_cells=1", "--filters=4", "--batch_size=32",
-                     "--run_eagerly"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                f"--run_dir={out}",
+                "--epochs=1",
+                "--num_cells=1",
+                "--filters=4",
+                "--batch_size=32",
+                "--run_eagerly",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "held-out test accuracy" in text
     t = json.loads((out / "final" / "train.json").read_text())
@@ -148,7 +220,9 @@ def _check_train_export_show(searched, capsys):
     assert "rebuild without keras-nas" in text
     exp = json.loads((out / "export" / "export.json").read_text())
     assert exp["source"].startswith("trained model") and exp["params"] == t["params"]
-    assert exp["architecture"] in text.splitlines()  # the headline shows the whole genotype (issue #14.14)
+    assert (
+        exp["architecture"] in text.splitlines()
+    )  # the headline shows the whole genotype (issue #14.14)
     for k in ("keras", "genotype", "weights", "python"):
         assert os.path.exists(exp["files"][k])
     assert cli.main(["show", str(out)]) == 0
@@ -171,7 +245,9 @@ def test_help_indents_every_flag_alike(capsys):
         with pytest.raises(SystemExit):
             cli.main([sub, "--help"])
         out = capsys.readouterr().out
-        flag_lines = [l for l in out.split("\nflags:\n", 1)[1].splitlines() if l.lstrip().startswith("--")]
+        flag_lines = [
+            l for l in out.split("\nflags:\n", 1)[1].splitlines() if l.lstrip().startswith("--")
+        ]
         assert flag_lines and all(l.startswith("  --") for l in flag_lines), (sub, flag_lines[:2])
 
 
@@ -199,13 +275,27 @@ BAD_GENOTYPE = "normal=sep_conv_3x3~0+identity~x/2;reduce=max_pool_3x3~0+identit
 @pytest.mark.parametrize(
     "argv, code, pattern",
     [
-        (["search", "--data={tmp}/missing.npz", "--output_dir={tmp}/run"], 1,
-         r"keras-nas search: error: --data: Dataset file '.*missing.npz' does not exist"),
+        (
+            ["search", "--data={tmp}/missing.npz", "--output_dir={tmp}/run"],
+            1,
+            r"keras-nas search: error: --data: Dataset file '.*missing.npz' does not exist",
+        ),
         (["train", "--run_dir={tmp}/no_run"], 1, r"--run_dir '.*no_run' has no best_genotype.json"),
-        (["train", "--run_dir={tmp}", "--data={tmp}/missing.npz", "--genotype=nasnet_a"], 1,
-         r"--data: Dataset file '.*missing.npz' does not exist"),
-        (["train", "--run_dir={tmp}", f"--genotype={BAD_GENOTYPE}"], 1, r"input 'x' in 'identity~x' is not an integer"),
-        (["export", "--run_dir={tmp}/no_run"], 1, r"--run_dir '.*no_run' has neither final/train.json"),
+        (
+            ["train", "--run_dir={tmp}", "--data={tmp}/missing.npz", "--genotype=nasnet_a"],
+            1,
+            r"--data: Dataset file '.*missing.npz' does not exist",
+        ),
+        (
+            ["train", "--run_dir={tmp}", f"--genotype={BAD_GENOTYPE}"],
+            1,
+            r"input 'x' in 'identity~x' is not an integer",
+        ),
+        (
+            ["export", "--run_dir={tmp}/no_run"],
+            1,
+            r"--run_dir '.*no_run' has neither final/train.json",
+        ),
         (["show", "--text_only", "normal=sep_conv_3x3~0"], 1, r"lacks '/concat'"),
         (["search", "--seed=-1"], 2, r"flag --seed=-1: must be an integer in \[0, 4294967295\]"),
     ],
@@ -216,12 +306,20 @@ def test_bad_input_fails_before_tensorflow_is_imported(argv, code, pattern, tmp_
 
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, "-c", _NO_TF_DRIVER, *argv], cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=scaled(300))
+    p = subprocess.run(
+        [sys.executable, "-c", _NO_TF_DRIVER, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+    )
     assert p.returncode == code, p.stderr
     assert re.search(pattern, p.stderr), p.stderr
     assert "Traceback" not in p.stderr
-    assert p.stderr.rstrip().endswith("IMPORTED="), p.stderr  # neither tensorflow nor keras nor keras_tuner
+    assert p.stderr.rstrip().endswith("IMPORTED="), (
+        p.stderr
+    )  # neither tensorflow nor keras nor keras_tuner
     assert sorted(os.listdir(tmp_path)) == [], os.listdir(tmp_path)
 
 
@@ -230,19 +328,33 @@ def test_quiet_mode_hides_tensorflow_import_notices():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
     code = "from keras_nas import cli; cli._quiet(); import keras; import tensorflow as tf; print(tf.constant(2) + 1)"
-    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=scaled(300))
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+    )
     assert p.returncode == 0, p.stderr
     assert "tf.Tensor(3" in p.stdout
-    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard", "rebuild TensorFlow"):
+    for noise in (
+        "absl::InitializeLog",
+        "oneDNN custom operations",
+        "cpu_feature_guard",
+        "rebuild TensorFlow",
+    ):
         assert noise not in p.stderr, p.stderr
 
 
 def test_quiet_filter_keeps_other_stderr_lines():
     from keras_nas import quiet
 
-    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-            "I0000 00:00:1.2 7534 port.cc:153] oneDNN custom operations are on. You may see ...\n"
-            "E0000 00:00:1.3 7534 something.cc:1] a real error\n")
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1.2 7534 port.cc:153] oneDNN custom operations are on. You may see ...\n"
+        "E0000 00:00:1.3 7534 something.cc:1] a real error\n"
+    )
     assert quiet._wanted(text) == "E0000 00:00:1.3 7534 something.cc:1] a real error\n"
 
 
@@ -250,8 +362,19 @@ def test_predictor_controller_runs_from_the_cli(tmp_path):
     """--controller=predictor: a tiny NB201 search through the CLI job, fit quality logged."""
     from keras_nas.jobs import search
 
-    cfg = search.SearchConfig(space="nb201", controller="predictor", output_dir=str(tmp_path), subset=40, epochs=1,
-                              image_size=8, max_trials=3, filters=4, batch_size=32, run_eagerly=True, seed=1,
-                              tensorboard=False)
+    cfg = search.SearchConfig(
+        space="nb201",
+        controller="predictor",
+        output_dir=str(tmp_path),
+        subset=40,
+        epochs=1,
+        image_size=8,
+        max_trials=3,
+        filters=4,
+        batch_size=32,
+        run_eagerly=True,
+        seed=1,
+        tensorboard=False,
+    )
     s = search.run_search(cfg, log=lambda m: None)
     assert s["trials"]["completed"] == 3 and s["config"]["controller"] == "predictor"

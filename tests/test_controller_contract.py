@@ -58,7 +58,9 @@ CONTROLLERS = {
 }
 SPACES = {
     "cells": ParamSpace.from_search_space(NASNetCellSpace(num_blocks=2)),
-    "macro": ParamSpace.from_search_space(MacroSpace(num_layers=3, filters=(8, 16), skip_connections=True)),
+    "macro": ParamSpace.from_search_space(
+        MacroSpace(num_layers=3, filters=(8, 16), skip_connections=True)
+    ),
 }
 
 

@@ -37,7 +37,9 @@ def test_torn_backup_restarts_the_trial_from_epoch_0(tmp_path):
     backup = tmp_path / "backup" / "execution0"
     backup.mkdir(parents=True)
     (backup / "epoch2.weights.h5").write_bytes(b"\x89HDF\r\n torn")
-    (backup / cb_lib.METADATA).write_text(json.dumps({"epoch": 2, "batch": 0, "weights": "epoch2.weights.h5"}))
+    (backup / cb_lib.METADATA).write_text(
+        json.dumps({"epoch": 2, "batch": 0, "weights": "epoch2.weights.h5"})
+    )
     x, y = _xy()
     with pytest.warns(UserWarning, match="unreadable.*restarts from epoch 0"):
         hist = _model().fit(x, y, epochs=3, verbose=0, callbacks=[cb_lib.TrialBackup(str(backup))])
@@ -58,7 +60,9 @@ def test_backup_commit_point_is_the_metadata_file(tmp_path):
         _model().fit(x, y, epochs=4, verbose=0, callbacks=[cb_lib.TrialBackup(str(backup)), Stop()])
     meta = cb_lib.read_backup(str(backup))
     assert meta == {"epoch": 2, "weights": "epoch2.weights.h5"}
-    assert sorted(os.listdir(backup)) == sorted([cb_lib.METADATA, "epoch2.weights.h5"])  # older weights deleted
+    assert sorted(os.listdir(backup)) == sorted(
+        [cb_lib.METADATA, "epoch2.weights.h5"]
+    )  # older weights deleted
     hist = _model().fit(x, y, epochs=4, verbose=0, callbacks=[cb_lib.TrialBackup(str(backup))])
     assert hist.epoch == [2, 3]  # resumed after the committed epoch
 
@@ -93,7 +97,9 @@ def test_empty_trial_costs_and_run_json_do_not_block_a_search(tmp_path):
 
     (tmp_path / "trial_costs.json").write_text("")
     lines = []
-    rep = reporting.SearchReporter(str(tmp_path), str, max_trials=1, log=lines.append, tensorboard=False)
+    rep = reporting.SearchReporter(
+        str(tmp_path), str, max_trials=1, log=lines.append, tensorboard=False
+    )
     assert rep.extra == {} and "trial_costs.json is unreadable" in lines[0]
     (tmp_path / "run.json").write_text("")
     cfg = search.SearchConfig(output_dir=str(tmp_path))
@@ -106,8 +112,13 @@ def test_each_trial_is_seeded_from_the_search_seed_and_its_id(tmp_path):
     x, y = _xy()
 
     def build(hp):
-        m = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(hp.Choice("rate", [0.1, 0.2, 0.3, 0.4])),
-                              keras.layers.Dense(2)])
+        m = keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dropout(hp.Choice("rate", [0.1, 0.2, 0.3, 0.4])),
+                keras.layers.Dense(2),
+            ]
+        )
         m.compile("sgd", "mse")
         return m
 
@@ -115,8 +126,15 @@ def test_each_trial_is_seeded_from_the_search_seed_and_its_id(tmp_path):
         out = None
         for n in steps:  # a fresh tuner per step, as after a kill; other work in between
             keras.utils.set_random_seed(1000 + n)
-            tuner = RandomArchitectureSearch(build, objective="loss", max_trials=n, seed=4, directory=directory,
-                                             project_name="p", allow_duplicates=True)
+            tuner = RandomArchitectureSearch(
+                build,
+                objective="loss",
+                max_trials=n,
+                seed=4,
+                directory=directory,
+                project_name="p",
+                allow_duplicates=True,
+            )
             tuner.search(x, y, epochs=2, verbose=0, shuffle=True)
             out = {t.trial_id: t.score for t in tuner.oracle.trials.values()}
         return out

@@ -25,8 +25,12 @@ STALL_S = 120  # a driver that writes no event or output for this long (scaled b
 
 
 def _env(**extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-               PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     env.pop("KNAS_CRASH_REPLACE", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -42,9 +46,18 @@ def _events(path):
 def _start(mode, tmp_path, max_trials, **env):
     out = open(tmp_path / "driver.out", "a")
     return subprocess.Popen(
-        [sys.executable, DRIVER, mode, str(tmp_path / "proj"), str(tmp_path / "events.log"),
-         str(tmp_path / "result.json"), str(max_trials)],
-        env=_env(**env), stdout=out, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            DRIVER,
+            mode,
+            str(tmp_path / "proj"),
+            str(tmp_path / "events.log"),
+            str(tmp_path / "result.json"),
+            str(max_trials),
+        ],
+        env=_env(**env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -108,8 +121,14 @@ def _reference(tmp_path, mode, max_trials):
         sys.path.remove(HERE)
     ref_dir = tmp_path / "ref"
     ref_dir.mkdir()
-    return _crash_driver.run(mode, str(ref_dir / "proj"), str(ref_dir / "events.log"), str(ref_dir / "result.json"),
-                             max_trials, sleep=0.0)
+    return _crash_driver.run(
+        mode,
+        str(ref_dir / "proj"),
+        str(ref_dir / "events.log"),
+        str(ref_dir / "result.json"),
+        max_trials,
+        sleep=0.0,
+    )
 
 
 # Kill plan per mode: "<file>:<n>" = SIGKILL at the n-th rename onto <file> (inside a state
@@ -139,7 +158,8 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path, mode):
             break
         p = _start(mode, tmp_path, max_trials)
         target = n_rec + 1
-        if _kill_when(p, ev, lambda es: sum(e[0] == "recorded" for e in es) >= target, rng.uniform(0.0, 0.12)):  # noqa: B023 (called within this iteration)
+        recorded = lambda es: sum(e[0] == "recorded" for e in es) >= target  # noqa: B023 (called within this iteration)
+        if _kill_when(p, ev, recorded, rng.uniform(0.0, 0.12)):
             kills += 1
         else:
             _finish(p, tmp_path)
@@ -157,8 +177,9 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path, mode):
         import numpy as np
 
         for k, v in ref["arrays"].items():
-            np.testing.assert_allclose(np.asarray(result["arrays"][k]), np.asarray(v), rtol=1e-6, atol=1e-7,
-                                       err_msg=k)
+            np.testing.assert_allclose(
+                np.asarray(result["arrays"][k]), np.asarray(v), rtol=1e-6, atol=1e-7, err_msg=k
+            )
 
 
 def test_killed_trial_resumes_from_last_epoch(tmp_path):
@@ -187,4 +208,6 @@ def test_killed_trial_resumes_from_last_epoch(tmp_path):
     assert len(steps) == 1 and trial1["score"] is not None
     log = (tmp_path / "proj" / "trial_1" / "epochs_execution0.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in log] == [0, 1, 2, 3]
-    assert not (tmp_path / "proj" / "trial_1" / "backup" / "execution0").exists()  # removed after the fit
+    assert not (
+        tmp_path / "proj" / "trial_1" / "backup" / "execution0"
+    ).exists()  # removed after the fit

@@ -63,7 +63,10 @@ def test_small_range_float_pixels_divided_by_255_warn(tmp_path):
     y = np.arange(40) % 4
     x16 = np.random.default_rng(0).integers(0, 17, (40, 8, 8)).astype(np.float32)
     x16[0, 0, 0] = 16.0
-    with pytest.warns(data_lib.DataScaleWarning, match=r"maximum 16 are divided by 255.*\[0, 0.0627\].*x_train / 16"):
+    with pytest.warns(
+        data_lib.DataScaleWarning,
+        match=r"maximum 16 are divided by 255.*\[0, 0.0627\].*x_train / 16",
+    ):
         ds = load_dataset(_npz(tmp_path, x_train=x16, y_train=y))
     assert ds.scale == 255.0  # the documented rule still holds; only the warning is new
     import warnings
@@ -72,7 +75,9 @@ def test_small_range_float_pixels_divided_by_255_warn(tmp_path):
         warnings.simplefilter("error", data_lib.DataScaleWarning)
         load_dataset(_npz(tmp_path, x_train=x16 * 15, y_train=y))  # 0..240: real 0..255 pixels
         load_dataset(_npz(tmp_path, x_train=x16 / 16, y_train=y))  # already in [0, 1]
-        load_dataset(_npz(tmp_path, x_train=x16.astype(np.uint8), y_train=y))  # uint8 is always /255
+        load_dataset(
+            _npz(tmp_path, x_train=x16.astype(np.uint8), y_train=y)
+        )  # uint8 is always /255
 
 
 def test_check_source_reads_no_arrays(tmp_path):
@@ -94,13 +99,37 @@ def test_check_source_reads_no_arrays(tmp_path):
         ({"x_train": np.zeros((4, 8)), "y_train": np.zeros(4, int)}, "shape (n, height, width)"),
         ({"x_train": np.zeros((4, 8, 8)), "y_train": np.zeros(5, int)}, "4 images but 5 labels"),
         ({"x_train": np.zeros((4, 8, 8)), "y_train": np.eye(4)}, "one-hot"),
-        ({"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, 0.5, 1])}, "integer class ids"),
+        (
+            {"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, 0.5, 1])},
+            "integer class ids",
+        ),
         ({"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, -1, 1])}, ">= 0"),
-        ({"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, 0, 1]), "x_val": np.zeros((2, 8, 8))}, "x_val but not y_val"),
-        ({"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, 0, 1]), "x_val": np.zeros((2, 8, 8)),
-          "y_val": np.array([0, 2])}, "label 2 is out of range for 2 classes"),
-        ({"x_train": np.zeros((4, 8, 8)), "y_train": np.array([0, 1, 0, 1]), "x_test": np.zeros((2, 9, 9)),
-          "y_test": np.array([0, 1])}, "x_test images have shape"),
+        (
+            {
+                "x_train": np.zeros((4, 8, 8)),
+                "y_train": np.array([0, 1, 0, 1]),
+                "x_val": np.zeros((2, 8, 8)),
+            },
+            "x_val but not y_val",
+        ),
+        (
+            {
+                "x_train": np.zeros((4, 8, 8)),
+                "y_train": np.array([0, 1, 0, 1]),
+                "x_val": np.zeros((2, 8, 8)),
+                "y_val": np.array([0, 2]),
+            },
+            "label 2 is out of range for 2 classes",
+        ),
+        (
+            {
+                "x_train": np.zeros((4, 8, 8)),
+                "y_train": np.array([0, 1, 0, 1]),
+                "x_test": np.zeros((2, 9, 9)),
+                "y_test": np.array([0, 1]),
+            },
+            "x_test images have shape",
+        ),
         ({"x_train": np.array([["a"] * 8] * 4), "y_train": np.array([0, 1, 0, 1])}, "numeric"),
     ],
 )
@@ -130,7 +159,9 @@ def test_keras_dataset_offline_fails_within_seconds(tmp_path, monkeypatch):
 
 def test_network_probe_is_bounded():
     t = time.time()
-    data_lib._network_reachable("10.255.255.1", timeout=1.0)  # unroutable: must give up after the timeout
+    data_lib._network_reachable(
+        "10.255.255.1", timeout=1.0
+    )  # unroutable: must give up after the timeout
     assert time.time() - t < 3
 
 

@@ -12,7 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "benchmarks", "data", "digits_nb201.csv")
 
 # 3 training steps of batch 32, C=4: seconds, not minutes.
-TINY = bench.Protocol(channels=4, num_cells=1, epochs=1, batch_size=32, train_images=96, learning_rate=0.05)
+TINY = bench.Protocol(
+    channels=4, num_cells=1, epochs=1, batch_size=32, train_images=96, learning_rate=0.05
+)
 
 CELLS = [
     # every op kind, a 'none' edge
@@ -33,8 +35,14 @@ def _real_model(cell, protocol, weights):
 
     p = protocol
     size = bench.input_size(p)
-    m = build_nb201_network(cell, input_shape=(size, size, 1), num_classes=10,
-                            channels=p.channels, num_cells=p.num_cells, logits=True)
+    m = build_nb201_network(
+        cell,
+        input_shape=(size, size, 1),
+        num_classes=10,
+        channels=p.channels,
+        num_cells=p.num_cells,
+        logits=True,
+    )
 
     def bn(packed, name):
         packed.affine.assign(weights[name + "/gamma_beta"])
@@ -59,7 +67,9 @@ def _real_model(cell, protocol, weights):
                     layer.edge_ops[e].kernel.assign(weights[pre + "/kernel"])
                     bn(layer.edge_ops[e].bn, pre + "/bn")
                 else:
-                    assert op == "none" or not layer.edge_ops[e].weights  # skip / pool own no weights
+                    assert (
+                        op == "none" or not layer.edge_ops[e].weights
+                    )  # skip / pool own no weights
     last = m.get_layer("lastact_bn")
     gb, mv = weights["lastact_bn/gamma_beta"], weights["lastact_bn/moving_mean_variance"]
     last.gamma.assign(gb[0])
@@ -82,8 +92,12 @@ def _train_real(model, protocol, seed):
     data = bench.load_data(p)
     order = bench.batch_order(seed, p)
     opt = keras.optimizers.Adam(
-        learning_rate=keras.optimizers.schedules.CosineDecay(p.learning_rate, decay_steps=len(order)),
-        beta_1=p.beta_1, beta_2=p.beta_2, epsilon=p.epsilon,
+        learning_rate=keras.optimizers.schedules.CosineDecay(
+            p.learning_rate, decay_steps=len(order)
+        ),
+        beta_1=p.beta_1,
+        beta_2=p.beta_2,
+        epsilon=p.epsilon,
     )
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     losses = []
@@ -99,8 +113,16 @@ def _train_real(model, protocol, seed):
 
 # slots > 1 is checked on the plain 8x8 digits only: on the 16x16 canvas its evaluation logits drift
 # from the real network's (see MaskedNB201Trainer); the table and train_cell use slots=1.
-PLAIN = bench.Protocol(channels=4, num_cells=1, epochs=1, batch_size=32, train_images=96, learning_rate=0.05,
-                       canvas=0, test_copies=1)
+PLAIN = bench.Protocol(
+    channels=4,
+    num_cells=1,
+    epochs=1,
+    batch_size=32,
+    train_images=96,
+    learning_rate=0.05,
+    canvas=0,
+    test_copies=1,
+)
 
 
 @pytest.mark.parametrize("slots", [1, 3])
@@ -119,7 +141,9 @@ def test_masked_supernet_trains_like_the_real_network(slots):
     for k, cell in enumerate(cells):
         model = _real_model(cell, TINY, init[k])
         real_losses = _train_real(model, TINY, seed)
-        np.testing.assert_allclose(masked_losses[:, k], real_losses, rtol=2e-4, atol=1e-5, err_msg=cell)
+        np.testing.assert_allclose(
+            masked_losses[:, k], real_losses, rtol=2e-4, atol=1e-5, err_msg=cell
+        )
         assert len(set(np.round(real_losses, 4))) > 1  # it did train
         # predictions after training (BN moving statistics of the used ops included)
         real_logits = model(data["x_test"], training=False).numpy()
@@ -192,8 +216,12 @@ def test_translated_digits_are_the_digits_placed_on_a_fixed_canvas():
     offsets = set()
     for i in range(40):  # every placed image is the digit inside one 8x8 window, zeros elsewhere
         img, digit = d["x_train"][i, ..., 0], plain["x_train"][i, ..., 0]
-        found = [(r, c) for r in range(9) for c in range(9)
-                 if np.array_equal(img[r:r + 8, c:c + 8], digit) and img.sum() == digit.sum()]
+        found = [
+            (r, c)
+            for r in range(9)
+            for c in range(9)
+            if np.array_equal(img[r : r + 8, c : c + 8], digit) and img.sum() == digit.sum()
+        ]
         assert found, f"image {i} is not its digit placed on the canvas"
         offsets.add(found[0])
     assert len(offsets) > 10  # placements vary
@@ -260,7 +288,9 @@ def test_load_table_errors(tmp_path):
         bench.load_table(str(bad))
 
 
-@pytest.mark.skipif(not os.path.isfile(TABLE), reason="benchmarks/data/digits_nb201.csv not generated")
+@pytest.mark.skipif(
+    not os.path.isfile(TABLE), reason="benchmarks/data/digits_nb201.csv not generated"
+)
 def test_committed_table():
     import json
 
@@ -274,4 +304,6 @@ def test_committed_table():
     acc = t.accuracies()
     assert ((acc >= 0) & (acc <= 1)).all()
     for r in t:
-        assert r["accuracy_mean"] == pytest.approx((r["accuracy_seed0"] + r["accuracy_seed1"]) / 2, abs=1e-6)
+        assert r["accuracy_mean"] == pytest.approx(
+            (r["accuracy_seed0"] + r["accuracy_seed1"]) / 2, abs=1e-6
+        )

@@ -116,7 +116,11 @@ SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     args = [sys.executable, "-c", SCRIPT, str(tmp_path)]
     try:
         import keras_tuner  # noqa: F401
@@ -124,10 +128,12 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         args.append("--tuner")
     except ImportError:
         pass
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=scaled(420), cwd=ROOT)
+    proc = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=scaled(420), cwd=ROOT
+    )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     assert out["replicas"] == 2 and out["global_batch"] == 4
     for k in ("classification_loss", "detection_loss", "segmentation_loss"):
         assert out[k] == out[k] and out[k] > 0, out  # finite, positive

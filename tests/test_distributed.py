@@ -71,7 +71,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-
 # KERAS_NAS_DIST_KIND=ReinforceSearch (or RandomArchitectureSearch) runs the same check for another oracle.
 @pytest.mark.parametrize("kind", [os.environ.get("KERAS_NAS_DIST_KIND", "AgingEvolution")])
 def test_chief_and_two_workers(tmp_path, kind):
@@ -85,7 +84,9 @@ def test_chief_and_two_workers(tmp_path, kind):
             logs[tid] = open(tmp_path / f"{tid}.log", "w")
             procs[tid] = subprocess.Popen(
                 [sys.executable, str(script), str(tmp_path), kind, str(MAX_TRIALS)],
-                env=dict(base, KERASTUNER_TUNER_ID=tid), stdout=logs[tid], stderr=subprocess.STDOUT,
+                env=dict(base, KERASTUNER_TUNER_ID=tid),
+                stdout=logs[tid],
+                stderr=subprocess.STDOUT,
             )
         # wait while the search makes progress (trial files, logs); a long stall means a hang
         wait_while_progressing(procs.values(), [tmp_path], STALL_S)

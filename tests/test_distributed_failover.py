@@ -77,7 +77,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-
 def _events(path):
     if not os.path.exists(path):
         return []
@@ -93,9 +92,12 @@ def test_worker_and_chief_killed(tmp_path):
 
     def start(tid):
         logs[tid] = open(tmp_path / f"{tid}.log", "a")
-        procs[tid] = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(MAX_TRIALS)],
-                                      env=dict(base, KERASTUNER_TUNER_ID=tid), stdout=logs[tid],
-                                      stderr=subprocess.STDOUT)
+        procs[tid] = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), str(MAX_TRIALS)],
+            env=dict(base, KERASTUNER_TUNER_ID=tid),
+            stdout=logs[tid],
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_for(pred, what):
         seen, last_change = -1, time.monotonic()
@@ -106,7 +108,9 @@ def test_worker_and_chief_killed(tmp_path):
             if len(events) != seen:
                 seen, last_change = len(events), time.monotonic()
             time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}:\n" + "\n".join(map(" ".join, _events(ev))))
+        raise AssertionError(
+            f"timed out waiting for {what}:\n" + "\n".join(map(" ".join, _events(ev)))
+        )
 
     def tail(tid):
         return (tmp_path / f"{tid}.log").read_text()[-3000:]
@@ -115,13 +119,17 @@ def test_worker_and_chief_killed(tmp_path):
         for tid in ("chief", "tuner0", "tuner1"):
             start(tid)
         # kill worker tuner0 in the middle of its second trial
-        wait_for(lambda es: sum(e[:2] == ["start", "tuner0"] for e in es) >= 2, "tuner0's second trial")
+        wait_for(
+            lambda es: sum(e[:2] == ["start", "tuner0"] for e in es) >= 2, "tuner0's second trial"
+        )
         time.sleep(0.3)
         procs["tuner0"].send_signal(signal.SIGKILL)
         procs["tuner0"].wait(10)
         killed_trial = [e[2] for e in _events(ev) if e[:2] == ["start", "tuner0"]][-1]
         # kill the chief while tuner1 is inside a trial, after the hand-over; restart it
-        wait_for(lambda es: any(e[:3] == ["start", "tuner1", killed_trial] for e in es), "the hand-over")
+        wait_for(
+            lambda es: any(e[:3] == ["start", "tuner1", killed_trial] for e in es), "the hand-over"
+        )
         n_start = sum(e[0] == "start" for e in _events(ev))
         wait_for(lambda es: sum(e[0] == "start" for e in es) > n_start, "tuner1's next trial")
         procs["chief"].send_signal(signal.SIGKILL)
@@ -143,7 +151,9 @@ def test_worker_and_chief_killed(tmp_path):
     # the killed worker's trial was handed over and finished by the survivor
     assert any(e[:3] == ["end", "tuner1", killed_trial] for e in events)
     assert not any(e[:3] == ["end", "tuner0", killed_trial] for e in events)
-    assert "handing it to another worker" in tail("chief") or killed_trial in [t for t, *_ in summary["expired"]]
+    assert "handing it to another worker" in tail("chief") or killed_trial in [
+        t for t, *_ in summary["expired"]
+    ]
     ended = [e[2] for e in events if e[0] == "end"]
     assert sorted(set(ended)) == sorted(summary["statuses"])
 
@@ -164,7 +174,9 @@ def test_paused_worker_exits_once_the_chief_is_done(tmp_path):
             procs[tid] = subprocess.Popen(
                 [sys.executable, str(script), str(tmp_path), str(n_trials)],
                 env=dict(base, KERASTUNER_TUNER_ID=tid, CHIEF_TIMEOUT_S="5", TRIAL_SLEEP_S="2.0"),
-                stdout=logs[tid], stderr=subprocess.STDOUT)
+                stdout=logs[tid],
+                stderr=subprocess.STDOUT,
+            )
         seen, last_change = -1, time.monotonic()
         while not any(e[:2] == ["start", "tuner0"] for e in _events(ev)):
             events = _events(ev)
@@ -178,12 +190,16 @@ def test_paused_worker_exits_once_the_chief_is_done(tmp_path):
         assert procs["chief"].returncode == 0, (tmp_path / "chief.log").read_text()[-3000:]
         procs["tuner0"].send_signal(signal.SIGCONT)  # wakes after the search ended
         # it must exit on its own: only the chief timeout (5 s) and start-up stand between
-        assert wait_while_progressing([procs["tuner0"]], [tmp_path / "tuner0.log"], 30), "paused worker hangs"
+        assert wait_while_progressing([procs["tuner0"]], [tmp_path / "tuner0.log"], 30), (
+            "paused worker hangs"
+        )
     finally:
         if procs.get("tuner0") is not None and procs["tuner0"].poll() is None:
             procs["tuner0"].send_signal(signal.SIGCONT)
         stop_all(procs, logs)
     summary = json.loads((tmp_path / "chief.json").read_text())
-    assert set(summary["statuses"].values()) == {"COMPLETED"} and len(summary["statuses"]) == n_trials
+    assert (
+        set(summary["statuses"].values()) == {"COMPLETED"} and len(summary["statuses"]) == n_trials
+    )
     assert paused in [t for t, *_ in summary["expired"]]  # its trial was handed over
     assert "no longer answers" in (tmp_path / "tuner0.log").read_text()

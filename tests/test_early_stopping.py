@@ -63,10 +63,14 @@ def test_asha_promotes_top_fraction_asynchronously():
     reason = rule.report("f", 3, 0.6)
     assert reason is not None and "top 1/3 at rung 3" in reason
 
+
 def test_asha_direction_min_and_top_fraction():
     rule = ASHA(min_epochs=2, eta=2).bind("min")
     assert rule.report("x", 1, 9.0) is None  # before the first rung
-    stops = {t: rule.report(t, 2, v) is not None for t, v in [("a", 3.0), ("b", 1.0), ("c", 2.0), ("d", 0.5)]}
+    stops = {
+        t: rule.report(t, 2, v) is not None
+        for t, v in [("a", 3.0), ("b", 1.0), ("c", 2.0), ("d", 0.5)]
+    }
     # a first (continues), b better than a (continues), c: top 1 of 3 is b -> stops, d best -> continues
     assert stops == {"a": False, "b": False, "c": True, "d": False}
 
@@ -84,7 +88,9 @@ def test_bad_arguments_name_the_argument_and_range():
         make_rule("hyperband")
     assert make_rule("none") is None and isinstance(make_rule("asha", eta=4), ASHA)
     with pytest.raises(TypeError, match="early_stopping must be"):
-        ControllerOracle(objective=kt.Objective("score", "max"), controller=_Fixed(), early_stopping="median")
+        ControllerOracle(
+            objective=kt.Objective("score", "max"), controller=_Fixed(), early_stopping="median"
+        )
 
 
 @pytest.mark.parametrize("make", [lambda: MedianStopping(1, 2), lambda: ASHA(1, 2)])
@@ -144,8 +150,15 @@ def _run(o, curves):
 
 
 def test_oracle_stopped_trial_is_never_completed_nor_a_parent(tmp_path):
-    o = AgingEvolutionOracle(objective=kt.Objective("score", "max"), hyperparameters=_hp(), max_trials=20, seed=1,
-                             population_size=3, sample_size=2, early_stopping=ASHA(min_epochs=1, eta=2))
+    o = AgingEvolutionOracle(
+        objective=kt.Objective("score", "max"),
+        hyperparameters=_hp(),
+        max_trials=20,
+        seed=1,
+        population_size=3,
+        sample_size=2,
+        early_stopping=ASHA(min_epochs=1, eta=2),
+    )
     o.verbose = 0
     o.set_project_dir(str(tmp_path), "p")
     curves = [[0.5, 0.6, 0.7], [0.2, 0.3, 0.9], [0.8, 0.85, 0.9], [0.1, 0.2, 0.99]]
@@ -167,27 +180,38 @@ def test_oracle_stopped_trial_is_never_completed_nor_a_parent(tmp_path):
     from keras_nas import reporting
 
     lines = []
-    rep = reporting.SearchReporter(str(tmp_path / "out"), str, max_trials=4, tensorboard=False, log=lines.append)
+    rep = reporting.SearchReporter(
+        str(tmp_path / "out"), str, max_trials=4, tensorboard=False, log=lines.append
+    )
     rep.trial_begin("01")
     rep.trial_end(o.trials["01"], o)
     rows = json.load(open(tmp_path / "out" / "results.json"))["trials"]
     assert [r["status"] for r in rows] == ["COMPLETED", "STOPPED", "COMPLETED", "STOPPED"]
     assert "stopped at epoch 1" in rows[1]["failure_reason"] and rows[1]["score"] is None
-    assert "=STOPPED (keras-nas: stopped at epoch 1: 0.2 not in top 1/2 at rung 1 (ASHA))" in lines[-1]
+    assert (
+        "=STOPPED (keras-nas: stopped at epoch 1: 0.2 not in top 1/2 at rung 1 (ASHA))" in lines[-1]
+    )
     assert "best 0.9000 (trial 3)" in lines[-1]
 
 
 def test_any_controller_is_told_none_for_a_stopped_trial(tmp_path):
     ctrl = _Fixed()
-    o = ControllerOracle(objective=kt.Objective("loss", "min"), hyperparameters=_hp(), max_trials=20,
-                         controller=ctrl, early_stopping=MedianStopping(grace_epochs=1, min_trials=1))
+    o = ControllerOracle(
+        objective=kt.Objective("loss", "min"),
+        hyperparameters=_hp(),
+        max_trials=20,
+        controller=ctrl,
+        early_stopping=MedianStopping(grace_epochs=1, min_trials=1),
+    )
     o.verbose = 0
     o.set_project_dir(str(tmp_path), "p")
     # direction 'min': the second trial's larger loss is the hopeless one
     for t_curve in ([1.0, 0.9, 0.8], [3.0, 2.9, 2.8]):
         t = o.create_trial("w0")
-        answers = [o.update_trial(t.trial_id, {epoch_metric(o.objective): v}, step=s).status
-                   for s, v in enumerate(t_curve[:1], start=1)]
+        answers = [
+            o.update_trial(t.trial_id, {epoch_metric(o.objective): v}, step=s).status
+            for s, v in enumerate(t_curve[:1], start=1)
+        ]
         o.update_trial(t.trial_id, {"loss": min(t_curve[: 1 if STOPPED in answers else 3])})
         t.status = COMPLETED
         o.end_trial(t)
@@ -197,13 +221,27 @@ def test_any_controller_is_told_none_for_a_stopped_trial(tmp_path):
 
 def test_resume_rebuilds_the_rule_from_trial_files(tmp_path):
     def make():
-        o = AgingEvolutionOracle(objective=kt.Objective("score", "max"), hyperparameters=_hp(), max_trials=20,
-                                 seed=1, population_size=3, sample_size=2, early_stopping=ASHA(min_epochs=1, eta=2))
+        o = AgingEvolutionOracle(
+            objective=kt.Objective("score", "max"),
+            hyperparameters=_hp(),
+            max_trials=20,
+            seed=1,
+            population_size=3,
+            sample_size=2,
+            early_stopping=ASHA(min_epochs=1, eta=2),
+        )
         o.verbose = 0
         o.set_project_dir(str(tmp_path), "p")
         return o
 
-    curves = [[0.5, 0.6, 0.7], [0.2, 0.3, 0.9], [0.8, 0.85, 0.9], [0.1, 0.2, 0.99], [0.6, 0.6, 0.6], [0.7, 0.1, 0.1]]
+    curves = [
+        [0.5, 0.6, 0.7],
+        [0.2, 0.3, 0.9],
+        [0.8, 0.85, 0.9],
+        [0.1, 0.2, 0.99],
+        [0.6, 0.6, 0.6],
+        [0.7, 0.1, 0.1],
+    ]
     straight = _run(make(), curves)
     o = make()
     first = _run(o, curves[:3])
@@ -240,7 +278,9 @@ class _Scripted(kt.HyperModel):
                 logs["val_score"] = curve[epoch]
 
         x = np.zeros((4, 2), "float32")
-        return model.fit(x, x[:, :1], epochs=len(curve), verbose=0, callbacks=[Score()] + list(callbacks or []))
+        return model.fit(
+            x, x[:, :1], epochs=len(curve), verbose=0, callbacks=[Score()] + list(callbacks or [])
+        )
 
 
 class _Alternate(Controller):
@@ -252,8 +292,13 @@ class _Alternate(Controller):
 def test_tuner_fit_actually_stops_early(tmp_path):
     from keras_nas.tuning.tuners import ControllerTuner
 
-    oracle = ControllerOracle(objective=kt.Objective("val_score", "max"), max_trials=4, controller=_Alternate(),
-                              allow_duplicates=True, early_stopping=ASHA(min_epochs=2, eta=2))
+    oracle = ControllerOracle(
+        objective=kt.Objective("val_score", "max"),
+        max_trials=4,
+        controller=_Alternate(),
+        allow_duplicates=True,
+        early_stopping=ASHA(min_epochs=2, eta=2),
+    )
     tuner = ControllerTuner(oracle, _Scripted(), directory=str(tmp_path), project_name="p")
     tuner.search(verbose=0)
     trials = [oracle.trials[t] for t in sorted(oracle.trials)]
@@ -275,10 +320,14 @@ def test_cli_flags_build_the_rule_and_reject_bad_values(tmp_path, capsys):
     cfg = search.SearchConfig(early_stopping="asha", early_stopping_epochs=2, early_stopping_eta=4)
     rule = search.make_early_stopping(cfg)
     assert isinstance(rule, ASHA) and (rule.min_epochs, rule.eta) == (2, 4)
-    assert isinstance(search.make_early_stopping(search.SearchConfig(early_stopping="median")), MedianStopping)
+    assert isinstance(
+        search.make_early_stopping(search.SearchConfig(early_stopping="median")), MedianStopping
+    )
     assert search.make_early_stopping(search.SearchConfig()) is None
     with pytest.raises(JobError, match="--early_stopping must be one of"):
-        search.check_search_config(search.SearchConfig(early_stopping="hyperband", output_dir=str(tmp_path / "o")))
+        search.check_search_config(
+            search.SearchConfig(early_stopping="hyperband", output_dir=str(tmp_path / "o"))
+        )
     assert cli.main(["search", "--early_stopping=hyperband"]) == 2
     assert cli.main(["search", "--early_stopping_eta=1"]) == 2
     assert "early_stopping_eta=1" in capsys.readouterr().err
@@ -287,6 +336,12 @@ def test_cli_flags_build_the_rule_and_reject_bad_values(tmp_path, capsys):
 @pytest.mark.parametrize("cls", ["AgingEvolution", "ReinforceSearch", "RandomArchitectureSearch"])
 def test_every_tuner_takes_the_option(tmp_path, cls):
     rule = MedianStopping(grace_epochs=2)
-    tuner = getattr(keras_nas, cls)(_Scripted(), objective=kt.Objective("val_loss", "min"), max_trials=2,
-                                    early_stopping=rule, directory=str(tmp_path), project_name=cls)
+    tuner = getattr(keras_nas, cls)(
+        _Scripted(),
+        objective=kt.Objective("val_loss", "min"),
+        max_trials=2,
+        early_stopping=rule,
+        directory=str(tmp_path),
+        project_name=cls,
+    )
     assert tuner.oracle.early_stopping is rule and rule.direction == "min"

@@ -135,7 +135,9 @@ def test_state_roundtrip_json_and_same_future(cell):
 
 def test_warm_start_genotypes_and_dicts(cell):
     sp, ps = cell
-    c = AgingEvolution(4, 2, seed=0, warm_start=[zoo.AMOEBANET_A, sp.encode(zoo.NASNET_A)], encoder=sp)
+    c = AgingEvolution(
+        4, 2, seed=0, warm_start=[zoo.AMOEBANET_A, sp.encode(zoo.NASNET_A)], encoder=sp
+    )
     v0 = c.propose(ps)
     assert sp.decode(v0).normal.blocks == zoo.AMOEBANET_A.normal.blocks
     assert c.last_origin == "warm"
@@ -165,7 +167,9 @@ def test_conditional_space_mutation_resolves_conditions():
     rng = random.Random(0)
     switched = 0
     for _ in range(300):
-        parent = ps.complete({}, lambda p, s: p.from_prob(rng.random()) if p.continuous else rng.choice(p.options))
+        parent = ps.complete(
+            {}, lambda p, s: p.from_prob(rng.random()) if p.continuous else rng.choice(p.options)
+        )
         child = c.mutate(parent, ps)
         active = {p.name for p in ps.active_params(child)}
         assert set(child) == active  # every active value, no inactive one
@@ -191,4 +195,6 @@ def test_continuous_gaussian_step():
     c = AgingEvolution(5, 2, seed=1, sigma=0.05)
     steps = [abs(c.mutate({"x": 0.5}, ps)["x"] - 0.5) for _ in range(500)]
     assert all(s > 0 for s in steps)
-    assert sum(steps) / len(steps) < 0.06  # a local step (mean |N(0, .05)| = 0.04), not a uniform redraw (0.25)
+    assert (
+        sum(steps) / len(steps) < 0.06
+    )  # a local step (mean |N(0, .05)| = 0.04), not a uniform redraw (0.25)

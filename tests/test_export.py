@@ -75,9 +75,20 @@ def _run_standalone(tmp_path, files, x):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     p = subprocess.run(
-        [sys.executable, "-I", "runner.py", os.path.abspath(files["python"]), os.path.abspath(files["weights"]),
-         "x.npy", "y.npy"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=scaled(300),
+        [
+            sys.executable,
+            "-I",
+            "runner.py",
+            os.path.abspath(files["python"]),
+            os.path.abspath(files["weights"]),
+            "x.npy",
+            "y.npy",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
     )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     params = int(p.stdout.split("PARAMS")[1].split()[0])
@@ -100,7 +111,9 @@ def test_export_search_best_all_formats_and_standalone_without_keras_nas(tmp_pat
     expected = np.asarray(model(x, training=False))
     # .keras round trip
     loaded = keras.models.load_model(files["keras"])
-    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(loaded(x, training=False)), expected, rtol=1e-4, atol=1e-5
+    )
     # standalone builder in a process that cannot import keras_nas: same size, weights load, same outputs
     params, y = _run_standalone(tmp_path, files, x)
     assert params == model.count_params() == r["params"]
@@ -115,23 +128,43 @@ def test_export_trained_model_with_aux_head(tmp_path):
     run = tmp_path / "run"
     final = run / "final"
     final.mkdir(parents=True)
-    build = dict(BUILD, drop_path=0.2, aux_head=True, drop_path_total_steps=10, filters=4, num_cells=1,
-                 input_shape=[32, 32, 1])
+    build = dict(
+        BUILD,
+        drop_path=0.2,
+        aux_head=True,
+        drop_path_total_steps=10,
+        filters=4,
+        num_cells=1,
+        input_shape=[32, 32, 1],
+    )
     keras.utils.set_random_seed(2)
     model = families.family_of(zoo.DARTS_V2).build(zoo.DARTS_V2, **build)
     assert len(model.outputs) == 2
     model.save_weights(str(final / "model.weights.h5"))
     (final / "genotype.json").write_text(zoo.DARTS_V2.to_json())
-    (final / "train.json").write_text(json.dumps({"build": build, "files": {
-        "weights": str(final / "model.weights.h5"), "genotype": str(final / "genotype.json")}}))
+    (final / "train.json").write_text(
+        json.dumps(
+            {
+                "build": build,
+                "files": {
+                    "weights": str(final / "model.weights.h5"),
+                    "genotype": str(final / "genotype.json"),
+                },
+            }
+        )
+    )
     r = export.export_run(str(run), saved_model=False, log=lambda m: None)
     assert r["source"].startswith("trained model")
     assert "saved_model" not in r["files"]
     inf = keras.models.load_model(r["files"]["keras"])
     assert len(inf.outputs) == 1
     x = np.random.default_rng(1).random((2, 32, 32, 1), dtype=np.float32)
-    np.testing.assert_allclose(np.asarray(inf(x, training=False)), np.asarray(model(x, training=False)[0]),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(inf(x, training=False)),
+        np.asarray(model(x, training=False)[0]),
+        rtol=1e-4,
+        atol=1e-5,
+    )
     params, y = _run_standalone(tmp_path, r["files"], x)
     assert params == model.count_params()
     np.testing.assert_allclose(y, np.asarray(model(x, training=False)[0]), rtol=1e-4, atol=1e-5)
@@ -140,12 +173,20 @@ def test_export_trained_model_with_aux_head(tmp_path):
 def test_bundle_is_pure_keras_and_renamed(tmp_path):
     mods = export.bundled_modules()
     assert "keras_nas.blocks.network" in mods and "keras_nas.space.genotype" in mods
-    assert "keras_nas.blocks" in mods and mods["keras_nas.blocks"][0]  # parent package, marked as package
-    assert "keras_nas.kernels" in mods and "keras_nas.kernels.tensorflow_backend" not in mods  # generic kernels only
+    assert (
+        "keras_nas.blocks" in mods and mods["keras_nas.blocks"][0]
+    )  # parent package, marked as package
+    assert (
+        "keras_nas.kernels" in mods and "keras_nas.kernels.tensorflow_backend" not in mods
+    )  # generic kernels only
     for name, (_, src) in mods.items():
         assert not re.search(r"^\s*(import|from) (tensorflow|keras_tuner)\b", src, re.M), name
-    src = export.standalone_source(NB201Cell.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"),
-                                   {"input_shape": [8, 8, 3], "num_classes": 5, "num_cells": 1, "filters": 4})
+    src = export.standalone_source(
+        NB201Cell.parse(
+            "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+        ),
+        {"input_shape": [8, 8, 3], "num_classes": 5, "num_cells": 1, "filters": 4},
+    )
     compile(src, "build_model.py", "exec")
     body = src.split("_SOURCES = {", 1)[1]
     assert "keras_nas" not in body.replace("_keras_nas_bundle", "")  # every reference renamed

@@ -57,6 +57,10 @@ def test_normal_after_reduction_trains_with_onednn():
         print("TRAINED")
         """
     )
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=scaled(300))
+    env = dict(
+        os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=scaled(300)
+    )
     assert proc.returncode == 0 and "TRAINED" in proc.stdout, (proc.returncode, proc.stderr[-2000:])

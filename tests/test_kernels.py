@@ -35,12 +35,16 @@ def _train_outputs(mod, x, gamma, beta, eps=1e-3):
     with tf.GradientTape() as tape:
         tape.watch(x)
         y, mean, var = mod.batch_norm_train(x, gamma, beta, eps)
-        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.cos(tf.cast(x, tf.float32)))  # non-trivial upstream grad
+        loss = tf.reduce_sum(
+            tf.cast(y, tf.float32) * tf.cos(tf.cast(x, tf.float32))
+        )  # non-trivial upstream grad
     return [y, mean, var] + tape.gradient(loss, [x, gamma, beta])
 
 
 def _close(a, b, atol, name=""):
-    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), atol=atol, rtol=atol, err_msg=name)
+    np.testing.assert_allclose(
+        np.asarray(a, np.float32), np.asarray(b, np.float32), atol=atol, rtol=atol, err_msg=name
+    )
 
 
 @pytest.mark.parametrize("shape", [(4, 5, 5, 7), (3, 2, 2, 4), (1, 1, 1, 3)])
@@ -82,7 +86,11 @@ def test_fused_infer_matches_generic():
     rng = np.random.default_rng(2)
     x = tf.constant(rng.normal(size=(2, 4, 4, 6)).astype("float32"))
     args = [tf.constant(rng.random(6).astype("float32") + 0.5) for _ in range(4)]
-    _close(tensorflow_backend.batch_norm_infer(x, *args, 1e-3), generic.batch_norm_infer(x, *args, 1e-3), 1e-5)
+    _close(
+        tensorflow_backend.batch_norm_infer(x, *args, 1e-3),
+        generic.batch_norm_infer(x, *args, 1e-3),
+        1e-5,
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,15 +113,23 @@ def test_fused_path_falls_back_where_the_kernel_does_not_apply(shape, dtype, eps
 def _one_step(fused, x, y, weights=None):
     kernels.set_fused(fused)
     keras.utils.set_random_seed(0)
-    model = build_network("nasnet_a", input_shape=(16, 16, 3), num_classes=3, num_cells=1, filters=4)
+    model = build_network(
+        "nasnet_a", input_shape=(16, 16, 3), num_classes=3, num_cells=1, filters=4
+    )
     if weights is not None:
         model.set_weights(weights)
     start = [w.copy() for w in model.get_weights()]
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )
     loss = float(np.asarray(model.train_on_batch(x, y)).ravel()[0])
-    graph = tf.function(lambda t: model(t, training=True)).get_concrete_function(
-        tf.TensorSpec((None, 16, 16, 3), tf.float32)
-    ).graph
+    graph = (
+        tf.function(lambda t: model(t, training=True))
+        .get_concrete_function(tf.TensorSpec((None, 16, 16, 3), tf.float32))
+        .graph
+    )
     op_types = {op.type for op in graph.get_operations()}
     return start, loss, model.get_weights(), op_types
 
@@ -138,7 +154,12 @@ def test_mixed_precision_network_trains_with_fused_kernels(restore_switch):
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = build_network(
-            "amoebanet_a", input_shape=(32, 32, 3), num_classes=3, num_cells=1, filters=4, aux_head=True
+            "amoebanet_a",
+            input_shape=(32, 32, 3),
+            num_classes=3,
+            num_cells=1,
+            filters=4,
+            aux_head=True,
         )
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=False)
         rng = np.random.default_rng(5)
@@ -159,11 +180,21 @@ def test_environment_variable_switches_fused_kernels_off():
     outs = {}
     for value in ("0", "1"):
         env["KERAS_NAS_FUSED_KERNELS"] = value
-        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(120))
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
+        )
         assert r.returncode == 0, r.stderr
         outs[value] = r.stdout.strip().splitlines()[-1]
     assert outs == {"0": "False", "1": "True"}
-    env["KERAS_NAS_FUSED_KERNELS"] = "flase"  # a typo is an error naming the variable and the fix, not "on"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(120))
+    env["KERAS_NAS_FUSED_KERNELS"] = (
+        "flase"  # a typo is an error naming the variable and the fix, not "on"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(120)
+    )
     assert r.returncode != 0 and "KERAS_NAS_FUSED_KERNELS='flase' is not understood" in r.stderr
     assert "set it to 1" in r.stderr

@@ -52,8 +52,14 @@ def test_no_hypermodel_is_refused_at_construction(cls, tmp_path):
 
 
 def test_exhausted_space_ends_the_search(tmp_path):
-    tuner = AgingEvolution(Scored({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}), objective=OBJ, max_trials=15,
-                           directory=str(tmp_path), population_size=2, sample_size=2)
+    tuner = AgingEvolution(
+        Scored({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}),
+        objective=OBJ,
+        max_trials=15,
+        directory=str(tmp_path),
+        population_size=2,
+        sample_size=2,
+    )
     tuner.search(verbose=0)
     assert len(tuner.oracle.trials) == 4  # keras-tuner stops after the 4 configurations too
 
@@ -67,27 +73,40 @@ def test_keras_tuner_positional_order(tmp_path):
     oracle = AgingEvolutionOracle(OBJ, 5, 11)
     assert oracle.seed == 11
     with pytest.raises(TypeError):
-        AgingEvolutionOracle(OBJ, 5, 11, None, True, True, 0, 3, 10)  # population_size is keyword-only
+        AgingEvolutionOracle(
+            OBJ, 5, 11, None, True, True, 0, 3, 10
+        )  # population_size is keyword-only
 
 
-@pytest.mark.parametrize("make", [
-    lambda d: ReinforceSearch(_build, objective=OBJ, directroy=d),
-    lambda d: AgingEvolution(_build, objective=OBJ, directory=d, populaton_size=3),
-    lambda d: ReinforceOracle(objective=OBJ, learning_rat=0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: ReinforceSearch(_build, objective=OBJ, directroy=d),
+        lambda d: AgingEvolution(_build, objective=OBJ, directory=d, populaton_size=3),
+        lambda d: ReinforceOracle(objective=OBJ, learning_rat=0.1),
+    ],
+)
 def test_unknown_keyword_names_the_class_and_the_valid_ones(make, tmp_path):
     with pytest.raises(TypeError) as info:
         make(str(tmp_path))
     msg = str(info.value)
     assert "unexpected keyword argument" in msg and "valid keyword arguments:" in msg
-    assert any(name in msg for name in ("ReinforceSearch()", "AgingEvolution()", "ReinforceOracle()"))
+    assert any(
+        name in msg for name in ("ReinforceSearch()", "AgingEvolution()", "ReinforceOracle()")
+    )
     assert "Controller" not in msg.split("valid")[0]  # reported against what the user called
 
 
 @pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
 def test_non_finite_objective_fails_the_trial_with_a_reason(bad, tmp_path):
-    tuner = RandomArchitectureSearch(Scored({1: 0.5, 2: bad, 3: 0.25, 4: 0.75}), objective=OBJ, max_trials=4,
-                                     directory=str(tmp_path), seed=0, max_consecutive_failed_trials=None)
+    tuner = RandomArchitectureSearch(
+        Scored({1: 0.5, 2: bad, 3: 0.25, 4: 0.75}),
+        objective=OBJ,
+        max_trials=4,
+        directory=str(tmp_path),
+        seed=0,
+        max_consecutive_failed_trials=None,
+    )
     tuner.search(verbose=0)
     by_a = {t.hyperparameters.get("a"): t for t in tuner.oracle.trials.values()}
     assert by_a[2].status == "FAILED"
@@ -130,8 +149,14 @@ def test_unbuildable_defaults_are_a_failed_trial_not_a_constructor_error(tmp_pat
         return m
 
     with pytest.warns(UserWarning, match="default hyperparameter values could not be built"):
-        tuner = RandomArchitectureSearch(build, objective="loss", max_trials=6, directory=str(tmp_path),
-                                         seed=3, max_consecutive_failed_trials=None)
+        tuner = RandomArchitectureSearch(
+            build,
+            objective="loss",
+            max_trials=6,
+            directory=str(tmp_path),
+            seed=3,
+            max_consecutive_failed_trials=None,
+        )
     import numpy as np
 
     x = np.zeros((4, 2), "float32")
@@ -144,15 +169,23 @@ def test_unbuildable_defaults_are_a_failed_trial_not_a_constructor_error(tmp_pat
 
 
 def test_keras_nas_names_stay():
-    assert keras_nas.AgingEvolution is AgingEvolution and keras_nas.ReinforceSearch is ReinforceSearch
+    assert (
+        keras_nas.AgingEvolution is AgingEvolution and keras_nas.ReinforceSearch is ReinforceSearch
+    )
 
 
 def test_seed_zero_is_a_seed(tmp_path):
     """keras-tuner turns seed=0 into a random seed; a keras-nas search with seed=0 is reproducible."""
     runs = []
     for d in ("a", "b"):
-        tuner = RandomArchitectureSearch(Scored({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}), objective=OBJ, max_trials=3,
-                                         seed=0, directory=str(tmp_path / d), allow_duplicates=True)
+        tuner = RandomArchitectureSearch(
+            Scored({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}),
+            objective=OBJ,
+            max_trials=3,
+            seed=0,
+            directory=str(tmp_path / d),
+            allow_duplicates=True,
+        )
         assert tuner.oracle.seed == 0
         tuner.search(verbose=0)
         runs.append([t.hyperparameters.get("a") for t in tuner.oracle.trials.values()])

@@ -39,4 +39,6 @@ def test_private_keras_tuner_names_exist(owner):
 
 def test_keras_tuner_version_is_within_the_pin():
     major, minor = (int(x) for x in kt.__version__.split(".")[:2])
-    assert (major, minor) < (1, 5), "keras-tuner >= 1.5 is untested: run this file, then raise the pin"
+    assert (major, minor) < (1, 5), (
+        "keras-tuner >= 1.5 is untested: run this file, then raise the pin"
+    )

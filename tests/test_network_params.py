@@ -32,16 +32,28 @@ def test_nasnet_mobile_matches_keras_applications_exactly():
     # keras.applications.NASNetMobile(weights=None).count_params() == 5,326,716 (Keras 3.15.1);
     # REFERENCE.md and the keras docs give the same number. Counts include BN moving statistics.
     model = build_network(
-        "nasnet_a", input_shape=(224, 224, 3), num_classes=1000, num_cells=4, penultimate_filters=1056,
-        stem="imagenet", stem_multiplier=1, skip_reduction=False,
+        "nasnet_a",
+        input_shape=(224, 224, 3),
+        num_classes=1000,
+        num_cells=4,
+        penultimate_filters=1056,
+        stem="imagenet",
+        stem_multiplier=1,
+        skip_reduction=False,
     )
     assert model.count_params() == 5_326_716
 
 
 def test_nasnet_mobile_filters_equivalent_to_penultimate():
     with shapes_only():
-        a = build_network("nasnet_a", input_shape=(224, 224, 3), num_classes=1000, num_cells=4, filters=44,
-                          stem="imagenet")
+        a = build_network(
+            "nasnet_a",
+            input_shape=(224, 224, 3),
+            num_classes=1000,
+            num_cells=4,
+            filters=44,
+            stem="imagenet",
+        )
     assert a.count_params() == 5_326_716
 
 

@@ -56,7 +56,9 @@ def new_oracle(cls, directory, **kw):
 
 def finish(o, t, score=None, status="COMPLETED"):
     if status == "COMPLETED":
-        o.update_trial(t.trial_id, {"score": score_of(t.hyperparameters.values) if score is None else score})
+        o.update_trial(
+            t.trial_id, {"score": score_of(t.hyperparameters.values) if score is None else score}
+        )
     t.status = status
     o.end_trial(t)
 
@@ -91,7 +93,13 @@ def check_complete(space_hp, values):
 
 @pytest.mark.parametrize("cls", [AgingEvolutionOracle, RandomOracle])
 def test_complete_active_plain_values_all_hp_types(tmp_path, cls):
-    o = new_oracle(cls, tmp_path, max_trials=30, seed=1, **({"population_size": 4} if cls is AgingEvolutionOracle else {}))
+    o = new_oracle(
+        cls,
+        tmp_path,
+        max_trials=30,
+        seed=1,
+        **({"population_size": 4} if cls is AgingEvolutionOracle else {}),
+    )
     seq = run(o, 12)
     for _, v in seq:
         check_complete(o.hyperparameters, v)
@@ -113,13 +121,17 @@ def test_complete_active_plain_values_all_hp_types(tmp_path, cls):
 def test_user_fixed_hyperparameters_respected(tmp_path):
     hp = make_hp()
     hp.Fixed("lr_fixed", 0.01)
-    o = new_oracle(AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=20, population_size=3, seed=2)
+    o = new_oracle(
+        AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=20, population_size=3, seed=2
+    )
     for _, v in run(o, 10):
         assert v["lr_fixed"] == 0.01 and v["batch"] == 32
 
 
 def test_population_failed_trials_and_rewards(tmp_path):
-    o = new_oracle(AgingEvolutionOracle, tmp_path, max_trials=40, population_size=4, sample_size=2, seed=3)
+    o = new_oracle(
+        AgingEvolutionOracle, tmp_path, max_trials=40, population_size=4, sample_size=2, seed=3
+    )
     assert (o.population_size, o.sample_size) == (4, 2)
     for i in range(16):
         t = o.create_trial("tuner0")
@@ -142,8 +154,13 @@ def test_population_failed_trials_and_rewards(tmp_path):
 
 def test_min_direction_and_retry_reported_once(tmp_path):
     o = new_oracle(
-        AgingEvolutionOracle, tmp_path, objective=kt.Objective("loss", "min"), max_trials=10,
-        population_size=5, seed=4, max_retries_per_trial=1,
+        AgingEvolutionOracle,
+        tmp_path,
+        objective=kt.Objective("loss", "min"),
+        max_trials=10,
+        population_size=5,
+        seed=4,
+        max_retries_per_trial=1,
     )
     t = o.create_trial("tuner0")
     t.status = "INVALID"
@@ -178,7 +195,14 @@ def test_exhausted_space_stops_like_keras_tuner(tmp_path):
     assert t.status == "STOPPED"
     assert sorted(vals) == [1, 2, 3]  # every configuration once, no repeat trained
     assert len(o.trials) == 3
-    o2 = new_oracle(RandomOracle, tmp_path / "b", hyperparameters=hp, max_trials=30, seed=5, allow_duplicates=True)
+    o2 = new_oracle(
+        RandomOracle,
+        tmp_path / "b",
+        hyperparameters=hp,
+        max_trials=30,
+        seed=5,
+        allow_duplicates=True,
+    )
     seen = []
     for _ in range(12):
         t = o2.create_trial("tuner0")
@@ -189,10 +213,24 @@ def test_exhausted_space_stops_like_keras_tuner(tmp_path):
 
 def test_mnasnet_reward_and_pareto_front(tmp_path):
     o = new_oracle(
-        AgingEvolutionOracle, tmp_path, objective=kt.Objective("acc", "max"), max_trials=20,
-        population_size=10, seed=6, cost_metric="params", cost_target=1000.0,
+        AgingEvolutionOracle,
+        tmp_path,
+        objective=kt.Objective("acc", "max"),
+        max_trials=20,
+        population_size=10,
+        seed=6,
+        cost_metric="params",
+        cost_target=1000.0,
     )
-    points = [(0.5, 500.0), (0.6, 2000.0), (0.55, 800.0), (0.4, 400.0), (0.5, 900.0), (0.7, 5000.0), (0.45, 600.0)]
+    points = [
+        (0.5, 500.0),
+        (0.6, 2000.0),
+        (0.55, 800.0),
+        (0.4, 400.0),
+        (0.5, 900.0),
+        (0.7, 5000.0),
+        (0.45, 600.0),
+    ]
     for acc, cost in points:
         t = o.create_trial("tuner0")
         o.update_trial(t.trial_id, {"acc": acc, "params": cost})
@@ -204,8 +242,13 @@ def test_mnasnet_reward_and_pareto_front(tmp_path):
     assert front == [(0.4, 400.0), (0.5, 500.0), (0.55, 800.0), (0.6, 2000.0), (0.7, 5000.0)]
     # hard constraint (alpha, beta) = (0, -1): no penalty under the target, 1/ratio above
     o2 = new_oracle(
-        AgingEvolutionOracle, tmp_path / "b", objective=kt.Objective("acc", "max"), max_trials=5,
-        cost_fn=lambda trial: 2000.0, cost_target=1000.0, cost_weight=(0.0, -1.0),
+        AgingEvolutionOracle,
+        tmp_path / "b",
+        objective=kt.Objective("acc", "max"),
+        max_trials=5,
+        cost_fn=lambda trial: 2000.0,
+        cost_target=1000.0,
+        cost_weight=(0.0, -1.0),
     )
     finish_with = o2.create_trial("tuner0")
     o2.update_trial(finish_with.trial_id, {"acc": 0.8})
@@ -217,7 +260,13 @@ def test_mnasnet_reward_and_pareto_front(tmp_path):
 
 
 def test_missing_cost_metric_is_a_clear_error_and_releases_lock(tmp_path):
-    o = new_oracle(AgingEvolutionOracle, tmp_path, objective=kt.Objective("acc", "max"), max_trials=5, cost_metric="flops")
+    o = new_oracle(
+        AgingEvolutionOracle,
+        tmp_path,
+        objective=kt.Objective("acc", "max"),
+        max_trials=5,
+        cost_metric="flops",
+    )
     t = o.create_trial("tuner0")
     o.update_trial(t.trial_id, {"acc": 0.5})
     t.status = "COMPLETED"
@@ -270,7 +319,9 @@ def test_lock_released_after_controller_exceptions(tmp_path):
     t.status = "COMPLETED"
     with pytest.raises(RuntimeError, match="observe"):
         o.end_trial(t)
-    assert o.trials[t.trial_id].status == "COMPLETED"  # keras-tuner's bookkeeping was done and saved
+    assert (
+        o.trials[t.trial_id].status == "COMPLETED"
+    )  # keras-tuner's bookkeeping was done and saved
     assert _assert_not_locked(o).status == "RUNNING"
 
 
@@ -281,7 +332,9 @@ def _drive_resume(tmp_path, cls, n=14, k=6, **kw):
     b = new_oracle(cls, tmp_path / "b", max_trials=n, seed=11, **kw)
     first = run(b, k, leave_running=True)
     del b  # "crash": only the files remain
-    c = new_oracle(cls, tmp_path / "b", max_trials=n, seed=999, **kw)  # seed is overridden by the saved state
+    c = new_oracle(
+        cls, tmp_path / "b", max_trials=n, seed=999, **kw
+    )  # seed is overridden by the saved state
     c.reload()
     resumed = []
     while True:
@@ -377,7 +430,9 @@ def test_kinds_from_hypermodel(tmp_path):
     hm.register(hp)
     plain = new_oracle(AgingEvolutionOracle, tmp_path / "plain", hyperparameters=hp, max_trials=5)
     assert {p.kind for p in plain.param_space()} == {"generic"}  # nothing leaks in from elsewhere
-    o = new_oracle(AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=5, kinds=hm.decision_kinds)
+    o = new_oracle(
+        AgingEvolutionOracle, tmp_path, hyperparameters=hp, max_trials=5, kinds=hm.decision_kinds
+    )
     kinds = {p.name: p.kind for p in o.param_space()}
     assert kinds["normal/b0_in0"] == "input" and kinds["reduce/b1_op1"] == "op"
 

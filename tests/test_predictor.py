@@ -165,7 +165,9 @@ def test_encoding_onehot_and_nb201_paths():
     plain_enc = Encoding(space)
     assert plain_enc.dim == 30
     enc = Encoding(space, path=True)
-    assert enc.dim == 30 + 4 + 16 + 16 + 64  # routes 0-3, 0-1-3, 0-2-3, 0-1-2-3 over 4 non-'none' ops
+    assert (
+        enc.dim == 30 + 4 + 16 + 16 + 64
+    )  # routes 0-3, 0-1-3, 0-2-3, 0-1-2-3 over 4 non-'none' ops
     all_conv = {n: "nor_conv_3x3" for n in space.names}
     assert enc(all_conv)[30:].sum() == 4
     cut = dict(all_conv, edge_0_3="none", edge_1_3="none", edge_2_3="none")
@@ -198,7 +200,12 @@ def test_spearman_helper():
 
 
 def test_bad_arguments():
-    for kw in ({"predictor": "forest"}, {"acquisition": "pi"}, {"num_initial": 0}, {"encoding": "adj"}):
+    for kw in (
+        {"predictor": "forest"},
+        {"acquisition": "pi"},
+        {"num_initial": 0},
+        {"encoding": "adj"},
+    ):
         with pytest.raises(ValueError):
             PredictorController(**kw)
 
@@ -213,15 +220,24 @@ def test_predictor_oracle_real_keras_tuner_lifecycle(tmp_path):
     y = (x[:, :1] > 0).astype("float32")
 
     def build(hp):
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [2, 4, 8]), "relu")])
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [2, 4, 8]), "relu")]
+        )
         if hp.Boolean("extra"):
             model.add(keras.layers.Dense(4, "relu"))
         model.add(keras.layers.Dense(1, "sigmoid"))
         model.compile(keras.optimizers.Adam(hp.Choice("lr", [1e-3, 1e-2])), "binary_crossentropy")
         return model
 
-    tuner = PredictorSearch(build, objective="val_loss", max_trials=5, seed=1, num_initial=2,
-                            directory=str(tmp_path), project_name="p")
+    tuner = PredictorSearch(
+        build,
+        objective="val_loss",
+        max_trials=5,
+        seed=1,
+        num_initial=2,
+        directory=str(tmp_path),
+        project_name="p",
+    )
     assert isinstance(tuner.oracle, PredictorOracle)
     tuner.search(x, y, epochs=1, batch_size=32, validation_split=0.25, verbose=0)
     trials = list(tuner.oracle.trials.values())
@@ -233,8 +249,16 @@ def test_predictor_oracle_real_keras_tuner_lifecycle(tmp_path):
     assert len({tuple(sorted(t.hyperparameters.values.items())) for t in trials}) == 5
     assert isinstance(tuner.oracle.summary_scalars(), dict)
     # resume (overwrite=False) restores the controller state exactly
-    t2 = PredictorSearch(build, objective="val_loss", max_trials=6, seed=1, num_initial=2,
-                         directory=str(tmp_path), project_name="p", overwrite=False)
+    t2 = PredictorSearch(
+        build,
+        objective="val_loss",
+        max_trials=6,
+        seed=1,
+        num_initial=2,
+        directory=str(tmp_path),
+        project_name="p",
+        overwrite=False,
+    )
     assert t2.oracle.controller.get_state() == ctrl.get_state()
     o = PredictorOracle(kt.Objective("score", "max"), 3, 5, num_initial=1)  # kt positional order
     assert o.max_trials == 3 and o.seed == 5 and o.controller.num_initial == 1
@@ -253,7 +277,9 @@ def test_path_encoding_on_plain_keras_tuner_nb201_space():
     assert Encoding(toy_space(), path=True).path is None  # not a cell space: one-hot only
 
 
-_TABLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "nas-bench-201")
+_TABLES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "nas-bench-201"
+)
 
 
 @pytest.mark.skipif(
@@ -268,7 +294,9 @@ def test_nb201_simulated_search_with_files_and_reproducible(tmp_path):
 
     bench = NASBench201(_TABLES)
     f = functools.partial(PredictorOracle, allow_duplicates=True)
-    r = bench.simulate(f, "cifar10", time_budget=2500.0, seed=5, directory=str(tmp_path))  # ~20 trials, files on
+    r = bench.simulate(
+        f, "cifar10", time_budget=2500.0, seed=5, directory=str(tmp_path)
+    )  # ~20 trials, files on
     assert r.num_trials >= 10 and r.test_accuracy == bench.query(r.best_index, "cifar10")
     r2 = bench.simulate(f, "cifar10", time_budget=2500.0, seed=5, write_files=False)
     assert (r2.best_index, r2.num_trials) == (r.best_index, r.num_trials)

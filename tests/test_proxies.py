@@ -51,7 +51,9 @@ def batch(n=8, shape=(8, 8, 3), classes=5, seed=0):
 
 def test_unknown_name_and_missing_batch_are_explained():
     m = small()
-    with pytest.raises(ValueError, match=r"Unknown proxy 'synflw'; valid proxies are \[.*'synflow'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown proxy 'synflw'; valid proxies are \[.*'synflow'"
+    ):
         proxies.score(m, "synflw")
     with pytest.raises(ValueError, match="'naswot' is data-dependent and needs a batch of inputs"):
         proxies.score(m, "naswot")
@@ -59,7 +61,15 @@ def test_unknown_name_and_missing_batch_are_explained():
         proxies.score(m, "snip", batch=batch()[0])
     with pytest.raises(ValueError, match="at least 2 examples"):
         proxies.score(m, "jacob_cov", batch=batch(n=1)[0])
-    assert set(proxies.NAMES) == {"synflow", "naswot", "jacob_cov", "snip", "grad_norm", "params", "flops"}
+    assert set(proxies.NAMES) == {
+        "synflow",
+        "naswot",
+        "jacob_cov",
+        "snip",
+        "grad_norm",
+        "params",
+        "flops",
+    }
 
 
 def test_params_and_flops_are_the_existing_counts():
@@ -67,7 +77,9 @@ def test_params_and_flops_are_the_existing_counts():
 
     m = small()
     trainable = sum(int(np.prod(w.shape)) for w in m.trainable_weights)
-    assert proxies.score(m, "params") == trainable < m.count_params()  # BN moving statistics are not counted
+    assert (
+        proxies.score(m, "params") == trainable < m.count_params()
+    )  # BN moving statistics are not counted
     dense = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
     assert proxies.score(dense, "params") == dense.count_params() == 21
     assert proxies.score(m, "flops") == count_mult_adds(m).mult_adds > 0
@@ -80,13 +92,18 @@ def test_params_equal_nas_bench_201():
     with open(NB201_CSV) as f:
         rows = [r for _, r in zip(range(3), csv.DictReader(f))]
     for r in rows:
-        assert proxies.score(build_nb201_network(r["arch"]), "params") == round(float(r["params_m"]) * 1e6)
+        assert proxies.score(build_nb201_network(r["arch"]), "params") == round(
+            float(r["params_m"]) * 1e6
+        )
 
 
 def test_synflow_is_zero_without_a_path_and_grows_with_width():
     assert proxies.score(small(NONE), "synflow") == 0.0
     assert proxies.score(small(CELLS[-1]), "synflow") == 0.0  # the conv's node never reaches node 3
-    narrow, wide = proxies.score(small(channels=4), "synflow"), proxies.score(small(channels=8), "synflow")
+    narrow, wide = (
+        proxies.score(small(channels=4), "synflow"),
+        proxies.score(small(channels=8), "synflow"),
+    )
     assert 0 < narrow < wide
 
 
@@ -100,7 +117,9 @@ def test_naswot_higher_for_distinct_inputs_than_identical():
     x, _ = batch(n=8)
     distinct = proxies.score(m, "naswot", batch=x)
     same = proxies.score(m, "naswot", batch=np.repeat(x[:1], 8, axis=0))
-    assert np.isfinite(distinct) and distinct > same  # identical codes: K is singular (log|K| = -inf)
+    assert (
+        np.isfinite(distinct) and distinct > same
+    )  # identical codes: K is singular (log|K| = -inf)
 
 
 def test_deterministic_seeded_and_the_model_is_untouched():
@@ -128,7 +147,9 @@ def test_final_softmax_is_removed():
     x, y = batch()
     probs, logits = small(logits=False), small(logits=True)
     for n in ("synflow", "jacob_cov", "snip"):
-        assert proxies.score(probs, n, batch=(x, y)) == pytest.approx(proxies.score(logits, n, batch=(x, y)), rel=1e-5)
+        assert proxies.score(probs, n, batch=(x, y)) == pytest.approx(
+            proxies.score(logits, n, batch=(x, y)), rel=1e-5
+        )
 
 
 def test_score_many_equals_single_scores_for_models_and_builders():
@@ -147,14 +168,27 @@ def test_score_many_equals_single_scores_for_models_and_builders():
 
 def test_other_families_and_user_models():
     x, y = batch(shape=(16, 16, 3))
-    nasnet = build_network("darts_v2", input_shape=(16, 16, 3), num_classes=5, num_cells=1, filters=4)
-    macro = build_macro_network('{"layers": [{"filters": 8, "kernel_size": 3, "stride": 1, "skips": []},'
-                                ' {"filters": 8, "kernel_size": 5, "stride": 2, "skips": [0]}]}',
-                                input_shape=(16, 16, 3), num_classes=5)
-    user = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax")])
+    nasnet = build_network(
+        "darts_v2", input_shape=(16, 16, 3), num_classes=5, num_cells=1, filters=4
+    )
+    macro = build_macro_network(
+        '{"layers": [{"filters": 8, "kernel_size": 3, "stride": 1, "skips": []},'
+        ' {"filters": 8, "kernel_size": 5, "stride": 2, "skips": [0]}]}',
+        input_shape=(16, 16, 3),
+        num_classes=5,
+    )
+    user = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
     for m in (nasnet, macro, user):
-        s = proxies.score_many([m], ["synflow", "naswot", "jacob_cov", "snip", "grad_norm"], batch=(x, y))[0]
+        s = proxies.score_many(
+            [m], ["synflow", "naswot", "jacob_cov", "snip", "grad_norm"], batch=(x, y)
+        )[0]
         assert all(np.isfinite(v) for v in s.values()), (m.name, s)
         assert s["synflow"] > 0
 
@@ -205,7 +239,9 @@ def test_masked_supernet_equals_real_networks():
         for j, k in enumerate((5, 7)):
             m = small(cell, num_classes=k)
             sup.load_into(m, k)
-            assert row[j] == pytest.approx(proxies.score(m, "synflow", reinit=False), rel=1e-7, abs=0.0), (cell, k)
+            assert row[j] == pytest.approx(
+                proxies.score(m, "synflow", reinit=False), rel=1e-7, abs=0.0
+            ), (cell, k)
     assert got[0, 0] == 0.0 and got[-1, 0] == 0.0 and got[1, 0] > 0
 
 
@@ -246,10 +282,17 @@ _DIST = textwrap.dedent(
 
 def test_inside_distribution_strategy_scopes():
     env = dict(os.environ, REPO=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    p = subprocess.run([sys.executable, "-c", _DIST], env=env, capture_output=True, text=True, timeout=300, check=False)
+    p = subprocess.run(
+        [sys.executable, "-c", _DIST],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")]
     assert p.returncode == 0 and lines, p.stderr[-3000:]
-    out = json.loads(lines[0][len("RESULT"):])
+    out = json.loads(lines[0][len("RESULT") :])
     assert out["mirrored_replicas"] == 2
     for label in ("mirrored", "one_device"):
         for n, v in out["plain"].items():

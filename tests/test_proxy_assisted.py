@@ -20,14 +20,18 @@ from keras_nas.controllers.proxy_assisted import ProxyAssisted
 from keras_nas.space import NASNetCellSpace, NB201Space
 
 NB201 = ParamSpace.from_search_space(NB201Space())
-CELLS = ParamSpace.from_search_space(NASNetCellSpace(num_blocks=3))  # ~1e17 architectures: no repeats
+CELLS = ParamSpace.from_search_space(
+    NASNetCellSpace(num_blocks=3)
+)  # ~1e17 architectures: no repeats
 
 
 class CountingProxy:
     """A deterministic proxy that records every call."""
 
     def __init__(self, fn=None):
-        self.fn = fn or (lambda v: (sum(ord(c) for c in json.dumps(v, sort_keys=True)) * 7919) % 1009 / 1009.0)
+        self.fn = fn or (
+            lambda v: (sum(ord(c) for c in json.dumps(v, sort_keys=True)) * 7919) % 1009 / 1009.0
+        )
         self.calls = []
 
     def __call__(self, values):
@@ -56,9 +60,13 @@ def test_warm_up_proposes_the_proxys_top_k_first():
     first = [ctrl.propose(CELLS) for _ in range(DEFAULT_WARM_TOP)]
     assert len(proxy.calls) == 60  # the warm-up scored its 60 (distinct) draws, nothing else yet
     ranked = sorted(proxy.calls, key=lambda c: -c[1])
-    assert [json.dumps(v, sort_keys=True) for v in first] == [c[0] for c in ranked[:DEFAULT_WARM_TOP]]
+    assert [json.dumps(v, sort_keys=True) for v in first] == [
+        c[0] for c in ranked[:DEFAULT_WARM_TOP]
+    ]
     assert ctrl.last_origin == "proxy-warm"
-    ctrl.propose(CELLS)  # then the inner controller, unranked (candidates=1), scored once for its trial
+    ctrl.propose(
+        CELLS
+    )  # then the inner controller, unranked (candidates=1), scored once for its trial
     assert ctrl.last_origin is None and len(proxy.calls) == 61
 
 
@@ -71,7 +79,9 @@ def test_evolution_starts_from_the_proxys_best_population():
     assert [conv3(v) for v in init] == best5
     assert [m["values"] for m in ctrl.population] == init  # the population, through the wrapper
     _drive(ctrl, NB201, 1)
-    assert inner.last_origin == "mutation"  # no random initial phase left: the warm-up took its place
+    assert (
+        inner.last_origin == "mutation"
+    )  # no random initial phase left: the warm-up took its place
     assert inner.num_initial == 5
 
 
@@ -83,14 +93,22 @@ def test_reinforce_pretraining_moves_the_policy_toward_the_proxy():
     plain.propose(NB201)
     conv = {p.name: "nor_conv_3x3" for p in NB201}
     before = plain.probabilities(NB201, conv)
-    ctrl = ProxyAssisted(ReinforceController(seed=2, units=8, learning_rate=0.01, pretrain_steps=30), conv3,
-                         samples=100, seed=2)
+    ctrl = ProxyAssisted(
+        ReinforceController(seed=2, units=8, learning_rate=0.01, pretrain_steps=30),
+        conv3,
+        samples=100,
+        seed=2,
+    )
     ctrl.propose(NB201)
-    after = ctrl.inner.probabilities(NB201, conv)  # P(conv 3x3 | the edges before it chose conv 3x3)
+    after = ctrl.inner.probabilities(
+        NB201, conv
+    )  # P(conv 3x3 | the edges before it chose conv 3x3)
     k = NB201.params[0].options.index("nor_conv_3x3")
     for name in after:
         assert after[name][k] > before[name][k] + 0.05, name
-    assert ctrl.inner.baseline is None and not ctrl.inner.pending  # real-reward bookkeeping untouched
+    assert (
+        ctrl.inner.baseline is None and not ctrl.inner.pending
+    )  # real-reward bookkeeping untouched
 
 
 def test_ranked_moves_pick_the_best_scored_unseen_candidate():
@@ -105,8 +123,12 @@ def test_ranked_moves_pick_the_best_scored_unseen_candidate():
         ctrl.observe(v, 0.1, CELLS)
     # a candidate already proposed is passed over while an unseen one exists; once all were, the best again
     tiny = ParamSpace([Param("x", ("a", "b", "c"))])
-    ctrl = ProxyAssisted(RandomController(seed=4), lambda v: {"a": 2.0, "b": 1.0, "c": 0.0}[v["x"]], candidates=30,
-                         seed=4)
+    ctrl = ProxyAssisted(
+        RandomController(seed=4),
+        lambda v: {"a": 2.0, "b": 1.0, "c": 0.0}[v["x"]],
+        candidates=30,
+        seed=4,
+    )
     assert [ctrl.propose(tiny)["x"] for _ in range(4)] == ["a", "b", "c", "a"]
 
 
@@ -126,8 +148,14 @@ def test_proxy_calls_are_counted_exactly():
 
 def test_state_round_trip_is_exact_mid_warm_up_and_mid_search():
     def make(seed):
-        return ProxyAssisted(AgingEvolutionController(6, 2, seed=seed), CountingProxy(), samples=30, candidates=3,
-                             seed=seed, explore=0.2)
+        return ProxyAssisted(
+            AgingEvolutionController(6, 2, seed=seed),
+            CountingProxy(),
+            samples=30,
+            candidates=3,
+            seed=seed,
+            explore=0.2,
+        )
 
     for n in (3, 14):  # inside the warm-up queue, and in the ranked moves
         a = make(7)
@@ -144,7 +172,9 @@ def test_scalars_and_failures():
     ctrl = ProxyAssisted(RandomController(seed=6), lambda v: 1e60, samples=5, seed=6)
     _drive(ctrl, NB201, 2)
     s = ctrl.summary_scalars(NB201)
-    assert "proxy/last" not in s and s["proxy/last_log10"] == pytest.approx(60.0)  # beyond float32: log only
+    assert "proxy/last" not in s and s["proxy/last_log10"] == pytest.approx(
+        60.0
+    )  # beyond float32: log only
 
     def flaky(values):
         if values["edge_0_1"] == "none":
@@ -153,8 +183,12 @@ def test_scalars_and_failures():
 
     ctrl = ProxyAssisted(RandomController(seed=0), flaky, samples=50, seed=0)
     first = ctrl.propose(NB201)
-    assert first["edge_0_1"] != "none" and ctrl.num_proxy_errors > 0  # failures rank last, never raise
-    with pytest.raises(RuntimeError, match="failed on each of the first 3"):  # never works: a setup error
+    assert (
+        first["edge_0_1"] != "none" and ctrl.num_proxy_errors > 0
+    )  # failures rank last, never raise
+    with pytest.raises(
+        RuntimeError, match="failed on each of the first 3"
+    ):  # never works: a setup error
         ProxyAssisted(RandomController(seed=0), lambda v: 1 / 0, samples=3, seed=0).propose(NB201)
     with pytest.raises(RuntimeError, match="no proxy"):
         ProxyAssisted(RandomController(seed=0), None, samples=3, seed=0).propose(NB201)
@@ -168,9 +202,20 @@ def test_oracle_options():
     assert {"proxy", "proxy_samples", "proxy_candidates"} <= set(oracle_options())
     hp = kt.HyperParameters()
     NB201Space().register(hp)
-    o = AgingEvolutionOracle(kt.Objective("score", "max"), 5, seed=1, hyperparameters=hp, proxy=conv3,
-                             proxy_samples=50, proxy_candidates=3)
-    assert isinstance(o.controller, ProxyAssisted) and o.controller.samples == 50 and o.proxy_name is None
+    o = AgingEvolutionOracle(
+        kt.Objective("score", "max"),
+        5,
+        seed=1,
+        hyperparameters=hp,
+        proxy=conv3,
+        proxy_samples=50,
+        proxy_candidates=3,
+    )
+    assert (
+        isinstance(o.controller, ProxyAssisted)
+        and o.controller.samples == 50
+        and o.proxy_name is None
+    )
     assert o.population == []  # the inner controller's attributes still reach through
     with pytest.raises(ValueError, match="need a proxy"):
         ReinforceOracle(kt.Objective("score", "max"), 5, proxy_samples=10)
@@ -191,8 +236,18 @@ def test_proxy_name_through_a_real_tuner(tmp_path):
     hm = NB201HyperModel((8, 8, 3), 3, channels=4, num_cells=1)
     x = np.random.default_rng(0).standard_normal((12, 8, 8, 3)).astype("float32")
     y = np.arange(12) % 3
-    tuner = AgingEvolution(hm, objective="val_accuracy", max_trials=2, seed=5, directory=str(tmp_path),
-                           project_name="p", proxy="synflow", proxy_samples=3, population_size=2, sample_size=2)
+    tuner = AgingEvolution(
+        hm,
+        objective="val_accuracy",
+        max_trials=2,
+        seed=5,
+        directory=str(tmp_path),
+        project_name="p",
+        proxy="synflow",
+        proxy_samples=3,
+        population_size=2,
+        sample_size=2,
+    )
     assert tuner.oracle.proxy_name == "synflow"
     tuner.search(x, y, validation_data=(x, y), epochs=1, batch_size=12, verbose=0)
     ctrl = tuner.oracle.controller
@@ -209,31 +264,69 @@ def test_proxy_name_through_a_real_tuner(tmp_path):
     first, last = (synflow(t.hyperparameters.values) for t in trials)
     assert first >= last and ctrl.last_score == pytest.approx(last, rel=1e-6)
     s = tuner.oracle.summary_scalars()
-    assert s["proxy/last_log10"] == pytest.approx(math.copysign(math.log10(1 + abs(last)), last), rel=1e-6)
+    assert s["proxy/last_log10"] == pytest.approx(
+        math.copysign(math.log10(1 + abs(last)), last), rel=1e-6
+    )
     from keras_nas.reporting import SearchReporter
 
     # what the search reporter logs to TensorBoard as controller/<name> after each trial
-    assert SearchReporter.controller_scalars(tuner.oracle)["proxy/last_log10"] == s["proxy/last_log10"]
+    assert (
+        SearchReporter.controller_scalars(tuner.oracle)["proxy/last_log10"] == s["proxy/last_log10"]
+    )
     keras.backend.clear_session()
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(os.environ.get("KERAS_NAS_NB201_TABLES", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "nas-bench-201")), "nb201.csv")),
-    reason="NAS-Bench-201 tables not found (set KERAS_NAS_NB201_TABLES)")
+@pytest.mark.skipif(
+    not os.path.isfile(
+        os.path.join(
+            os.environ.get(
+                "KERAS_NAS_NB201_TABLES",
+                os.path.join(
+                    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "..",
+                    "shared",
+                    "nas-bench-201",
+                ),
+            ),
+            "nb201.csv",
+        )
+    ),
+    reason="NAS-Bench-201 tables not found (set KERAS_NAS_NB201_TABLES)",
+)
 def test_simulator_charges_proxy_time():
     import functools
 
     from keras_nas.benchmarks import NASBench201
     from keras_nas.tuning.oracle import AgingEvolutionOracle
 
-    bench = NASBench201(os.environ.get("KERAS_NAS_NB201_TABLES", os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "nas-bench-201")))
-    f = functools.partial(AgingEvolutionOracle, population_size=4, sample_size=2, allow_duplicates=True,
-                          proxy=conv3, proxy_samples=100, proxy_candidates=3)
+    bench = NASBench201(
+        os.environ.get(
+            "KERAS_NAS_NB201_TABLES",
+            os.path.join(
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                "..",
+                "shared",
+                "nas-bench-201",
+            ),
+        )
+    )
+    f = functools.partial(
+        AgingEvolutionOracle,
+        population_size=4,
+        sample_size=2,
+        allow_duplicates=True,
+        proxy=conv3,
+        proxy_samples=100,
+        proxy_candidates=3,
+    )
     free = bench.simulate(f, "cifar10", time_budget=3000, seed=1, write_files=False)
-    charged = bench.simulate(f, "cifar10", time_budget=3000, seed=1, write_files=False, proxy_cost_s=5.0)
+    charged = bench.simulate(
+        f, "cifar10", time_budget=3000, seed=1, write_files=False, proxy_cost_s=5.0
+    )
     assert free.proxy_calls >= 100 and charged.proxy_calls >= 100
-    assert charged.num_trials < free.num_trials  # 100 warm-up calls cost 500 s: ~4 evaluations fewer
+    assert (
+        charged.num_trials < free.num_trials
+    )  # 100 warm-up calls cost 500 s: ~4 evaluations fewer
     assert charged.simulated_time <= 3000
 
 
@@ -247,4 +340,6 @@ def test_cli_flags_are_checked_before_tensorflow(tmp_path, capsys):
     assert "--proxy_samples needs --proxy" in capsys.readouterr().err
     from keras_nas import proxies
 
-    assert search.PROXIES == proxies.NAMES  # the names the CLI checks are the proxies keras_nas.proxies has
+    assert (
+        search.PROXIES == proxies.NAMES
+    )  # the names the CLI checks are the proxies keras_nas.proxies has

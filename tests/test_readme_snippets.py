@@ -30,7 +30,9 @@ def test_the_walkthrough_has_the_four_snippets():
 @pytest.mark.parametrize("title, code", SNIPPETS, ids=[t for t, _ in SNIPPETS])
 def test_snippet_runs(title, code, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # tuners' work directories go to tmp_path
+    monkeypatch.setattr(
+        "tempfile.tempdir", str(tmp_path)
+    )  # tuners' work directories go to tmp_path
     namespace = {"__name__": "__snippet__"}
     exec(compile(code, f"README.md: {title}", "exec"), namespace)
     out = capsys.readouterr().out

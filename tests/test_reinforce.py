@@ -41,7 +41,9 @@ def _roundtrip(ctrl, cls_kwargs):
 def test_policy_concentrates_on_rewarded_option(policy, lr):
     space = ParamSpace.from_search_space(_Toy())
     # unbounded logits (the default tanh_constant=1.1 caps an op decision at p = 0.45)
-    c = ReinforceController(seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32, tanh_constant=None)
+    c = ReinforceController(
+        seed=3, batch_size=5, learning_rate=lr, policy=policy, units=32, tanh_constant=None
+    )
     p0 = c.probabilities(space, {"a": "z", "b": 1})["a"][2]
     for _ in range(150):
         v = c.propose(space)
@@ -117,8 +119,12 @@ def test_conditional_params_and_keras_tuner_space():
         v = c.propose(space)
         seen_depth.add(v["depth"])
         assert ("second_op" in v) == (v["depth"] == 2)
-        assert set(v) == ({"depth", "lr", "units", "bn"} | ({"second_op"} if v["depth"] == 2 else set()))
-        assert 1e-4 <= v["lr"] <= 1e-1 and v["units"] in range(8, 65, 8) and isinstance(v["bn"], bool)
+        assert set(v) == (
+            {"depth", "lr", "units", "bn"} | ({"second_op"} if v["depth"] == 2 else set())
+        )
+        assert (
+            1e-4 <= v["lr"] <= 1e-1 and v["units"] in range(8, 65, 8) and isinstance(v["bn"], bool)
+        )
         assert all(type(x) in (int, float, str, bool) for x in v.values())
         c.observe(v, float(v["units"]) / 64, space)
     assert seen_depth == {1, 2}
@@ -133,7 +139,9 @@ def test_conditional_params_and_keras_tuner_space():
 
 def test_growing_space_creates_heads_lazily():
     small = ParamSpace([Param("a", (1, 2, 3)), Param("b", ("p", "q"))])
-    big = ParamSpace([Param("a", (1, 2, 3)), Param("b", ("p", "q")), Param("c", (0.5, 1.5, 2.5, 3.5, 4.5))])
+    big = ParamSpace(
+        [Param("a", (1, 2, 3)), Param("b", ("p", "q")), Param("c", (0.5, 1.5, 2.5, 3.5, 4.5))]
+    )
     c = ReinforceController(seed=1, batch_size=2, units=16)
     for _ in range(4):
         v = c.propose(small)
@@ -186,7 +194,15 @@ def test_numpy_sampler_matches_the_tensorflow_reference(policy):
     """The default numpy sampler step computes what the traced TF step computes: the same
     probabilities (to float32 round-off) and, for a fixed seed, the same proposals and updates."""
     space = ParamSpace.from_search_space(NB201Space())
-    kw = dict(seed=5, batch_size=2, units=24, learning_rate=0.05, tanh_constant=1.1, num_layers=2, policy=policy)
+    kw = dict(
+        seed=5,
+        batch_size=2,
+        units=24,
+        learning_rate=0.05,
+        tanh_constant=1.1,
+        num_layers=2,
+        policy=policy,
+    )
     fast, ref = ReinforceController(**kw), ReinforceController(**kw)
     ref.use_tf_sampler = True
     assert not fast.use_tf_sampler  # the fast path is the default
@@ -203,7 +219,9 @@ def test_numpy_sampler_matches_the_tensorflow_reference(policy):
     assert set(pf) == set(pr)
     for k in pf:
         np.testing.assert_allclose(pf[k], pr[k], rtol=1e-5, atol=1e-6, err_msg=k)
-    assert max(p.max() for p in pf.values()) > 0.25  # trained away from uniform (1/5), so the check has teeth
+    assert (
+        max(p.max() for p in pf.values()) > 0.25
+    )  # trained away from uniform (1/5), so the check has teeth
 
 
 def test_packed_arrays_roundtrip_and_old_format():
@@ -216,13 +234,19 @@ def test_packed_arrays_roundtrip_and_old_format():
         a.observe(v, float(i % 3), space)
     arrays = a.get_arrays()
     assert sorted(arrays) == ["m", "v", "w"] and all(x.ndim == 1 for x in arrays.values())
-    old = {f"{p}/{k}": d[k] for p, d in (("w", a.weights), ("m", a.slots_m), ("v", a.slots_v)) for k in d}
+    old = {
+        f"{p}/{k}": d[k]
+        for p, d in (("w", a.weights), ("m", a.slots_m), ("v", a.slots_v))
+        for k in d
+    }
     for form in (arrays, old):
         b = ReinforceController(seed=0, batch_size=2, units=8)
         b.set_state(json.loads(json.dumps(a.get_state())))
         b.set_arrays(form)
         assert all(np.array_equal(b.weights[k], a.weights[k]) for k in a.weights)
-        assert b.propose(space) == ReinforceController.propose(_roundtrip(a, dict(batch_size=2, units=8)), space)
+        assert b.propose(space) == ReinforceController.propose(
+            _roundtrip(a, dict(batch_size=2, units=8)), space
+        )
     bad = ReinforceController(seed=0, batch_size=2, units=16)  # other units: a clear error
     bad.set_state(a.get_state())
     with pytest.raises(ValueError, match="units=16"):

@@ -34,10 +34,16 @@ def _architectures():
     space = NASNetCellSpace(num_blocks=3)
     rng = random.Random(0)
     return [str(zoo.NASNET_A), str(zoo.AMOEBANET_A), str(zoo.DARTS_V2)] + [
-        str(space.decode(space.sample(rng))) for _ in range(5)]
+        str(space.decode(space.sample(rng))) for _ in range(5)
+    ]
 
 
-def make_run(root, controller="evolution", events=True, scores=(0.31, 0.42, None, 0.40, 0.55, None, 0.52, 0.61)):
+def make_run(
+    root,
+    controller="evolution",
+    events=True,
+    scores=(0.31, 0.42, None, 0.40, 0.55, None, 0.52, 0.61),
+):
     """A run directory as `keras-nas search` leaves it (no tuner project: the report does not read it)."""
     os.makedirs(root, exist_ok=True)
     archs = _architectures()
@@ -45,22 +51,46 @@ def make_run(root, controller="evolution", events=True, scores=(0.31, 0.42, None
     trials, costs = [], {}
     for i, score in enumerate(scores):
         start = t0 + 30 * i
-        costs[str(i)] = {"started": start, "train_seconds": 25.0 + i, "params": 10_000 + 7_000 * ((i * 5) % 8)}
-        trials.append({
-            "trial": i + 1, "trial_id": str(i), "status": "COMPLETED" if score is not None else "FAILED",
-            "score": score, "params": costs[str(i)]["params"], "train_seconds": 25.0 + i,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)), "architecture": archs[i],
-            "failure_reason": "" if score is not None else (BAD_REASON if i == 2 else "ResourceExhaustedError: OOM"),
-            "hyperparameters": {},
-        })
+        costs[str(i)] = {
+            "started": start,
+            "train_seconds": 25.0 + i,
+            "params": 10_000 + 7_000 * ((i * 5) % 8),
+        }
+        trials.append(
+            {
+                "trial": i + 1,
+                "trial_id": str(i),
+                "status": "COMPLETED" if score is not None else "FAILED",
+                "score": score,
+                "params": costs[str(i)]["params"],
+                "train_seconds": 25.0 + i,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)),
+                "architecture": archs[i],
+                "failure_reason": ""
+                if score is not None
+                else (BAD_REASON if i == 2 else "ResourceExhaustedError: OOM"),
+                "hyperparameters": {},
+            }
+        )
     with open(os.path.join(root, "results.json"), "w") as f:
         json.dump({"objective": "val_accuracy", "direction": "max", "trials": trials}, f)
     with open(os.path.join(root, "trial_costs.json"), "w") as f:
         json.dump(costs, f)
     with open(os.path.join(root, "run.json"), "w") as f:
-        json.dump({"job": "search", "space": "nasnet", "config": {"space": "nasnet", "controller": controller,
-                                                                   "population_size": 3 if controller == "evolution" else 0},
-                   "data": {"description": "digits: hand-made"}, "best": {"test_accuracy": 0.58}}, f)
+        json.dump(
+            {
+                "job": "search",
+                "space": "nasnet",
+                "config": {
+                    "space": "nasnet",
+                    "controller": controller,
+                    "population_size": 3 if controller == "evolution" else 0,
+                },
+                "data": {"description": "digits: hand-made"},
+                "best": {"test_accuracy": 0.58},
+            },
+            f,
+        )
     if events:
         _write_events(os.path.join(root, "tensorboard", "search"), controller, len(scores))
     return root
@@ -73,24 +103,37 @@ def _write_events(logdir, controller, n):
     from tensorboard.summary.writer.record_writer import RecordWriter
 
     def tensor_value(tag, x):
-        t = tensor_pb2.TensorProto(dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-                                   tensor_content=__import__("struct").pack("<f", x))
+        t = tensor_pb2.TensorProto(
+            dtype=1,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+            tensor_content=__import__("struct").pack("<f", x),
+        )
         return summary_pb2.Summary.Value(tag=tag, tensor=t)
 
     os.makedirs(logdir, exist_ok=True)
     w = RecordWriter(open(os.path.join(logdir, "events.out.tfevents.1800000000.test.1.v2"), "wb"))
-    w.write(event_pb2.Event(wall_time=1_800_000_000.0, file_version="brain.Event:2").SerializeToString())
+    w.write(
+        event_pb2.Event(wall_time=1_800_000_000.0, file_version="brain.Event:2").SerializeToString()
+    )
     for step in range(1, n + 1):
         vals = [tensor_value("trial/score", 0.1 * step)]
         if controller == "reinforce":
-            vals += [tensor_value("controller/entropy", 2.0 - 0.15 * step),
-                     summary_pb2.Summary.Value(tag="controller/baseline", simple_value=0.05 * step),
-                     tensor_value("controller/reward", 0.06 * step)]
-            vals += [tensor_value(f"controller/prob/normal/b{b}_op0", min(1.0, 0.2 + 0.08 * step + 0.05 * b))
-                     for b in range(3)]
+            vals += [
+                tensor_value("controller/entropy", 2.0 - 0.15 * step),
+                summary_pb2.Summary.Value(tag="controller/baseline", simple_value=0.05 * step),
+                tensor_value("controller/reward", 0.06 * step),
+            ]
+            vals += [
+                tensor_value(
+                    f"controller/prob/normal/b{b}_op0", min(1.0, 0.2 + 0.08 * step + 0.05 * b)
+                )
+                for b in range(3)
+            ]
         else:
             vals.append(tensor_value("controller/population/size", float(min(step, 3))))
-        ev = event_pb2.Event(step=step, wall_time=1_800_000_000.0 + step, summary=summary_pb2.Summary(value=vals))
+        ev = event_pb2.Event(
+            step=step, wall_time=1_800_000_000.0 + step, summary=summary_pb2.Summary(value=vals)
+        )
         w.write(ev.SerializeToString())
     w.close()
 
@@ -124,6 +167,7 @@ def _assert_real_png(data):
 
 # -- the page ----------------------------------------------------------------------------------
 
+
 def test_evolution_report_has_every_section_and_real_pictures(evo_run):
     index = write_report(evo_run)
     assert index == os.path.join(evo_run, "report", "index.html")
@@ -131,9 +175,18 @@ def test_evolution_report_has_every_section_and_real_pictures(evo_run):
     assert _sections(text) == set(SECTIONS) | {"population"}
     assert "P = 3" in text and "--population_size" in text
     files = sorted(os.listdir(os.path.dirname(index)))
-    assert files == ["best_so_far.png", "cells_1.png", "cells_2.png", "cells_3.png", "index.html", "population.png",
-                     "score_vs_cost.png"]
-    embedded = dict(re.findall(r'src="data:image/png;base64,([^"]+)"[^>]*data-file="([^"]+)"', text))
+    assert files == [
+        "best_so_far.png",
+        "cells_1.png",
+        "cells_2.png",
+        "cells_3.png",
+        "index.html",
+        "population.png",
+        "score_vs_cost.png",
+    ]
+    embedded = dict(
+        re.findall(r'src="data:image/png;base64,([^"]+)"[^>]*data-file="([^"]+)"', text)
+    )
     assert len(embedded) == 6
     for data, name in embedded.items():  # the page embeds exactly the PNGs written beside it
         png = open(os.path.join(evo_run, "report", name), "rb").read()
@@ -148,7 +201,7 @@ def test_evolution_report_has_every_section_and_real_pictures(evo_run):
 
 def test_failed_trials_are_listed_with_their_reasons(evo_run):
     text = open(write_report(evo_run), encoding="utf-8").read()
-    failed = text[text.index('<section id="failed-trials">'):]
+    failed = text[text.index('<section id="failed-trials">') :]
     assert "2 trial(s) did not complete" in failed
     assert html.escape(BAD_REASON) in failed and "<8x8>" not in failed  # escaped, not markup
     assert "ResourceExhaustedError: OOM" in failed
@@ -160,7 +213,9 @@ def test_reinforce_report_plots_the_controller_scalars(rl_run):
     text = open(write_report(rl_run, top_k=1), encoding="utf-8").read()
     assert _sections(text) == set(SECTIONS) | {"controller"}
     _assert_real_png(open(os.path.join(rl_run, "report", "controller.png"), "rb").read())
-    assert sorted(f for f in os.listdir(os.path.join(rl_run, "report")) if f.startswith("cells_")) == ["cells_1.png"]
+    assert sorted(
+        f for f in os.listdir(os.path.join(rl_run, "report")) if f.startswith("cells_")
+    ) == ["cells_1.png"]
 
 
 def test_reinforce_without_tensorboard_logs_says_why(tmp_path):
@@ -173,8 +228,15 @@ def test_reinforce_without_tensorboard_logs_says_why(tmp_path):
 
 def test_scalars_are_read_without_tensorflow(rl_run):
     s = read_scalars(os.path.join(rl_run, "tensorboard", "search"))
-    assert [round(v, 4) for _, _, v in s["controller/entropy"]][:3] == [1.85, 1.7, 1.55]  # tensor scalars
-    assert [round(v, 4) for _, _, v in s["controller/baseline"]][:2] == [0.05, 0.1]  # simple_value scalars
+    assert [round(v, 4) for _, _, v in s["controller/entropy"]][:3] == [
+        1.85,
+        1.7,
+        1.55,
+    ]  # tensor scalars
+    assert [round(v, 4) for _, _, v in s["controller/baseline"]][:2] == [
+        0.05,
+        0.1,
+    ]  # simple_value scalars
     assert len([t for t in s if t.startswith("controller/prob/")]) == 3
     assert read_scalars(os.path.join(rl_run, "no_such_dir")) == {}
 
@@ -190,7 +252,12 @@ def test_truncated_event_file_keeps_the_complete_records(rl_run, tmp_path):
 
 def test_population_windows_and_pareto_front():
     done = [{"trial": i + 1, "score": s} for i, s in enumerate([0.1, 0.5, 0.3, 0.2])]
-    assert plots.population_windows(done, 2) == [(1, [0.1]), (2, [0.1, 0.5]), (3, [0.5, 0.3]), (4, [0.3, 0.2])]
+    assert plots.population_windows(done, 2) == [
+        (1, [0.1]),
+        (2, [0.1, 0.5]),
+        (3, [0.5, 0.3]),
+        (4, [0.3, 0.2]),
+    ]
     pts = [(100, 0.5), (50, 0.4), (200, 0.45), (300, 0.7), (50, 0.3)]
     assert sorted(plots.pareto_front(pts)) == [0, 1, 3]
 
@@ -226,25 +293,33 @@ def test_a_failing_plot_writes_nothing(tmp_path, monkeypatch):
 
 # -- the command line and bad input ------------------------------------------------------------
 
+
 def test_cli_report_writes_the_page(evo_run, tmp_path, capsys):
     out = tmp_path / "elsewhere"
-    assert cli.main(["report", evo_run, f"--output_dir={out}", "--top_k=2", "--renderer=pillow"]) == 0
+    assert (
+        cli.main(["report", evo_run, f"--output_dir={out}", "--top_k=2", "--renderer=pillow"]) == 0
+    )
     assert f"report: {out / 'index.html'}" in capsys.readouterr().out
     assert sorted(p.name for p in out.glob("cells_*.png")) == ["cells_1.png", "cells_2.png"]
     assert "drawn with Pillow" in (out / "index.html").read_text()
 
 
 def _listing(path):
-    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs
+    )
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ("missing", "does not exist"),
-    ("file", "is a file, not a search output directory"),
-    ("empty", "is not a keras-nas search run directory: it has no results.json"),
-    ("corrupt", "cannot read the trial results"),
-    ("none-finished", "none of the 2 trial(s) in results.json completed"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("missing", "does not exist"),
+        ("file", "is a file, not a search output directory"),
+        ("empty", "is not a keras-nas search run directory: it has no results.json"),
+        ("corrupt", "cannot read the trial results"),
+        ("none-finished", "none of the 2 trial(s) in results.json completed"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_path_and_writes_nothing(case, fragment, tmp_path, capsys):
     path = tmp_path / "run"
     if case == "file":
@@ -281,22 +356,42 @@ def test_graphviz_renderer_missing_is_bad_input(evo_run, monkeypatch, capsys):
 
 
 def test_report_does_not_import_tensorflow(evo_run, tmp_path):
-    code = ("import sys; from keras_nas import cli; rc = cli.main(['report', sys.argv[1], '--output_dir=' + sys.argv[2]]);"
-            "heavy = [m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules];"
-            "print('heavy:', heavy); sys.exit(rc or bool(heavy))")
-    p = subprocess.run([sys.executable, "-c", code, evo_run, str(tmp_path / "r")], cwd=REPO, capture_output=True,
-                       text=True, timeout=scaled(120))
+    code = (
+        "import sys; from keras_nas import cli; rc = cli.main(['report', sys.argv[1], '--output_dir=' + sys.argv[2]]);"
+        "heavy = [m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules];"
+        "print('heavy:', heavy); sys.exit(rc or bool(heavy))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, evo_run, str(tmp_path / "r")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "heavy: []" in p.stdout
 
 
 # -- a real run --------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_report_of_a_real_tiny_search(tmp_path, capsys):
     run = tmp_path / "run"
-    flags = ["--subset=30", "--image_size=8", "--max_trials=2", "--epochs=1", "--num_cells=1", "--filters=4",
-             "--num_blocks=2", "--batch_size=32", "--population_size=2", "--run_eagerly", "--seed=1", "--notensorboard"]
+    flags = [
+        "--subset=30",
+        "--image_size=8",
+        "--max_trials=2",
+        "--epochs=1",
+        "--num_cells=1",
+        "--filters=4",
+        "--num_blocks=2",
+        "--batch_size=32",
+        "--population_size=2",
+        "--run_eagerly",
+        "--seed=1",
+        "--notensorboard",
+    ]
     assert cli.main(["search", f"--output_dir={run}", *flags]) == 0
     assert cli.main(["report", str(run)]) == 0
     text = (run / "report" / "index.html").read_text()
@@ -309,6 +404,7 @@ def test_report_of_a_real_tiny_search(tmp_path, capsys):
 
 
 # -- a real browser ----------------------------------------------------------------------------
+
 
 def _chromium():
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
@@ -328,14 +424,25 @@ window.addEventListener('load', () => {
 </script></body>"""
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium/Chrome on PATH (make report-deps installs it)")
+@pytest.mark.skipif(
+    _chromium() is None, reason="no Chromium/Chrome on PATH (make report-deps installs it)"
+)
 def test_page_renders_in_headless_chromium(evo_run, tmp_path):
     index = write_report(evo_run)
     probe = tmp_path / "probe.html"  # the page plus a script reporting how each image decoded
     probe.write_text(open(index, encoding="utf-8").read().replace("</body>", PROBE))
-    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    p = subprocess.run(base + ["--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=scaled(90))
+    base = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    p = subprocess.run(
+        base + ["--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=scaled(90)
+    )
     m = re.search(r'<pre id="probe">(.*?)</pre>', p.stdout, re.S)
     assert m, p.stderr[-2000:]
     images = json.loads(html.unescape(m.group(1)))
@@ -343,8 +450,11 @@ def test_page_renders_in_headless_chromium(evo_run, tmp_path):
     for name, complete, w, h in images:
         assert complete and w > 100 and h > 100, (name, w, h)
     shot = tmp_path / "shot.png"
-    subprocess.run(base + ["--window-size=1300,1800", f"--screenshot={shot}", f"file://{index}"],
-                   capture_output=True, timeout=scaled(90))
+    subprocess.run(
+        base + ["--window-size=1300,1800", f"--screenshot={shot}", f"file://{index}"],
+        capture_output=True,
+        timeout=scaled(90),
+    )
     from PIL import Image
 
     img = Image.open(shot).convert("RGB")
@@ -354,6 +464,7 @@ def test_page_renders_in_headless_chromium(evo_run, tmp_path):
 
 
 # -- results_summary ---------------------------------------------------------------------------
+
 
 def test_results_summary_shows_genotypes_not_raw_decisions(tmp_path, capsys):
     import keras_tuner as kt
@@ -365,14 +476,23 @@ def test_results_summary_shows_genotypes_not_raw_decisions(tmp_path, capsys):
     assert issubclass(Tuner, ResultsSummaryMixin)
 
     hm = keras_nas.NASNetHyperModel((8, 8, 1), 10, num_blocks=2, filters=4)
-    tuner = Tuner(hm, objective=kt.Objective("val_accuracy", "max"), max_trials=5, population_size=2,
-                  directory=str(tmp_path), project_name="p", seed=0)
+    tuner = Tuner(
+        hm,
+        objective=kt.Objective("val_accuracy", "max"),
+        max_trials=5,
+        population_size=2,
+        directory=str(tmp_path),
+        project_name="p",
+        seed=0,
+    )
     oracle = tuner.oracle
     for score in (0.5, 0.7, None):  # trials told to the oracle as a search would, without training
         trial = oracle.create_trial("tuner0")
         if score is None:
             trial.status = kt.engine.trial.TrialStatus.FAILED
-            trial.message = "Traceback (most recent call last):\n  ...\nValueError: negative dimension size"
+            trial.message = (
+                "Traceback (most recent call last):\n  ...\nValueError: negative dimension size"
+            )
         else:
             oracle.update_trial(trial.trial_id, {"val_accuracy": score})
             trial.status = kt.engine.trial.TrialStatus.COMPLETED
@@ -381,7 +501,9 @@ def test_results_summary_shows_genotypes_not_raw_decisions(tmp_path, capsys):
     capsys.readouterr()
     tuner.results_summary(2)
     out = capsys.readouterr().out
-    assert out.startswith(f"Results summary\nResults in {tuner.project_dir}\nShowing 2 best trials\n")
+    assert out.startswith(
+        f"Results summary\nResults in {tuner.project_dir}\nShowing 2 best trials\n"
+    )
     best = hm.genotype(trials[1])
     assert f"Trial {trials[1].trial_id} summary\nArchitecture: {best}\nScore: 0.7" in out
     assert out.index("Score: 0.7") < out.index("Score: 0.5")

@@ -23,7 +23,9 @@ def test_augmentation_is_opt_in_and_parsed_strictly():
     from keras_nas.data import DataError, parse_augment
 
     assert train.TrainConfig().augment == "none" and parse_augment("none") == ()
-    assert parse_augment("shift, flip") == ("shift", "flip") and parse_augment(["flip"]) == ("flip",)
+    assert parse_augment("shift, flip") == ("shift", "flip") and parse_augment(["flip"]) == (
+        "flip",
+    )
     for bad in ("rotate", "shift,rotate", True):
         with pytest.raises(DataError, match="augment"):
             parse_augment(bad)
@@ -54,9 +56,13 @@ def test_shift_never_flips_and_flip_only_flips_whatever_the_dataset_name():
     orig = ds.x_train[..., 0].astype("float32") / 255.0
     assert np.array_equal(_batch(ds, "none"), orig)
     shifted = _batch(ds, "shift")
-    for o, s in zip(orig, shifted):  # each image is a translation (zero padded) of the original, never a mirror
+    for o, s in zip(
+        orig, shifted
+    ):  # each image is a translation (zero padded) of the original, never a mirror
         padded = np.pad(o, 1)
-        assert any(np.allclose(padded[dy:dy + 8, dx:dx + 8], s) for dy in range(3) for dx in range(3))
+        assert any(
+            np.allclose(padded[dy : dy + 8, dx : dx + 8], s) for dy in range(3) for dx in range(3)
+        )
     flipped = _batch(ds, "flip")
     same = [np.allclose(o, f) for o, f in zip(orig, flipped)]
     mirrored = [np.allclose(o[:, ::-1], f) for o, f in zip(orig, flipped)]
@@ -89,15 +95,23 @@ class _Trial:
 
 def _oracle(statuses, scores=None, remaining=None):
     scores = scores or [0.5] * len(statuses)
-    trials = {f"{i:02d}": _Trial(f"{i:02d}", st, sc) for i, (st, sc) in enumerate(zip(statuses, scores))}
+    trials = {
+        f"{i:02d}": _Trial(f"{i:02d}", st, sc) for i, (st, sc) in enumerate(zip(statuses, scores))
+    }
     budget = types.SimpleNamespace(remaining=lambda: remaining) if remaining is not None else None
     return types.SimpleNamespace(trials=trials, time_budget=budget)
 
 
 def _progress_line(tmp_path, oracle, session_seconds=0.0, **kw):
     lines = []
-    rep = reporting.SearchReporter(str(tmp_path), lambda v: f"arch{v['x']}", max_trials=10, tensorboard=False,
-                                   log=lines.append, **kw)
+    rep = reporting.SearchReporter(
+        str(tmp_path),
+        lambda v: f"arch{v['x']}",
+        max_trials=10,
+        tensorboard=False,
+        log=lines.append,
+        **kw,
+    )
     rep._session_start -= session_seconds  # as if this session had run that long
     last = list(oracle.trials.values())[-1]
     rep.trial_begin(last.trial_id)
@@ -113,8 +127,18 @@ def test_progress_line_flags_a_best_score_within_noise_of_chance(tmp_path):
 
 
 # -- 3. evolution's budget --------------------------------------------------------------------------
-@pytest.mark.parametrize("max_trials, p, s", [(10, 5, 2), (20, 10, 5), (30, 15, 7), (50, 15, 7), (100, 20, 10),
-                                              (200, 40, 10), (1000, 100, 25)])
+@pytest.mark.parametrize(
+    "max_trials, p, s",
+    [
+        (10, 5, 2),
+        (20, 10, 5),
+        (30, 15, 7),
+        (50, 15, 7),
+        (100, 20, 10),
+        (200, 40, 10),
+        (1000, 100, 25),
+    ],
+)
 def test_small_budget_defaults_are_the_measured_ones(max_trials, p, s):
     """benchmarks/README.md (small_budget_evolution): P=2 lost to random search at every budget."""
     import keras_tuner as kt
@@ -122,7 +146,9 @@ def test_small_budget_defaults_are_the_measured_ones(max_trials, p, s):
     from keras_nas.tuning.oracle import AgingEvolutionOracle
     from keras_nas.tuning.state import NoFiles
 
-    o = AgingEvolutionOracle(objective=kt.Objective("score", "max"), max_trials=max_trials, store=NoFiles())
+    o = AgingEvolutionOracle(
+        objective=kt.Objective("score", "max"), max_trials=max_trials, store=NoFiles()
+    )
     assert (o.population_size, o.sample_size) == (p, s)
     assert (o.controller.population_size, o.controller.sample_size) == (p, s)
 
@@ -173,8 +199,14 @@ def test_oracle_starts_no_trial_after_the_deadline():
 
     hp = kt.HyperParameters()
     hp.Int("x", 0, 1000)
-    o = RandomOracle(objective=kt.Objective("score", "max"), max_trials=50, hyperparameters=hp, seed=0,
-                     max_time=100, store=NoFiles())
+    o = RandomOracle(
+        objective=kt.Objective("score", "max"),
+        max_trials=50,
+        hyperparameters=hp,
+        seed=0,
+        max_time=100,
+        store=NoFiles(),
+    )
     clock = o.time_budget.clock = FakeClock()
     import tempfile
 
@@ -220,16 +252,30 @@ def test_tuner_stops_at_the_budget_and_a_resumed_run_gets_a_fresh_one(tmp_path):
     y = (x[:, 0] > 0).astype("int32")
 
     def build(hp):
-        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int("units", 1, 500)),
-                              keras.layers.Dense(2, activation="softmax")])
+        m = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(hp.Int("units", 1, 500)),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
         m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return m
 
     def run():
-        tuner = keras_nas.RandomArchitectureSearch(build, objective="val_accuracy", max_trials=20, seed=1,
-                                                   max_time=100, directory=str(tmp_path), project_name="p")
+        tuner = keras_nas.RandomArchitectureSearch(
+            build,
+            objective="val_accuracy",
+            max_trials=20,
+            seed=1,
+            max_time=100,
+            directory=str(tmp_path),
+            project_name="p",
+        )
         clock = tuner.oracle.time_budget.clock = FakeClock()
-        tick = keras.callbacks.LambdaCallback(on_train_end=lambda logs: setattr(clock, "t", clock.t + 40.0))
+        tick = keras.callbacks.LambdaCallback(
+            on_train_end=lambda logs: setattr(clock, "t", clock.t + 40.0)
+        )
         tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0, callbacks=[tick])
         return tuner
 
@@ -241,11 +287,15 @@ def test_tuner_stops_at_the_budget_and_a_resumed_run_gets_a_fresh_one(tmp_path):
 
 
 def test_eta_uses_the_time_budget_when_it_ends_first(tmp_path, monkeypatch):
-    monkeypatch.setattr(reporting.time, "time", lambda: 1e9)  # a frozen clock: the estimate is exact
+    monkeypatch.setattr(
+        reporting.time, "time", lambda: 1e9
+    )  # a frozen clock: the estimate is exact
     # one trial took 100 s, 9 to go: ~15 min by trials, but the budget ends in 30 s
     line = _progress_line(tmp_path, _oracle(["COMPLETED"], remaining=30.0), session_seconds=100)
     assert "~0:30 left (time budget)" in line
-    line = _progress_line(tmp_path / "b", _oracle(["COMPLETED"], remaining=1e9), session_seconds=100)
+    line = _progress_line(
+        tmp_path / "b", _oracle(["COMPLETED"], remaining=1e9), session_seconds=100
+    )
     assert "~15:00 left" in line and "(time budget)" not in line
 
 
@@ -264,14 +314,18 @@ def test_progress_and_results_use_the_one_based_trial_number(tmp_path):
 
 
 def test_best_follows_the_objective_direction(tmp_path):
-    rep = reporting.SearchReporter(str(tmp_path), str, max_trials=2, tensorboard=False, direction="min")
+    rep = reporting.SearchReporter(
+        str(tmp_path), str, max_trials=2, tensorboard=False, direction="min"
+    )
     assert rep.best([{"score": 0.3, "trial": 1}, {"score": 0.1, "trial": 2}])["trial"] == 2
 
 
 # -- 12. commands that run as printed ----------------------------------------------------------------
 def test_printed_command_runs(tmp_path, monkeypatch):
     cmd = advice.command()
-    p = subprocess.run(shlex.split(cmd) + ["show", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        shlex.split(cmd) + ["show", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0 and "usage: keras-nas show" in p.stdout, (cmd, p.stderr[-500:])
     # not on PATH, no script beside the interpreter: the module form with this interpreter
     monkeypatch.setattr(advice.shutil, "which", lambda name: None)
@@ -284,34 +338,58 @@ def test_printed_command_runs(tmp_path, monkeypatch):
     script.chmod(0o755)
     assert advice.command() == str(script)
     monkeypatch.chdir(tmp_path)
-    assert advice.command() == os.path.join("bin", "keras-nas")  # relative, still a path (has a slash)
+    assert advice.command() == os.path.join(
+        "bin", "keras-nas"
+    )  # relative, still a path (has a slash)
 
 
 # -- 13. objective, cost and controller flags ----------------------------------------------------------
-@pytest.mark.parametrize("argv, fragment", [
-    (["search", "--objective=val_f1"], "flag --objective=val_f1: must be one of val_accuracy, val_loss"),
-    (["search", "--objective=val_loss:down"], "flag --objective=val_loss:down"),
-    (["search", "--cost=energy"], "flag --cost=energy"),
-    (["search", "--cost_weight=0.5"], "flag --cost_weight=0.5: must be a number in [-10, 0]"),
-    (["search", "--cost_target=-3"], "flag --cost_target=-3"),
-    (["search", "--reinforce_learning_rate=2"], "flag --reinforce_learning_rate=2.0: must be a number in (0, 1]"),
-    (["search", "--reinforce_batch_size=0"], "flag --reinforce_batch_size=0"),
-    (["search", "--max_time=soon"], "flag --max_time=soon: must be a duration"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            ["search", "--objective=val_f1"],
+            "flag --objective=val_f1: must be one of val_accuracy, val_loss",
+        ),
+        (["search", "--objective=val_loss:down"], "flag --objective=val_loss:down"),
+        (["search", "--cost=energy"], "flag --cost=energy"),
+        (["search", "--cost_weight=0.5"], "flag --cost_weight=0.5: must be a number in [-10, 0]"),
+        (["search", "--cost_target=-3"], "flag --cost_target=-3"),
+        (
+            ["search", "--reinforce_learning_rate=2"],
+            "flag --reinforce_learning_rate=2.0: must be a number in (0, 1]",
+        ),
+        (["search", "--reinforce_batch_size=0"], "flag --reinforce_batch_size=0"),
+        (["search", "--max_time=soon"], "flag --max_time=soon: must be a duration"),
+    ],
+)
 def test_new_search_flags_are_bounded_at_parse_time(argv, fragment, capsys):
     assert cli.main(argv) == 2
     assert fragment in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["search", "--cost_target=1000"], "--cost_target needs --cost=params, flops or latency"),
-    (["search", "--reinforce_batch_size=4"], "--reinforce_batch_size applies to --controller=reinforce only"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["search", "--cost_target=1000"], "--cost_target needs --cost=params, flops or latency"),
+        (
+            ["search", "--reinforce_batch_size=4"],
+            "--reinforce_batch_size applies to --controller=reinforce only",
+        ),
+    ],
+)
 def test_inconsistent_search_flags_fail_before_tensorflow(argv, fragment, capsys, tmp_path):
-    code = ("import sys; from keras_nas import cli; rc = cli.main(sys.argv[1:]); "
-            "assert 'tensorflow' not in sys.modules; sys.exit(rc)")
-    p = subprocess.run([sys.executable, "-c", code, *argv, f"--output_dir={tmp_path / 'o'}"], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from keras_nas import cli; rc = cli.main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules; sys.exit(rc)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, *argv, f"--output_dir={tmp_path / 'o'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1 and fragment in p.stderr, p.stderr[-800:]
 
 
@@ -322,9 +400,21 @@ def test_objective_parsing():
 
 
 def test_flags_reach_the_tuner(tmp_path):
-    cfg = search.SearchConfig(space="macro", controller="reinforce", macro_layers=2, filters=4, max_trials=3,
-                              objective="val_loss", cost="flops", cost_target=5e4, reinforce_learning_rate=0.02,
-                              reinforce_batch_size=3, max_time="2m", output_dir=str(tmp_path), tensorboard=False)
+    cfg = search.SearchConfig(
+        space="macro",
+        controller="reinforce",
+        macro_layers=2,
+        filters=4,
+        max_trials=3,
+        objective="val_loss",
+        cost="flops",
+        cost_target=5e4,
+        reinforce_learning_rate=0.02,
+        reinforce_batch_size=3,
+        max_time="2m",
+        output_dir=str(tmp_path),
+        tensorboard=False,
+    )
     search.check_search_config(cfg)
     hm = search.make_hypermodel(cfg, (8, 8, 1), 3)
     rep = reporting.SearchReporter(str(tmp_path), str, max_trials=3, tensorboard=False)
@@ -341,9 +431,24 @@ def test_tiny_search_warns_near_chance_and_records_costs(tmp_path):
     """One real (tiny) search: 1 epoch on 60 images scores near chance, so the summary warns; the
     flops cost is reported per trial; the summary names the best trial by its number."""
     out = tmp_path / "run"
-    cfg = search.SearchConfig(space="macro", controller="random", data="digits", subset=60, image_size=8, epochs=1,
-                              macro_layers=2, filters=4, max_trials=2, batch_size=32, learning_rate=1e-5,
-                              cost="flops", output_dir=str(out), tensorboard=False, run_eagerly=True, seed=1)
+    cfg = search.SearchConfig(
+        space="macro",
+        controller="random",
+        data="digits",
+        subset=60,
+        image_size=8,
+        epochs=1,
+        macro_layers=2,
+        filters=4,
+        max_trials=2,
+        batch_size=32,
+        learning_rate=1e-5,
+        cost="flops",
+        output_dir=str(out),
+        tensorboard=False,
+        run_eagerly=True,
+        seed=1,
+    )
     lines = []
     s = search.run_search(cfg, log=lines.append)
     assert any("within noise of chance" in w for w in s["warnings"])
@@ -353,4 +458,9 @@ def test_tiny_search_warns_near_chance_and_records_costs(tmp_path):
     assert s["best"]["trial"] in [r["trial"] for r in rows]
     assert s["pareto_front"] and all(m["cost"] > 0 for m in s["pareto_front"])
     trial_json = out / "tuner" / f"trial_{s['best']['trial_id']}" / "trial.json"
-    assert json.loads(trial_json.read_text())["metrics"]["metrics"]["flops"]["observations"][0]["value"][0] > 0
+    assert (
+        json.loads(trial_json.read_text())["metrics"]["metrics"]["flops"]["observations"][0][
+            "value"
+        ][0]
+        > 0
+    )

@@ -103,7 +103,10 @@ def test_future_version_is_refused_with_upgrade_hint():
         ("{not json", "Malformed genotype JSON"),
         ('{"format": "other"}', "Not a keras-nas genotype"),
         ('{"normal": {"blocks": []}}', "lacks the 'reduce' cell"),
-        ('{"normal": {"blocks": [{"inputs": [0]}]}, "reduce": {"blocks": []}}', r"normal cell, block 0"),
+        (
+            '{"normal": {"blocks": [{"inputs": [0]}]}, "reduce": {"blocks": []}}',
+            r"normal cell, block 0",
+        ),
         ("normal=sep_conv_3x3~0/2", "should be 'op~input\\+op~input'"),
         ("normal=sep_conv_3x3~0+identity~x/2;reduce=identity~0+identity~1/2", "not an integer"),
         ("normal=sep_conv_3x3~0+identity~1/2", r"lacks the \['reduce'\]"),
@@ -118,17 +121,23 @@ def test_malformed_input_names_the_problem(text, match):
 
 def test_validate_names_block_and_field():
     bad_index = zoo.NASNET_A.replace(normal=zoo.NASNET_A.normal.replace_block(2, inputs=(0, 7)))
-    with pytest.raises(GenotypeError, match=r"normal cell, block 2, input 1: index 7 out of range.*0\.\.3"):
+    with pytest.raises(
+        GenotypeError, match=r"normal cell, block 2, input 1: index 7 out of range.*0\.\.3"
+    ):
         bad_index.validate()
-    bad_op = zoo.NASNET_A.replace(reduce=zoo.NASNET_A.reduce.replace_block(1, ops=("max_pool_3x3", "conv_9x9")))
-    with pytest.raises(GenotypeError, match=r"reduce cell, block 1, op 1: unknown op 'conv_9x9'.*sep_conv_3x3"):
+    bad_op = zoo.NASNET_A.replace(
+        reduce=zoo.NASNET_A.reduce.replace_block(1, ops=("max_pool_3x3", "conv_9x9"))
+    )
+    with pytest.raises(
+        GenotypeError, match=r"reduce cell, block 1, op 1: unknown op 'conv_9x9'.*sep_conv_3x3"
+    ):
         bad_op.validate()
     with pytest.raises(GenotypeError, match="concat index 9 out of range"):
         Genotype(CellGenotype(zoo.NASNET_A.normal.blocks, [9]), zoo.NASNET_A.reduce).validate()
     with pytest.raises(GenotypeError, match="unknown op 'conv_1x1'"):
-        zoo.NASNET_A.replace(normal=zoo.NASNET_A.normal.replace_block(0, ops=("conv_1x1", "identity"))).validate(
-            AMOEBANET_OPS
-        )
+        zoo.NASNET_A.replace(
+            normal=zoo.NASNET_A.normal.replace_block(0, ops=("conv_1x1", "identity"))
+        ).validate(AMOEBANET_OPS)
 
 
 def test_load_genotype_from_string_json_zoo_file_and_results_wrapper(tmp_path):
@@ -189,7 +198,11 @@ def test_nasnet_space_encodes_published_cells_and_rejects_other_vocab():
     values = space.encode(zoo.NASNET_A)
     assert space.decode(values).normal.blocks == zoo.NASNET_A.normal.blocks
     with pytest.raises(GenotypeError, match="unknown op 'dil_sep_conv_3x3'"):
-        NASNetCellSpace(ops="nasnet").encode(zoo.AMOEBANET_A.replace(normal=zoo.AMOEBANET_A.normal.replace_block(0, ops=("dil_sep_conv_3x3", "identity"))))
+        NASNetCellSpace(ops="nasnet").encode(
+            zoo.AMOEBANET_A.replace(
+                normal=zoo.AMOEBANET_A.normal.replace_block(0, ops=("dil_sep_conv_3x3", "identity"))
+            )
+        )
     with pytest.raises(ValueError, match="Unknown op vocabulary"):
         NASNetCellSpace(ops="resnet")
     with pytest.raises(ValueError, match="Unknown ops"):
@@ -199,7 +212,9 @@ def test_nasnet_space_encodes_published_cells_and_rejects_other_vocab():
 
 
 def test_block_count_mismatch_is_named():
-    space = NASNetCellSpace(num_blocks=5, ops=["sep_conv_3x3", "max_pool_3x3", "identity", "dil_conv_3x3"])
+    space = NASNetCellSpace(
+        num_blocks=5, ops=["sep_conv_3x3", "max_pool_3x3", "identity", "dil_conv_3x3"]
+    )
     with pytest.raises(SpaceError, match="has 4 blocks but this space has 5"):
         space.encode(zoo.DARTS_V2)
 
@@ -274,7 +289,9 @@ def test_malformed_blocks_name_the_block(blocks, match):
 
 def test_unknown_op_is_rejected_when_parsing():
     text = zoo.NASNET_A.to_json().replace("sep_conv_7x7", "sep_conv_9x9")
-    with pytest.raises(GenotypeError, match=r"reduce cell, block 0, op 1: unknown op 'sep_conv_9x9'.*register_op"):
+    with pytest.raises(
+        GenotypeError, match=r"reduce cell, block 0, op 1: unknown op 'sep_conv_9x9'.*register_op"
+    ):
         Genotype.from_json(text)
     with pytest.raises(GenotypeError, match="unknown op 'sep_conv_9x9'"):
         Genotype.parse(str(zoo.NASNET_A).replace("sep_conv_7x7", "sep_conv_9x9"))

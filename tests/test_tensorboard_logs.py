@@ -68,16 +68,26 @@ class ReinforceLikeOracle:
 
     def summary_scalars(self):
         self.calls += 1
-        return {"reward": 0.5, "baseline": 0.25 * self.calls, "entropy": 2.0, "prob/normal/b0_op0/identity": 0.125,
-                "bad": float("nan")}
+        return {
+            "reward": 0.5,
+            "baseline": 0.25 * self.calls,
+            "entropy": 2.0,
+            "prob/normal/b0_op0/identity": 0.125,
+            "bad": float("nan"),
+        }
 
 
 def _run(tmp_path, oracle, outcomes):
     lines = []
     rep = reporting.SearchReporter(
-        str(tmp_path), lambda v: str(SPACE.decode({d.name: v[d.name] for d in SPACE.decisions})),
-        max_trials=len(outcomes), population_size=2, log=lines.append,
-        image=lambda v: __import__("keras_nas.visualize", fromlist=["x"]).architecture_png(zoo.NASNET_A),
+        str(tmp_path),
+        lambda v: str(SPACE.decode({d.name: v[d.name] for d in SPACE.decisions})),
+        max_trials=len(outcomes),
+        population_size=2,
+        log=lines.append,
+        image=lambda v: __import__("keras_nas.visualize", fromlist=["x"]).architecture_png(
+            zoo.NASNET_A
+        ),
     )
     for i, (status, score, msg) in enumerate(outcomes):
         tid = f"{i:02d}"
@@ -86,7 +96,9 @@ def _run(tmp_path, oracle, outcomes):
         t = FakeTrial(tid, _values(i), status, score, msg)
         oracle.trials[tid] = t
         if status == "COMPLETED" and hasattr(oracle, "controller"):
-            oracle.controller.population.append({"values": t.hyperparameters.values, "reward": score})
+            oracle.controller.population.append(
+                {"values": t.hyperparameters.values, "reward": score}
+            )
             del oracle.controller.population[:-2]
         rep.trial_end(t, oracle)
     rep.close()
@@ -95,7 +107,11 @@ def _run(tmp_path, oracle, outcomes):
 
 OUTCOMES = [
     ("COMPLETED", 0.5, None),
-    ("FAILED", None, "Traceback (most recent call last):\n  File x\nValueError: filters must be positive"),
+    (
+        "FAILED",
+        None,
+        "Traceback (most recent call last):\n  File x\nValueError: filters must be positive",
+    ),
     ("COMPLETED", 0.75, None),
     ("COMPLETED", 0.25, None),
 ]
@@ -104,9 +120,18 @@ OUTCOMES = [
 def test_event_files_hold_every_search_tag(tmp_path):
     lines = _run(tmp_path, EvolutionLikeOracle(), OUTCOMES)
     tags = read_tags(os.path.join(tmp_path, "tensorboard"))
-    for tag in ("trial/score", "trial/params", "trial/train_seconds", "trial/failed", "trial/architecture",
-                "search/best_so_far", "search/completed_trials", "population/best_fitness",
-                "population/median_fitness", "cells/best"):
+    for tag in (
+        "trial/score",
+        "trial/params",
+        "trial/train_seconds",
+        "trial/failed",
+        "trial/architecture",
+        "search/best_so_far",
+        "search/completed_trials",
+        "population/best_fitness",
+        "population/median_fitness",
+        "cells/best",
+    ):
         assert tag in tags, f"missing {tag}; have {sorted(tags)}"
     assert [s for s, _ in tags["trial/score"]] == [1, 3, 4]  # the failed trial 2 has no score
     assert [v for _, v in tags["trial/failed"]] == [0.0, 1.0, 0.0, 0.0]
@@ -137,7 +162,10 @@ def test_results_files_list_every_trial_with_cost_and_failure(tmp_path):
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
-    assert rows[1]["failure_reason"] == "ValueError: filters must be positive" and rows[1]["score"] == ""
+    assert (
+        rows[1]["failure_reason"] == "ValueError: filters must be positive"
+        and rows[1]["score"] == ""
+    )
     assert rows[2]["score"] == "0.75" and rows[2]["params"] == "1002"
     assert float(rows[0]["train_seconds"]) >= 0 and rows[0]["started"]
     assert rows[0]["architecture"].startswith("normal=")
@@ -159,12 +187,28 @@ def test_real_reinforce_search_logs_policy_statistics(tmp_path):
     probability of each decision through summary_scalars()."""
     from keras_nas.jobs import search
 
-    cfg = search.SearchConfig(controller="reinforce", output_dir=str(tmp_path), subset=40, image_size=8, max_trials=2,
-                              num_blocks=1, filters=4, batch_size=32, run_eagerly=True, seed=1)
+    cfg = search.SearchConfig(
+        controller="reinforce",
+        output_dir=str(tmp_path),
+        subset=40,
+        image_size=8,
+        max_trials=2,
+        num_blocks=1,
+        filters=4,
+        batch_size=32,
+        run_eagerly=True,
+        seed=1,
+    )
     search.run_search(cfg, log=lambda m: None)
     tags = read_tags(os.path.join(tmp_path, "tensorboard"))
-    for tag in ("controller/reward", "controller/baseline", "controller/entropy", "controller/prob/normal/b0_op0",
-                "trial/score", "search/best_so_far"):
+    for tag in (
+        "controller/reward",
+        "controller/baseline",
+        "controller/entropy",
+        "controller/prob/normal/b0_op0",
+        "trial/score",
+        "search/best_so_far",
+    ):
         assert tag in tags, (tag, sorted(tags))
     assert all(0.0 < v <= 1.0 for _, v in tags["controller/prob/normal/b0_op0"])
     import math
@@ -191,7 +235,11 @@ def _quick_search(tmp_path, tuner_cls, **kwargs):
         def run_trial(self, trial, *a, **k):
             if trial.trial_id == "1":
                 raise ValueError("this architecture fails")
-            return {"score": float(sum(o == "sep_conv_3x3" for o in trial.hyperparameters.values.values()))}
+            return {
+                "score": float(
+                    sum(o == "sep_conv_3x3" for o in trial.hyperparameters.values.values())
+                )
+            }
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -201,8 +249,15 @@ def _quick_search(tmp_path, tuner_cls, **kwargs):
             super().on_trial_end(trial)
             rep.trial_end(self.oracle.trials[trial.trial_id], self.oracle)
 
-    tuner = Quick(objective=kt.Objective("score", "max"), max_trials=6, hyperparameters=hp, seed=1,
-                  directory=str(tmp_path), project_name="p", **kwargs)
+    tuner = Quick(
+        objective=kt.Objective("score", "max"),
+        max_trials=6,
+        hyperparameters=hp,
+        seed=1,
+        directory=str(tmp_path),
+        project_name="p",
+        **kwargs,
+    )
     tuner.search(verbose=0)
     rep.close()
     return tuner, rep.records(tuner.oracle), read_tags(str(tmp_path / "out" / "tensorboard"))
@@ -213,15 +268,32 @@ def test_aging_evolution_summary_scalars_in_event_files(tmp_path):
     from keras_nas import AgingEvolution
 
     tuner, records, tags = _quick_search(tmp_path, AgingEvolution, population_size=3, sample_size=2)
-    assert tuner.oracle.summary_scalars().keys() == {"population/best", "population/median", "population/size", "failed"}
+    assert tuner.oracle.summary_scalars().keys() == {
+        "population/best",
+        "population/median",
+        "population/size",
+        "failed",
+    }
     assert [s for s, _ in tags["controller/failed"]] == list(range(1, 7))
     assert [v for _, v in tags["controller/failed"]] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
-    assert [v for _, v in tags["controller/population/size"]] == [1.0, 1.0, 2.0, 3.0, 3.0, 3.0]  # P=3, oldest dies
+    assert [v for _, v in tags["controller/population/size"]] == [
+        1.0,
+        1.0,
+        2.0,
+        3.0,
+        3.0,
+        3.0,
+    ]  # P=3, oldest dies
     done = [r["score"] for r in records if r["score"] is not None]
     assert tags["controller/population/best"][-1] == (6, max(done[-3:]))
     assert tags["controller/population/median"][-1] == (6, sorted(done[-3:])[1])
-    assert tags["controller/reward"][-1] == (6, records[-1]["score"])  # no controller reward: the trial's score
-    assert "population/best_fitness" not in tags and "population/median_fitness" not in tags  # no duplicates
+    assert tags["controller/reward"][-1] == (
+        6,
+        records[-1]["score"],
+    )  # no controller reward: the trial's score
+    assert (
+        "population/best_fitness" not in tags and "population/median_fitness" not in tags
+    )  # no duplicates
 
 
 def test_reinforce_summary_scalars_in_event_files(tmp_path):
@@ -234,8 +306,15 @@ def test_reinforce_summary_scalars_in_event_files(tmp_path):
     assert scores[1] is None
     # reward: the batch being collected, then the mean of the last update's batch (trials 1+3, then 4+5)
     assert [v for _, v in tags["controller/reward"]] == pytest.approx(
-        [scores[0], scores[0], (scores[0] + scores[2]) / 2, (scores[0] + scores[2]) / 2, (scores[3] + scores[4]) / 2,
-         (scores[3] + scores[4]) / 2])
+        [
+            scores[0],
+            scores[0],
+            (scores[0] + scores[2]) / 2,
+            (scores[0] + scores[2]) / 2,
+            (scores[3] + scores[4]) / 2,
+            (scores[3] + scores[4]) / 2,
+        ]
+    )
     assert tags["controller/baseline"][-1][1] == pytest.approx(tuner.oracle.controller.baseline)
     for d in SPACE.decisions:  # every decision: probability of its most likely option
         vals = [v for _, v in tags[f"controller/prob/{d.name}"]]
@@ -251,7 +330,10 @@ def test_reinforce_summary_scalars_change_no_state():
     from keras_nas.controllers.reinforce import ReinforceController
 
     space = ParamSpace.from_search_space(SPACE)
-    a, b = ReinforceController(seed=4, units=8, batch_size=2), ReinforceController(seed=4, units=8, batch_size=2)
+    a, b = (
+        ReinforceController(seed=4, units=8, batch_size=2),
+        ReinforceController(seed=4, units=8, batch_size=2),
+    )
     assert a.summary_scalars(space) == {}  # nothing observed, nothing built
     rng = random.Random(0)
     for _ in range(3):

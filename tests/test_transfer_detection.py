@@ -16,10 +16,14 @@ def test_anchor_grid():
 
 
 def test_encode_targets_matches_and_codes_boxes():
-    anchors = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 9, 10], [40, 40, 60, 60]], "float32")
+    anchors = np.array(
+        [[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 9, 10], [40, 40, 60, 60]], "float32"
+    )
     boxes = np.array([[[0, 0, 10, 10], [42, 41, 60, 62], [-1, -1, -1, -1]]], "float32")
     classes = np.array([[1, 0, -1]], "int32")
-    cls, w, deltas, pos = [keras.ops.convert_to_numpy(t) for t in retinanet.encode_targets(anchors, boxes, classes, 2)]
+    cls, w, deltas, pos = [
+        keras.ops.convert_to_numpy(t) for t in retinanet.encode_targets(anchors, boxes, classes, 2)
+    ]
     np.testing.assert_array_equal(pos[0], [1, 0, 1, 1])  # IoU 1, 0, 0.9, 0.69
     np.testing.assert_array_equal(cls[0].argmax(-1)[[0, 2, 3]], [1, 1, 0])
     np.testing.assert_array_equal(cls[0, 1], [0, 0])
@@ -41,8 +45,16 @@ def test_small_object_gets_its_best_anchor():
 def _tiny_detector(**kw):
     bb = backbone.conv_backbone((64, 64, 3), 8, levels=(3, 4, 5))
     return retinanet.RetinaNet(
-        bb, 2, min_level=3, max_level=7, fpn_filters=16, num_repeats=1, head_filters=16, head_convs=1,
-        anchor_scale=2.0, **kw,
+        bb,
+        2,
+        min_level=3,
+        max_level=7,
+        fpn_filters=16,
+        num_repeats=1,
+        head_filters=16,
+        head_convs=1,
+        anchor_scale=2.0,
+        **kw,
     )
 
 
@@ -51,7 +63,11 @@ def test_retinanet_trains_predicts_and_round_trips(tmp_path):
     model = _tiny_detector()
     out = model(data.images[:2])
     n_anchors = model.anchors.shape[0]
-    assert out["classification"].shape == (2, n_anchors, 2) and out["box"].shape == (2, n_anchors, 4)
+    assert out["classification"].shape == (2, n_anchors, 2) and out["box"].shape == (
+        2,
+        n_anchors,
+        4,
+    )
     model.compile(keras.optimizers.Adam(3e-3))
     y = {"boxes": data.boxes, "classes": data.classes}
     losses = [float(model.train_on_batch(data.images, y)) for _ in range(8)]
@@ -64,7 +80,8 @@ def test_retinanet_trains_predicts_and_round_trips(tmp_path):
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, retinanet.RetinaNet)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(loaded(data.images[:2])["box"]), keras.ops.convert_to_numpy(model(data.images[:2])["box"]),
+        keras.ops.convert_to_numpy(loaded(data.images[:2])["box"]),
+        keras.ops.convert_to_numpy(model(data.images[:2])["box"]),
         atol=1e-5,
     )
     np.testing.assert_allclose(loaded.anchors, model.anchors)
@@ -73,14 +90,26 @@ def test_retinanet_trains_predicts_and_round_trips(tmp_path):
 def test_mean_average_precision():
     gt_boxes = np.array([[[0, 0, 10, 10], [20, 20, 30, 30]]], "float32")
     gt_classes = np.array([[0, 1]])
-    perfect = {"boxes": gt_boxes, "scores": np.array([[0.9, 0.8]]), "classes": np.array([[0, 1]]),
-               "num_detections": np.array([2])}
+    perfect = {
+        "boxes": gt_boxes,
+        "scores": np.array([[0.9, 0.8]]),
+        "classes": np.array([[0, 1]]),
+        "num_detections": np.array([2]),
+    }
     assert retinanet.mean_average_precision(perfect, gt_boxes, gt_classes, 2) == pytest.approx(1.0)
     wrong_class = dict(perfect, classes=np.array([[1, 0]]))
     assert retinanet.mean_average_precision(wrong_class, gt_boxes, gt_classes, 2) == 0.0
     # one hit and one duplicate (false positive ranked first): AP of class 0 = 0.5 after interpolation
-    dup = {"boxes": np.array([[[1, 1, 11, 11], [0, 0, 10, 10], [20, 20, 30, 30]]], "float32"),
-           "scores": np.array([[0.95, 0.9, 0.8]]), "classes": np.array([[0, 0, 1]]), "num_detections": np.array([3])}
+    dup = {
+        "boxes": np.array([[[1, 1, 11, 11], [0, 0, 10, 10], [20, 20, 30, 30]]], "float32"),
+        "scores": np.array([[0.95, 0.9, 0.8]]),
+        "classes": np.array([[0, 0, 1]]),
+        "num_detections": np.array([3]),
+    }
     assert retinanet.mean_average_precision(dup, gt_boxes, gt_classes, 2) == pytest.approx(1.0)
-    far = dict(dup, boxes=np.array([[[40, 40, 50, 50], [0, 0, 10, 10], [20, 20, 30, 30]]], "float32"))
-    assert retinanet.mean_average_precision(far, gt_boxes, gt_classes, 2) == pytest.approx((0.5 + 1.0) / 2)
+    far = dict(
+        dup, boxes=np.array([[[40, 40, 50, 50], [0, 0, 10, 10], [20, 20, 30, 30]]], "float32")
+    )
+    assert retinanet.mean_average_precision(far, gt_boxes, gt_classes, 2) == pytest.approx(
+        (0.5 + 1.0) / 2
+    )

@@ -14,7 +14,9 @@ def _within(value, target, tol=0.05):
 def test_counts_conv_separable_depthwise_dense_nested_and_shared():
     L = keras.layers
     inner_in = keras.Input((8, 8, 4))
-    inner = keras.Model(inner_in, L.Conv2D(6, 3, padding="same", name="inner_conv")(inner_in), name="inner")
+    inner = keras.Model(
+        inner_in, L.Conv2D(6, 3, padding="same", name="inner_conv")(inner_in), name="inner"
+    )
     shared = L.Conv2D(4, 1, name="shared")
     x_in = keras.Input((16, 16, 3))
     x = L.Conv2D(4, 3, strides=2, padding="same")(x_in)  # 8x8 out: 64 * 9 * 3 * 4
@@ -26,7 +28,9 @@ def test_counts_conv_separable_depthwise_dense_nested_and_shared():
     x = L.GlobalAveragePooling2D()(x)
     y = L.Dense(5)(x)  # 6 * 5
     model = keras.Model(x_in, y)
-    want = 64 * 9 * 3 * 4 + 2 * 64 * 16 + 64 * 9 * 4 * 2 + 64 * (9 * 8 + 8 * 4) + 64 * 9 * 4 * 6 + 30
+    want = (
+        64 * 9 * 3 * 4 + 2 * 64 * 16 + 64 * 9 * 4 * 2 + 64 * (9 * 8 + 8 * 4) + 64 * 9 * 4 * 6 + 30
+    )
     r = count_mult_adds(model)
     assert r.mult_adds == want
     assert r.params == model.count_params()
@@ -69,7 +73,9 @@ def test_keras_nas_nasnet_a_mobile_and_large():
     mobile = count_mult_adds(build_imagenet_network(zoo.NASNET_A, "4@1056", 224))
     assert _within(mobile.mult_adds, 564e6), mobile
     assert _within(mobile.params, 5.3e6), mobile
-    large = count_mult_adds(build_imagenet_network(zoo.NASNET_A, "6@4032", 331, stem_multiplier=3, skip_reduction=True))
+    large = count_mult_adds(
+        build_imagenet_network(zoo.NASNET_A, "6@4032", 331, stem_multiplier=3, skip_reduction=True)
+    )
     assert _within(large.mult_adds, 23.8e9), large
     assert _within(large.params, 88.9e6), large
     assert np.isclose(large.mult_adds / mobile.mult_adds, 23.8e9 / 564e6, rtol=0.05)

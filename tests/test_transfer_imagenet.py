@@ -24,7 +24,11 @@ def test_compound_scale_follows_efficientnet_coefficients():
     assert s1.resolution == 256  # 224 * 1.15 = 257.6 -> multiple of 8
     fam = im.scaling_family("2@384", phis=(0, 1, 2, 3))
     for a, b in zip(fam, fam[1:]):
-        assert b.num_cells >= a.num_cells and b.penultimate_filters > a.penultimate_filters and b.resolution > a.resolution
+        assert (
+            b.num_cells >= a.num_cells
+            and b.penultimate_filters > a.penultimate_filters
+            and b.resolution > a.resolution
+        )
     assert im.flops_multiplier(1) == pytest.approx(1.92, abs=0.01)
     # move a CIFAR search-size network to ImageNet
     s = im.compound_scale(im.NetworkSize(2, 384, 32, "cifar"), 1, resolution=224, stem="imagenet")

@@ -38,9 +38,13 @@ def test_space_registers_with_keras_tuner():
 
 def test_bad_specs_are_rejected_with_reasons():
     with pytest.raises(SpaceError, match="out of range"):
-        nasfpn.validate_spec([nasfpn.MergingCell(4, "sum", (0, 9), True)] + list(nasfpn.NASFPN_SPEC[1:]))
+        nasfpn.validate_spec(
+            [nasfpn.MergingCell(4, "sum", (0, 9), True)] + list(nasfpn.NASFPN_SPEC[1:])
+        )
     with pytest.raises(SpaceError, match="each level"):
-        nasfpn.validate_spec(nasfpn.NASFPN_SPEC[:-1] + (nasfpn.MergingCell(5, "sum", (0, 1), True),))
+        nasfpn.validate_spec(
+            nasfpn.NASFPN_SPEC[:-1] + (nasfpn.MergingCell(5, "sum", (0, 1), True),)
+        )
     with pytest.raises(SpaceError, match="num_cells"):
         nasfpn.NASFPNSpace(num_cells=3)
 
@@ -49,7 +53,11 @@ def test_decoder_shapes_and_repeats():
     feats = {3: keras.Input((8, 8, 12)), 4: keras.Input((4, 4, 20)), 5: keras.Input((2, 2, 24))}
     out = nasfpn.nasfpn_decoder(feats, filters=16, num_repeats=2)
     assert {lv: tuple(t.shape) for lv, t in out.items()} == {
-        3: (None, 8, 8, 16), 4: (None, 4, 4, 16), 5: (None, 2, 2, 16), 6: (None, 1, 1, 16), 7: (None, 1, 1, 16),
+        3: (None, 8, 8, 16),
+        4: (None, 4, 4, 16),
+        5: (None, 2, 2, 16),
+        6: (None, 1, 1, 16),
+        7: (None, 1, 1, 16),
     }
     model = keras.Model(list(feats.values()), list(out.values()))
     n_attn = sum(isinstance(l, nasfpn.GlobalAttention) for l in model.layers)

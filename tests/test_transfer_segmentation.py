@@ -24,7 +24,9 @@ def test_synthetic_shapes_are_consistent():
 def test_deeplab_trains_and_round_trips(tmp_path):
     data = synthetic.make_shapes(16, 64, seed=2)
     bb = backbone.conv_backbone((64, 64, 3), 8, levels=(2, 3, 4))
-    model = deeplab.build_deeplab(bb, 3, aspp_filters=16, rates=(1, 2, 3), decoder_filters=16, low_level_filters=8)
+    model = deeplab.build_deeplab(
+        bb, 3, aspp_filters=16, rates=(1, 2, 3), decoder_filters=16, low_level_filters=8
+    )
     assert model.output.shape == (None, 64, 64, 3)
     names = {l.name for l in model.layers}
     assert {"aspp_1x1", "aspp_rate2", "aspp_pool", "decoder_low_proj", "decoder_up"} <= names
@@ -34,7 +36,11 @@ def test_deeplab_trains_and_round_trips(tmp_path):
     path = tmp_path / "seg.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(data.images[:2], verbose=0), model.predict(data.images[:2], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(data.images[:2], verbose=0),
+        model.predict(data.images[:2], verbose=0),
+        atol=1e-5,
+    )
 
 
 def test_mean_iou_metric_takes_logits():
@@ -56,7 +62,9 @@ def test_cell_backbone_levels_feed_both_heads():
     from keras_nas import zoo
     from keras_nas.transfer import retinanet
 
-    bb = backbone.cell_backbone(zoo.NASNET_A, (64, 64, 3), num_cells=1, filters=4, levels=(2, 3, 4, 5))
+    bb = backbone.cell_backbone(
+        zoo.NASNET_A, (64, 64, 3), num_cells=1, filters=4, levels=(2, 3, 4, 5)
+    )
     assert backbone.feature_levels(bb) == [2, 3, 4, 5]
     assert [tuple(o.shape[1:3]) for o in bb.outputs] == [(16, 16), (8, 8), (4, 4), (2, 2)]
     seg = deeplab.build_deeplab(bb, 3, aspp_filters=8, rates=(1, 2), decoder_filters=8)

@@ -36,7 +36,9 @@ def build_model(hp):
         model.add(keras.layers.Dropout(0.1))
     model.add(keras.layers.Dense(10, activation="softmax"))
     lr = hp.Float("lr", 1e-3, 1e-2, sampling="log")
-    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -44,22 +46,34 @@ def _search(tuner, data, **kw):
     (x, y), (xv, yv) = data
     tuner.search(x, y, epochs=1, batch_size=64, validation_data=(xv, yv), verbose=0, **kw)
     trials = list(tuner.oracle.trials.values())
-    assert trials and all(t.status == "COMPLETED" for t in trials), [(t.status, t.message) for t in trials]
+    assert trials and all(t.status == "COMPLETED" for t in trials), [
+        (t.status, t.message) for t in trials
+    ]
     return trials
 
 
 @pytest.mark.parametrize(
     "cls,extra",
-    [(AgingEvolution, {"population_size": 2, "sample_size": 2}), (ReinforceSearch, {"units": 8, "batch_size": 2}),
-     (RandomArchitectureSearch, {})],
+    [
+        (AgingEvolution, {"population_size": 2, "sample_size": 2}),
+        (ReinforceSearch, {"units": 8, "batch_size": 2}),
+        (RandomArchitectureSearch, {}),
+    ],
 )
 def test_swap_for_random_search(tmp_path, digits, cls, extra):
     """Same arguments as kt.RandomSearch (+ the algorithm's own)."""
     if cls is ReinforceSearch:
         pytest.importorskip("keras_nas.controllers.reinforce")
     n = 3 if cls is AgingEvolution else 2
-    tuner = cls(build_model, objective="val_accuracy", max_trials=n, seed=1, directory=str(tmp_path),
-                project_name="p", **extra)
+    tuner = cls(
+        build_model,
+        objective="val_accuracy",
+        max_trials=n,
+        seed=1,
+        directory=str(tmp_path),
+        project_name="p",
+        **extra,
+    )
     trials = _search(tuner, digits)
     assert len(trials) == n
     assert len({tuple(sorted(t.hyperparameters.values.items())) for t in trials}) == n
@@ -67,11 +81,19 @@ def test_swap_for_random_search(tmp_path, digits, cls, extra):
         v = t.hyperparameters.values
         assert ("units" in v) == (v["kind"] == "wide") and ("layers" in v) == (v["kind"] == "deep")
     assert tuner.get_best_models(1)[0].output_shape == (None, 10)
-    assert len(tuner.oracle.end_order) == n and not tuner.oracle.pending_values()  # every trial reported once
+    assert (
+        len(tuner.oracle.end_order) == n and not tuner.oracle.pending_values()
+    )  # every trial reported once
 
 
 def test_resume_with_overwrite_false(tmp_path, digits):
-    kw = dict(objective="val_accuracy", seed=3, directory=str(tmp_path), project_name="p", population_size=2)
+    kw = dict(
+        objective="val_accuracy",
+        seed=3,
+        directory=str(tmp_path),
+        project_name="p",
+        population_size=2,
+    )
     t1 = AgingEvolution(build_model, max_trials=1, **kw)
     _search(t1, digits)
     state1 = t1.oracle.controller.get_state()
@@ -87,9 +109,19 @@ def test_nasnet_hypermodel_search_with_params_cost(tmp_path):
     y = rng.integers(0, 3, 32).astype("int32")
     hm = NASNetHyperModel((8, 8, 1), 3, num_cells=1, filters=4, num_blocks=1)
     tuner = keras_nas.AgingEvolution(
-        hm, objective="accuracy", max_trials=2, seed=0, directory=str(tmp_path), project_name="p",
-        cost_metric="params", cost_target=2000, warm_start=[keras_nas.Genotype.parse(
-            "normal=sep_conv_3x3~0+identity~1/2;reduce=max_pool_3x3~0+sep_conv_3x3~1/2")],
+        hm,
+        objective="accuracy",
+        max_trials=2,
+        seed=0,
+        directory=str(tmp_path),
+        project_name="p",
+        cost_metric="params",
+        cost_target=2000,
+        warm_start=[
+            keras_nas.Genotype.parse(
+                "normal=sep_conv_3x3~0+identity~1/2;reduce=max_pool_3x3~0+sep_conv_3x3~1/2"
+            )
+        ],
     )
     # the tuner handed the oracle the decision kinds (AmoebaNet mutations)
     assert {p.kind for p in tuner.oracle.param_space()} == {"input", "op"}
@@ -104,7 +136,9 @@ def test_nasnet_hypermodel_search_with_params_cost(tmp_path):
     assert 1 <= len(front) <= 2 and all(q["cost"] > 0 for q in front)
     m = tuner.oracle.population[0]
     t0 = trials[0]
-    assert m["reward"] == pytest.approx(t0.score * (t0.metrics.get_last_value("params") / 2000) ** -0.07)
+    assert m["reward"] == pytest.approx(
+        t0.score * (t0.metrics.get_last_value("params") / 2000) ** -0.07
+    )
 
 
 def test_other_hypermodels_build(tmp_path):
@@ -126,6 +160,8 @@ def test_plain_kt_tuner_with_keras_nas_oracle(tmp_path, digits):
     from keras_nas.tuning.oracle import AgingEvolutionOracle
 
     oracle = AgingEvolutionOracle(objective="val_accuracy", max_trials=2, population_size=2, seed=4)
-    tuner = kt.Tuner(oracle=oracle, hypermodel=build_model, directory=str(tmp_path), project_name="p")
+    tuner = kt.Tuner(
+        oracle=oracle, hypermodel=build_model, directory=str(tmp_path), project_name="p"
+    )
     trials = _search(tuner, digits)
     assert len(trials) == 2 and oracle.controller.num_observed == 2

@@ -36,7 +36,9 @@ def test_text_nb201_and_macro():
     assert f"layer0: {m[0].filters} filters" in architecture_text(m)
 
 
-@pytest.mark.parametrize("arch", [zoo.NASNET_A, NB201Cell.parse(NB201), _macro()], ids=["nasnet", "nb201", "macro"])
+@pytest.mark.parametrize(
+    "arch", [zoo.NASNET_A, NB201Cell.parse(NB201), _macro()], ids=["nasnet", "nb201", "macro"]
+)
 def test_png_is_a_real_picture(arch):
     from PIL import Image
 
@@ -110,6 +112,7 @@ def test_cli_show_bad_argument(capsys):
 # -- layout: no edge may pass through a box other than its two endpoints -----------------------
 # (the straight-line drawing did: in NASNet-A's reduce cell an h[k-2] edge crossed b1's box).
 
+
 def _crossings(boxes, routes, shrink=1.0):
     """``[(src, dst, node)]`` for every route sampled inside a box that is not its endpoint."""
     hits = []
@@ -121,7 +124,10 @@ def _crossings(boxes, routes, shrink=1.0):
         for node, (bx0, by0, bx1, by1) in boxes.items():
             if node in (src, dst):
                 continue
-            if any(bx0 + shrink < x < bx1 - shrink and by0 + shrink < y < by1 - shrink for x, y in samples):
+            if any(
+                bx0 + shrink < x < bx1 - shrink and by0 + shrink < y < by1 - shrink
+                for x, y in samples
+            ):
                 hits.append((src, dst, node))
     return hits
 
@@ -173,17 +179,26 @@ def _dot_geometry(src):
         ctrl = [tuple(map(float, p.split(","))) for p in parts if not p.startswith(("e,", "s,"))]
         pts = []
         for i in range(0, len(ctrl) - 3, 3):  # cubic Bezier pieces
-            p0, p1, p2, p3 = ctrl[i:i + 4]
+            p0, p1, p2, p3 = ctrl[i : i + 4]
             for k in range(21):
                 t = k / 20
-                pts.append(tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t ** 2 * c + t ** 3 * d
-                                 for a, b, c, d in zip(p0, p1, p2, p3)))
+                pts.append(
+                    tuple(
+                        (1 - t) ** 3 * a
+                        + 3 * (1 - t) ** 2 * t * b
+                        + 3 * (1 - t) * t**2 * c
+                        + t**3 * d
+                        for a, b, c, d in zip(p0, p1, p2, p3)
+                    )
+                )
         routes.append((e["tail"], e["head"], pts + tip))
     return boxes, routes, names
 
 
-needs_dot = pytest.mark.skipif(not __import__("keras_nas.visualize").visualize.graphviz_available(),
-                               reason="Graphviz not installed (apt-get install graphviz; pip install graphviz)")
+needs_dot = pytest.mark.skipif(
+    not __import__("keras_nas.visualize").visualize.graphviz_available(),
+    reason="Graphviz not installed (apt-get install graphviz; pip install graphviz)",
+)
 
 
 @needs_dot
@@ -209,7 +224,9 @@ def test_auto_engine_uses_graphviz_and_falls_back_to_pillow(monkeypatch):
         raise OSError("dot crashed")
 
     monkeypatch.setattr(visualize, "_dot_png", broken)
-    assert architecture_png(g) == architecture_png(g, "pillow")  # a failing dot never breaks a search
+    assert architecture_png(g) == architecture_png(
+        g, "pillow"
+    )  # a failing dot never breaks a search
     with pytest.raises(OSError, match="dot crashed"):
         architecture_png(g, "graphviz")
 

@@ -69,15 +69,38 @@ from keras_nas.space.base import SpaceError
 from keras_nas.space.nb201 import EDGES
 
 __all__ = [
-    "Protocol", "PROTOCOL", "train_cell", "train_cells", "MaskedNB201Trainer", "DigitsNB201Table", "load_table",
-    "parse_cell", "cell_mask", "load_data", "TABLE_COLUMNS",
+    "Protocol",
+    "PROTOCOL",
+    "train_cell",
+    "train_cells",
+    "MaskedNB201Trainer",
+    "DigitsNB201Table",
+    "load_table",
+    "parse_cell",
+    "cell_mask",
+    "load_data",
+    "TABLE_COLUMNS",
 ]
 
 # Columns of the ground-truth table written by benchmarks/digits_nb201.py.
 TABLE_COLUMNS = (
-    "arch_index", "arch", "accuracy_seed0", "accuracy_seed1", "accuracy_mean", "val_accuracy_seed0",
-    "val_accuracy_seed1", "val_accuracy_mean", "shift_accuracy_seed0", "shift_accuracy_seed1", "shift_accuracy_mean",
-    "train_loss_seed0", "train_loss_seed1", "train_loss_mean", "params", "seconds_seed0", "seconds_seed1",
+    "arch_index",
+    "arch",
+    "accuracy_seed0",
+    "accuracy_seed1",
+    "accuracy_mean",
+    "val_accuracy_seed0",
+    "val_accuracy_seed1",
+    "val_accuracy_mean",
+    "shift_accuracy_seed0",
+    "shift_accuracy_seed1",
+    "shift_accuracy_mean",
+    "train_loss_seed0",
+    "train_loss_seed1",
+    "train_loss_mean",
+    "params",
+    "seconds_seed0",
+    "seconds_seed1",
 )
 
 
@@ -86,7 +109,9 @@ TABLE_COLUMNS = (
 # arrays are combined into one variable: "out" concatenates along the last axis (conv kernels:
 # the output channels of slot k are block k; grouped convolutions), "bn" along axis 1 of the
 # packed (2, C) BN arrays, "stack" adds a leading slot axis (the classifier).
-def weight_specs(protocol: Protocol = PROTOCOL, in_channels: int = 1, num_classes: int = 10) -> list:
+def weight_specs(
+    protocol: Protocol = PROTOCOL, in_channels: int = 1, num_classes: int = 10
+) -> list:
     c, specs = protocol.channels, []
 
     def conv(name, k, cin, cout):
@@ -187,8 +212,11 @@ class MaskedNB201Trainer:
         if protocol.eval_shift:
             xs, ys = shifted(data["x_test"], protocol.eval_shift), np.tile(data["y_test"], 4)
             self._x["test_shifted"], self._y["test_shifted"] = tf.constant(xs), tf.constant(ys)
-        self.specs = weight_specs(protocol, in_channels=int(data["x_train"].shape[-1]),
-                                  num_classes=int(data["y_train"].max()) + 1)
+        self.specs = weight_specs(
+            protocol,
+            in_channels=int(data["x_train"].shape[-1]),
+            num_classes=int(data["y_train"].max()) + 1,
+        )
         self.num_classes = int(data["y_train"].max()) + 1
         self.vars = {}
         for name, shape, _, trainable, how in self.specs:
@@ -198,8 +226,12 @@ class MaskedNB201Trainer:
         self._m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.trainable]
         self._v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.trainable]
         # mask[s][e, o]: (6, 5, slots * channels of stage s), each slot's value repeated over its channels
-        self.masks = [tf.Variable(tf.zeros((len(EDGES), NUM_OPS, slots * protocol.channels * 2**s)), trainable=False)
-                      for s in range(3)]
+        self.masks = [
+            tf.Variable(
+                tf.zeros((len(EDGES), NUM_OPS, slots * protocol.channels * 2**s)), trainable=False
+            )
+            for s in range(3)
+        ]
         # used[e, o]: whether any slot uses op o on edge e (ops no slot uses are skipped)
         self.used = tf.Variable(tf.zeros((len(EDGES), NUM_OPS), tf.bool), trainable=False)
         self._train_fn = tf.function(self._train_loop, reduce_retracing=True)
@@ -244,7 +276,10 @@ class MaskedNB201Trainer:
         h = tf.nn.relu(self._bn(h, "lastact_bn", training))
         h = tf.reduce_mean(h, axis=[1, 2])  # (batch, slots * 4C)
         h = tf.reshape(h, (-1, self.slots, 4 * p.channels))
-        return tf.einsum("bkc,kcn->bkn", h, self.vars["predictions/kernel"]) + self.vars["predictions/bias"]
+        return (
+            tf.einsum("bkc,kcn->bkn", h, self.vars["predictions/kernel"])
+            + self.vars["predictions/bias"]
+        )
 
     def _cell(self, x, s, i, training):
         import tensorflow as tf
@@ -264,16 +299,23 @@ class MaskedNB201Trainer:
                     y = tf.nn.conv2d(act, self.vars[f"{pre}/{op}/kernel"], 1, "SAME")
                     return self._bn(y, f"{pre}/{op}/bn", training)
 
-                fns = (None, lambda src=src: src, functools.partial(conv_bn, "nor_conv_1x1"),
-                       functools.partial(conv_bn, "nor_conv_3x3"),
-                       # TF's SAME average pooling excludes the padding, as NB201's avg_pool_3x3
-                       lambda src=src: tf.nn.avg_pool2d(src, 3, 1, "SAME"))
+                fns = (
+                    None,
+                    lambda src=src: src,
+                    functools.partial(conv_bn, "nor_conv_1x1"),
+                    functools.partial(conv_bn, "nor_conv_3x3"),
+                    # TF's SAME average pooling excludes the padding, as NB201's avg_pool_3x3
+                    lambda src=src: tf.nn.avg_pool2d(src, 3, 1, "SAME"),
+                )
                 # Exactly one term is non-zero (none for 'none'): x + 0 = x, so the sum is the op's output.
                 # An op that no slot uses is not computed at all (tf.cond): its term is zeros.
                 out = None
                 for o in range(1, NUM_OPS):
-                    term = tf.cond(self.used[e, o], lambda o=o, fn=fns[o]: mask[e, o] * fn(),  # noqa: B023 (called within this iteration)
-                                   lambda src=src: tf.zeros_like(src))
+                    term = tf.cond(
+                        self.used[e, o],
+                        lambda o=o, fn=fns[o]: mask[e, o] * fn(),  # noqa: B023 (called within this iteration)
+                        lambda src=src: tf.zeros_like(src),
+                    )
                     out = term if out is None else out + term
                 total = out if total is None else total + out
             nodes.append(total)
@@ -318,8 +360,8 @@ class MaskedNB201Trainer:
         x, y = self._x[split], self._y[split].numpy()
         correct = np.zeros(self.slots)
         for a in range(0, len(y), chunk):
-            logits = self._eval_fn(x[a:a + chunk]).numpy()  # (b, slots, classes)
-            correct += (np.argmax(logits, -1) == y[a:a + chunk, None]).sum(0)
+            logits = self._eval_fn(x[a : a + chunk]).numpy()  # (b, slots, classes)
+            correct += (np.argmax(logits, -1) == y[a : a + chunk, None]).sum(0)
         return correct / len(y)
 
     def set_cells(self, cells: Sequence, seed: int):
@@ -352,19 +394,33 @@ class MaskedNB201Trainer:
         losses = self._train_fn(batch_order(int(seed), self.protocol)).numpy()  # (steps, slots)
         self.last_losses = losses[:, :n]
         acc, val = self._accuracy("test"), self._accuracy("val")
-        shift = self._accuracy("test_shifted") if self.protocol.eval_shift else np.full(self.slots, np.nan)
+        shift = (
+            self._accuracy("test_shifted")
+            if self.protocol.eval_shift
+            else np.full(self.slots, np.nan)
+        )
         secs = (time.perf_counter() - t0) / n
-        last = losses[-steps_per_epoch(self.protocol):].mean(0)
+        last = losses[-steps_per_epoch(self.protocol) :].mean(0)
         return [
-            dict(arch=str(cells[k]), seed=int(seed), accuracy=float(acc[k]), val_accuracy=float(val[k]),
-                 shift_accuracy=float(shift[k]), train_loss=float(last[k]), epochs=self.protocol.epochs,
-                 seconds=float(secs))
+            dict(
+                arch=str(cells[k]),
+                seed=int(seed),
+                accuracy=float(acc[k]),
+                val_accuracy=float(val[k]),
+                shift_accuracy=float(shift[k]),
+                train_loss=float(last[k]),
+                epochs=self.protocol.epochs,
+                seconds=float(secs),
+            )
             for k in range(n)
         ]
 
     def slot_weights(self, slot: int) -> dict:
         """Slot ``slot``'s current weights, name -> array (the layout of :func:`initial_weights`)."""
-        return {name: _unstack(self.vars[name].numpy(), how, self.slots, slot) for name, _, _, _, how in self.specs}
+        return {
+            name: _unstack(self.vars[name].numpy(), how, self.slots, slot)
+            for name, _, _, _, how in self.specs
+        }
 
 
 @functools.lru_cache(maxsize=4)
@@ -372,8 +428,9 @@ def _trainer(slots: int, protocol: Protocol) -> MaskedNB201Trainer:
     return MaskedNB201Trainer(slots, protocol)
 
 
-def train_cells(cells: Iterable, seed: int, *, protocol: Protocol = PROTOCOL, slots: int = 1,
-                progress=None) -> list:
+def train_cells(
+    cells: Iterable, seed: int, *, protocol: Protocol = PROTOCOL, slots: int = 1, progress=None
+) -> list:
     """Train every cell of ``cells`` with ``seed`` under ``protocol``, ``slots`` at a time (one trace).
 
     ``slots=1`` (the table's setting) reproduces :func:`train_cell` exactly; ``slots > 1`` is faster but is
@@ -385,7 +442,7 @@ def train_cells(cells: Iterable, seed: int, *, protocol: Protocol = PROTOCOL, sl
     trainer = _trainer(min(slots, max(1, len(cells))), protocol)
     out = []
     for a in range(0, len(cells), trainer.slots):
-        out += trainer.train(cells[a:a + trainer.slots], seed)
+        out += trainer.train(cells[a : a + trainer.slots], seed)
         if progress is not None:
             progress(out)
     return out
@@ -435,7 +492,9 @@ class DigitsNB201Table:
         try:
             return self._by_arch[key]
         except KeyError:
-            raise KeyError(f"cell {key} is not in the table ({len(self)} cells); train it with train_cell().") from None
+            raise KeyError(
+                f"cell {key} is not in the table ({len(self)} cells); train it with train_cell()."
+            ) from None
 
     def accuracies(self, column: str = "accuracy_mean") -> np.ndarray:
         return np.array([r[column] for r in self.rows], dtype=float)
@@ -457,7 +516,9 @@ class DigitsNB201Table:
             ref = self._sorted
         else:
             if column not in self.rows[0]:
-                raise ValueError(f"The table has no column {column!r}; columns: {sorted(self.rows[0])}.")
+                raise ValueError(
+                    f"The table has no column {column!r}; columns: {sorted(self.rows[0])}."
+                )
             ref = sorted(float(r[column]) for r in self.rows)
         lo = bisect.bisect_left(ref, a)
         hi = bisect.bisect_right(ref, a)
@@ -477,15 +538,21 @@ def _num(v):
 def load_table(path: Optional[str] = None) -> DigitsNB201Table:
     """Read the CSV written by ``benchmarks/digits_nb201.py`` (``arch`` and ``accuracy_mean`` are required)."""
     if path is None:
-        raise ValueError("load_table(path): give the path of digits_nb201.csv (benchmarks/data/digits_nb201.csv "
-                         "in the keras-nas repository).")
+        raise ValueError(
+            "load_table(path): give the path of digits_nb201.csv (benchmarks/data/digits_nb201.csv "
+            "in the keras-nas repository)."
+        )
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"No digits NB201 table at {path!r}; run benchmarks/digits_nb201.py to create it.")
+        raise FileNotFoundError(
+            f"No digits NB201 table at {path!r}; run benchmarks/digits_nb201.py to create it."
+        )
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("arch", "accuracy_mean") if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: not a digits NB201 table, missing column(s) {missing}; found {reader.fieldnames}.")
+            raise ValueError(
+                f"{path}: not a digits NB201 table, missing column(s) {missing}; found {reader.fieldnames}."
+            )
         rows = []
         for i, r in enumerate(reader, start=2):
             row = {k: (v if k == "arch" else _num(v)) for k, v in r.items()}
@@ -493,8 +560,12 @@ def load_table(path: Optional[str] = None) -> DigitsNB201Table:
                 row["arch"] = str(parse_cell(row["arch"]))
             except SpaceError as e:
                 raise ValueError(f"{path} line {i}: {e}") from None
-            if not isinstance(row["accuracy_mean"], float) and not isinstance(row["accuracy_mean"], int):
-                raise ValueError(f"{path} line {i}: accuracy_mean {r['accuracy_mean']!r} is not a number.")
+            if not isinstance(row["accuracy_mean"], float) and not isinstance(
+                row["accuracy_mean"], int
+            ):
+                raise ValueError(
+                    f"{path} line {i}: accuracy_mean {r['accuracy_mean']!r} is not a number."
+                )
             row["accuracy_mean"] = float(row["accuracy_mean"])
             rows.append(row)
     return DigitsNB201Table(rows)

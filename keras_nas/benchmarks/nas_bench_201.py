@@ -46,9 +46,14 @@ HP12_FILE = "nb201_hp12.csv"
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 _ALIASES = {
-    "cifar10": "cifar10", "cifar-10": "cifar10", "cifar10-valid": "cifar10",
-    "cifar100": "cifar100", "cifar-100": "cifar100",
-    "imagenet16": "imagenet16", "imagenet16-120": "imagenet16", "imagenet": "imagenet16",
+    "cifar10": "cifar10",
+    "cifar-10": "cifar10",
+    "cifar10-valid": "cifar10",
+    "cifar100": "cifar100",
+    "cifar-100": "cifar100",
+    "imagenet16": "imagenet16",
+    "imagenet16-120": "imagenet16",
+    "imagenet": "imagenet16",
 }
 # Simulated time budgets in seconds (NB201 for CIFAR-10, NATS-Bench tss for the others).
 BUDGETS = {"cifar10": 12000.0, "cifar100": 40000.0, "imagenet16": 120000.0}
@@ -56,13 +61,28 @@ BUDGETS = {"cifar10": 12000.0, "cifar100": 40000.0, "imagenet16": 120000.0}
 VALID_IMAGES = {"cifar10": 25000, "cifar100": 5000, "imagenet16": 3000}
 
 _MAIN_COLUMNS = (
-    "arch_index", "arch", "cifar10_valid", "cifar10_test", "cifar100_valid", "cifar100_test",
-    "imagenet16_valid", "imagenet16_test", "cifar10valid_train_time_per_epoch_s",
-    "cifar10valid_eval_time_per_epoch_s", "cifar100_train_time_200ep_s", "imagenet16_train_time_200ep_s",
+    "arch_index",
+    "arch",
+    "cifar10_valid",
+    "cifar10_test",
+    "cifar100_valid",
+    "cifar100_test",
+    "imagenet16_valid",
+    "imagenet16_test",
+    "cifar10valid_train_time_per_epoch_s",
+    "cifar10valid_eval_time_per_epoch_s",
+    "cifar100_train_time_200ep_s",
+    "imagenet16_train_time_200ep_s",
 )
 _HP12_COLUMNS = (
-    "arch_index", "arch", "cifar10_valid_12ep", "cifar10_test_12ep", "cifar100_valid_12ep", "cifar100_test_12ep",
-    "imagenet16_valid_12ep", "imagenet16_test_12ep",
+    "arch_index",
+    "arch",
+    "cifar10_valid_12ep",
+    "cifar10_test_12ep",
+    "cifar100_valid_12ep",
+    "cifar100_test_12ep",
+    "imagenet16_valid_12ep",
+    "imagenet16_test_12ep",
 )
 
 
@@ -73,7 +93,9 @@ class BenchmarkDataError(ValueError):
 def canonical_dataset(name: str) -> str:
     key = str(name).strip().lower()
     if key not in _ALIASES:
-        raise ValueError(f"Unknown NAS-Bench-201 dataset {name!r}; use one of {list(DATASETS)} (or 'ImageNet16-120').")
+        raise ValueError(
+            f"Unknown NAS-Bench-201 dataset {name!r}; use one of {list(DATASETS)} (or 'ImageNet16-120')."
+        )
     return _ALIASES[key]
 
 
@@ -88,7 +110,9 @@ def _read_table(path: str, columns: Sequence[str]) -> dict:
         try:
             header = next(reader)
         except StopIteration:
-            raise BenchmarkDataError(f"{path}: file is empty; it needs a header with {list(columns)}.") from None
+            raise BenchmarkDataError(
+                f"{path}: file is empty; it needs a header with {list(columns)}."
+            ) from None
         missing = [c for c in columns if c not in header]
         if missing:
             raise BenchmarkDataError(
@@ -108,7 +132,9 @@ def _read_table(path: str, columns: Sequence[str]) -> dict:
             try:
                 out[c] = np.array(col, dtype=np.int64 if c == "arch_index" else np.float64)
             except ValueError as e:
-                raise BenchmarkDataError(f"{path}: column {c!r} holds a non-number ({e}).") from None
+                raise BenchmarkDataError(
+                    f"{path}: column {c!r} holds a non-number ({e})."
+                ) from None
     return out
 
 
@@ -144,7 +170,11 @@ class NASBench201:
         self.acc200 = {
             (ds, split): main[f"{ds}_{split}"] for ds in DATASETS for split in ("valid", "test")
         }
-        self.acc12 = {(ds, split): hp12[f"{ds}_{split}_12ep"] for ds in DATASETS for split in ("valid", "test")}
+        self.acc12 = {
+            (ds, split): hp12[f"{ds}_{split}_12ep"]
+            for ds in DATASETS
+            for split in ("valid", "test")
+        }
         c10_epoch = main["cifar10valid_train_time_per_epoch_s"]
         c10_eval = main["cifar10valid_eval_time_per_epoch_s"]
         self.costs = {
@@ -170,7 +200,9 @@ class NASBench201:
         elif isinstance(cell, Mapping):
             cell = NB201Cell([cell[edge_name(to, frm)] for to, frm in EDGES])
         elif not isinstance(cell, NB201Cell):
-            raise TypeError(f"index_of: expected an NB201Cell, arch string or values dict, got {type(cell).__name__}.")
+            raise TypeError(
+                f"index_of: expected an NB201Cell, arch string or values dict, got {type(cell).__name__}."
+            )
         return self._index[cell.ops]
 
     def query(self, cell, dataset: str, epochs: int = 200, split: str = "test") -> float:
@@ -184,7 +216,9 @@ class NASBench201:
             return float(self.acc200[(ds, split)][i])
         if epochs == 12:
             return float(self.acc12[(ds, split)][i])
-        raise ValueError(f"epochs must be 200 or 12 (the tables hold those schedules), got {epochs!r}.")
+        raise ValueError(
+            f"epochs must be 200 or 12 (the tables hold those schedules), got {epochs!r}."
+        )
 
     def search_signal(self, cell, dataset: str) -> float:
         """The reward a search sees: 12-epoch validation accuracy."""
@@ -249,7 +283,11 @@ class NASBench201:
 
         extra = {} if write_files else {"store": NoFiles()}
         oracle = make_oracle(
-            objective=objective, max_trials=max_trials, hyperparameters=self.hyperparameters(), seed=seed, **extra
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=self.hyperparameters(),
+            seed=seed,
+            **extra,
         )
         if hasattr(oracle, "verbose"):
             oracle.verbose = 0  # keras-tuner's per-trial console table
@@ -273,7 +311,11 @@ class NASBench201:
                     break
                 i = self.index_of(trial.hyperparameters.values)
                 new_calls = int(getattr(ctrl, "num_proxy_calls", 0) or 0)
-                cost = float(costs[i]) + (dt if include_overhead else 0.0) + proxy_cost_s * (new_calls - calls)
+                cost = (
+                    float(costs[i])
+                    + (dt if include_overhead else 0.0)
+                    + proxy_cost_s * (new_calls - calls)
+                )
                 calls = new_calls
                 if used + cost > budget:
                     overhead += dt
@@ -302,7 +344,11 @@ class NASBench201:
             simulated_time=used,
             overhead_s=overhead,
             controller_s=ctrl_time[0],
-            results={f"{d}_{s}": float(self.acc200[(d, s)][best]) for d in DATASETS for s in ("valid", "test")},
+            results={
+                f"{d}_{s}": float(self.acc200[(d, s)][best])
+                for d in DATASETS
+                for s in ("valid", "test")
+            },
             proxy_calls=int(getattr(ctrl, "num_proxy_calls", 0) or 0),
             proxy_s=float(getattr(ctrl, "proxy_seconds", 0.0) or 0.0),
         )
@@ -349,4 +395,11 @@ def summarize(values: Sequence[float]) -> tuple:
     return float(a.mean()), float(a.std()) if len(a) > 1 else 0.0
 
 
-__all__ = ["NASBench201", "SearchResult", "BenchmarkDataError", "BUDGETS", "DATASETS", "canonical_dataset"]
+__all__ = [
+    "NASBench201",
+    "SearchResult",
+    "BenchmarkDataError",
+    "BUDGETS",
+    "DATASETS",
+    "canonical_dataset",
+]

@@ -54,7 +54,9 @@ class ScheduledDropPath(keras.layers.Layer):
     def build(self, input_shape=None):
         self.step = None
         if self.total_steps:
-            self.step = self.add_weight(name="step", shape=(), initializer="zeros", trainable=False, dtype="float32")
+            self.step = self.add_weight(
+                name="step", shape=(), initializer="zeros", trainable=False, dtype="float32"
+            )
         self.built = True
 
     def drop_probability(self):
@@ -72,7 +74,9 @@ class ScheduledDropPath(keras.layers.Layer):
         if not training or self.drop_prob == 0.0:
             return x
         keep = ops.cast(1.0 - self.drop_probability(), x.dtype)
-        noise = keras.random.uniform((ops.shape(x)[0], 1, 1, 1), dtype=x.dtype, seed=self.seed_generator)
+        noise = keras.random.uniform(
+            (ops.shape(x)[0], 1, 1, 1), dtype=x.dtype, seed=self.seed_generator
+        )
         return x / keep * ops.floor(keep + noise)
 
     def compute_output_shape(self, input_shape):
@@ -80,7 +84,12 @@ class ScheduledDropPath(keras.layers.Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(drop_prob=self.drop_prob, layer_ratio=self.layer_ratio, total_steps=self.total_steps, seed=self.seed)
+        cfg.update(
+            drop_prob=self.drop_prob,
+            layer_ratio=self.layer_ratio,
+            total_steps=self.total_steps,
+            seed=self.seed,
+        )
         return cfg
 
 
@@ -98,7 +107,11 @@ def _as_cell_genotype(genotype) -> CellGenotype:
 
 
 def _is_shape_list(input_shape) -> bool:
-    return isinstance(input_shape, (list, tuple)) and len(input_shape) > 0 and isinstance(input_shape[0], (list, tuple))
+    return (
+        isinstance(input_shape, (list, tuple))
+        and len(input_shape) > 0
+        and isinstance(input_shape[0], (list, tuple))
+    )
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -201,10 +214,14 @@ class Cell(keras.layers.Layer):
         else:
             prev_shape, pp_shape = tuple(input_shape), None
         if len(prev_shape) != 4:
-            raise ValueError(f"Cell {self.name} expects 4D (batch, height, width, channels) inputs, got {prev_shape}.")
+            raise ValueError(
+                f"Cell {self.name} expects 4D (batch, height, width, channels) inputs, got {prev_shape}."
+            )
         F, kw = self.filters, self._bn_kw()
         self.pp_mode = self._prev_prev_mode(prev_shape, pp_shape)
-        self.preprocess0 = self._make(ops_lib.FactorizedReduction(F, 1, name="preprocess0", **kw), prev_shape[-1])
+        self.preprocess0 = self._make(
+            ops_lib.FactorizedReduction(F, 1, name="preprocess0", **kw), prev_shape[-1]
+        )
         self.preprocess1 = None
         raw_pp_channels = (pp_shape or prev_shape)[-1]
         if self.pp_mode in ("reduce", "project"):
@@ -218,28 +235,42 @@ class Cell(keras.layers.Layer):
         for b, blk in enumerate(self.genotype.blocks):
             for j, (i, name) in enumerate(zip(blk.inputs, blk.ops)):
                 stride = 2 if self.reduction and i < 2 else 1
-                layer = ops_lib.build_op(name, F, stride, **kw) if name in ops_lib._BUILTIN_NAMES else ops_lib.build_op(
-                    name, F, stride
+                layer = (
+                    ops_lib.build_op(name, F, stride, **kw)
+                    if name in ops_lib._BUILTIN_NAMES
+                    else ops_lib.build_op(name, F, stride)
                 )
                 ops_list.append(self._make(layer, channels[i]))
             channels.append(F)
         self.cell_ops = ops_list
         self._fast = [isinstance(o, ops_lib.NASOp) for o in ops_list]
         self._drop = [
-            self.drop_path > 0 and blk.ops[j] != "identity" for blk in self.genotype.blocks for j in range(2)
+            self.drop_path > 0 and blk.ops[j] != "identity"
+            for blk in self.genotype.blocks
+            for j in range(2)
         ]
         reducers = []
         for c in self.genotype.concat:
             if self.reduction and c < 2:
-                reducers.append(self._make(ops_lib.FactorizedReduction(F, 2, name=f"reduce_concat_{c}", **kw), channels[c]))
+                reducers.append(
+                    self._make(
+                        ops_lib.FactorizedReduction(F, 2, name=f"reduce_concat_{c}", **kw),
+                        channels[c],
+                    )
+                )
             else:
                 reducers.append(None)
         self.concat_reducers = reducers
-        self.out_channels = sum(F if r is not None else channels[c] for c, r in zip(self.genotype.concat, reducers))
+        self.out_channels = sum(
+            F if r is not None else channels[c] for c, r in zip(self.genotype.concat, reducers)
+        )
         self.drop_path_layer = None
         if self.drop_path > 0:
             self.drop_path_layer = ScheduledDropPath(
-                self.drop_path, (self.cell_index + 1) / max(self.num_cells, 1), self.total_steps, name="drop_path"
+                self.drop_path,
+                (self.cell_index + 1) / max(self.num_cells, 1),
+                self.total_steps,
+                name="drop_path",
             )
             self.drop_path_layer.build(None)
         self.built = True
@@ -262,7 +293,11 @@ class Cell(keras.layers.Layer):
             outs = []
             for i in blk.inputs:
                 op = self.cell_ops[k]
-                h = op.call_op(states[i], training) if self._fast[k] else op(states[i], training=training)
+                h = (
+                    op.call_op(states[i], training)
+                    if self._fast[k]
+                    else op(states[i], training=training)
+                )
                 if training and self._drop[k]:
                     h = self.drop_path_layer.call(h, training=True)
                 outs.append(h)

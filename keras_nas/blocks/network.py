@@ -27,11 +27,22 @@ from keras import ops
 
 from keras_nas.blocks import ops as ops_lib
 from keras_nas.blocks.cell import Cell
-from keras_nas.blocks.stems import AUX_LOSS_WEIGHT, AuxiliaryHead, StemConv, cifar_stem, imagenet_stem
+from keras_nas.blocks.stems import (
+    AUX_LOSS_WEIGHT,
+    AuxiliaryHead,
+    StemConv,
+    cifar_stem,
+    imagenet_stem,
+)
 from keras_nas.space.genotype import Genotype, GenotypeError, load_genotype
 
 __all__ = [
-    "NASNetwork", "build_network", "build_nb201_network", "build_macro_network", "resolve_genotype", "load_model",
+    "NASNetwork",
+    "build_network",
+    "build_nb201_network",
+    "build_macro_network",
+    "resolve_genotype",
+    "load_model",
     "AUX_LOSS_WEIGHT",
 ]
 
@@ -88,7 +99,9 @@ def _head(x, num_classes, dropout, logits, name="predictions"):
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     # float32 classifier under mixed precision too (the Keras mixed-precision guide's advice:
     # softmax and loss in float16 are numerically unstable).
-    return keras.layers.Dense(num_classes, activation=None if logits else "softmax", name=name, dtype="float32")(x)
+    return keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", name=name, dtype="float32"
+    )(x)
 
 
 def load_model(filepath, **kwargs):
@@ -150,7 +163,9 @@ def build_network(
     if stem not in ("cifar", "imagenet"):
         raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}.")
     if (filters is None) == (penultimate_filters is None):
-        raise ValueError("Give exactly one of filters (F of the first stack) or penultimate_filters (P, the N@P notation).")
+        raise ValueError(
+            "Give exactly one of filters (F of the first stack) or penultimate_filters (P, the N@P notation)."
+        )
     if penultimate_filters is not None:
         _positive_int("penultimate_filters", penultimate_filters)
         width = 4 * len(g.normal.concat)
@@ -162,7 +177,9 @@ def build_network(
         filters = penultimate_filters // width
     _positive_int("filters", filters)
     _num_classes = _positive_int("num_classes", num_classes)
-    input_shape = _check_input_shape(input_shape, _MIN_SIZE[stem], f"stem={stem!r} with its reductions")
+    input_shape = _check_input_shape(
+        input_shape, _MIN_SIZE[stem], f"stem={stem!r} with its reductions"
+    )
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     if bn_momentum is None:
@@ -174,7 +191,9 @@ def build_network(
         x = cifar_stem(inputs, filters, 3 if stem_multiplier is None else stem_multiplier, **kw)
         prev = None
     else:
-        x, prev = imagenet_stem(inputs, g.reduce, filters, 1 if stem_multiplier is None else stem_multiplier, **kw)
+        x, prev = imagenet_stem(
+            inputs, g.reduce, filters, 1 if stem_multiplier is None else stem_multiplier, **kw
+        )
 
     total = 3 * num_cells + 2
     idx = 0
@@ -184,31 +203,54 @@ def build_network(
     lx, lp = (0, 0) if stem == "cifar" else (3, 2)
 
     def cell_kwargs(reduction_prev):
-        return dict(drop_path=drop_path, num_cells=total, total_steps=drop_path_total_steps,
-                    reduction_prev=reduction_prev, **kw)
+        return dict(
+            drop_path=drop_path,
+            num_cells=total,
+            total_steps=drop_path_total_steps,
+            reduction_prev=reduction_prev,
+            **kw,
+        )
 
     for stack in range(3):
         f = filters * 2**stack
         if stack > 0:
-            cell = Cell(g.reduce, f, reduction=True, cell_index=idx, name=f"reduction_cell_{stack}",
-                        **cell_kwargs(prev is not None and lp != lx))
+            cell = Cell(
+                g.reduce,
+                f,
+                reduction=True,
+                cell_index=idx,
+                name=f"reduction_cell_{stack}",
+                **cell_kwargs(prev is not None and lp != lx),
+            )
             out = cell([x, prev] if prev is not None else x)
             if not skip_reduction or prev is None:
                 prev, lp = x, lx
             x, lx = out, lx + 1
             idx += 1
             if stack == 2 and aux_head:
-                aux = AuxiliaryHead(_num_classes, pool_strides=3 if stem == "cifar" else 2,
-                                    activation=None if logits else "softmax", name="aux_predictions",
-                                    dtype="float32", **kw)(x)
+                aux = AuxiliaryHead(
+                    _num_classes,
+                    pool_strides=3 if stem == "cifar" else 2,
+                    activation=None if logits else "softmax",
+                    name="aux_predictions",
+                    dtype="float32",
+                    **kw,
+                )(x)
         for _ in range(num_cells):
-            cell = Cell(g.normal, f, cell_index=idx, name=f"normal_cell_{idx}",
-                        **cell_kwargs(prev is not None and lp != lx))
+            cell = Cell(
+                g.normal,
+                f,
+                cell_index=idx,
+                name=f"normal_cell_{idx}",
+                **cell_kwargs(prev is not None and lp != lx),
+            )
             x, prev, lp = cell([x, prev] if prev is not None else x), x, lx
             idx += 1
     y = _head(x, num_classes, dropout, logits)
     outputs = [y, aux] if aux_head else y
-    return NASNetwork(inputs, outputs, name=name or (g.name or "nas_network").replace(" ", "_").replace("-", "_"))
+    return NASNetwork(
+        inputs, outputs, name=name or (g.name or "nas_network").replace(" ", "_").replace("-", "_")
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_nas")
@@ -252,7 +294,9 @@ def _nb201_cell(cell):
         return NB201Cell.parse(cell)
     if isinstance(cell, (list, tuple)):
         return NB201Cell(cell)
-    raise TypeError(f"NB201 cell must be an NB201Cell, its string or a list of 6 ops, got {type(cell).__name__}.")
+    raise TypeError(
+        f"NB201 cell must be an NB201Cell, its string or a list of 6 ops, got {type(cell).__name__}."
+    )
 
 
 _NB201_OPS = {
@@ -261,7 +305,9 @@ _NB201_OPS = {
     "avg_pool_3x3": "avg_pool_3x3",
     "skip_connect": "identity",
 }
-NB201_BN = dict(bn_momentum=0.9, bn_epsilon=1e-5)  # PyTorch BatchNorm2d defaults used by NAS-Bench-201
+NB201_BN = dict(
+    bn_momentum=0.9, bn_epsilon=1e-5
+)  # PyTorch BatchNorm2d defaults used by NAS-Bench-201
 
 
 @keras.saving.register_keras_serializable(package="keras_nas")
@@ -338,8 +384,16 @@ class NB201ResBlock(ops_lib.NASOp):
         return ops.add(y, r)
 
 
-def build_nb201_network(cell, *, input_shape=(32, 32, 3), num_classes=10, channels=16, num_cells=5, logits=False,
-                        name=None) -> keras.Model:
+def build_nb201_network(
+    cell,
+    *,
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    channels=16,
+    num_cells=5,
+    logits=False,
+    name=None,
+) -> keras.Model:
     """NAS-Bench-201 network: stem 3x3 conv C + BN; 3 stages of ``num_cells`` cells (C, 2C, 4C)
     with a residual reduction block between; BN-ReLU-GAP-Dense.
 
@@ -371,12 +425,16 @@ def build_nb201_network(cell, *, input_shape=(32, 32, 3), num_classes=10, channe
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="lastact_bn")(x)
     x = keras.layers.Activation("relu", name="lastact_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32")(x)
+    y = keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32"
+    )(x)
     return NASNetwork(inputs, y, name=name or "nb201_network")
 
 
 # ----------------------------------------------------------------------------- macro
-def build_macro_network(arch, *, input_shape=(32, 32, 3), num_classes=10, logits=False, name=None) -> keras.Model:
+def build_macro_network(
+    arch, *, input_shape=(32, 32, 3), num_classes=10, logits=False, name=None
+) -> keras.Model:
     """Chain network for a ``MacroArchitecture``: per layer Conv(k, stride, SAME)-BN-ReLU.
 
     Layer i reads layer i-1's output (the image for i = 0) concatenated with the outputs
@@ -399,7 +457,9 @@ def build_macro_network(arch, *, input_shape=(32, 32, 3), num_classes=10, logits
     for i, layer in enumerate(arch):
         for j in layer.skips:
             if not 0 <= j < i:
-                raise ValueError(f"macro layer {i}: skip from layer {j} is invalid; skips must name earlier layers 0..{i - 1}.")
+                raise ValueError(
+                    f"macro layer {i}: skip from layer {j} is invalid; skips must name earlier layers 0..{i - 1}."
+                )
         feats = [x]
         for j in layer.skips:
             if j == i - 1:
@@ -415,12 +475,20 @@ def build_macro_network(arch, *, input_shape=(32, 32, 3), num_classes=10, logits
             feats.append(s)
         if len(feats) > 1:
             x = keras.layers.Concatenate(name=f"layer{i}_concat")(feats)
-        x = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.stride, padding="same", use_bias=False,
-                                name=f"layer{i}_conv")(x)
+        x = keras.layers.Conv2D(
+            layer.filters,
+            layer.kernel_size,
+            strides=layer.stride,
+            padding="same",
+            use_bias=False,
+            name=f"layer{i}_conv",
+        )(x)
         x = keras.layers.BatchNormalization(name=f"layer{i}_bn")(x)
         x = keras.layers.Activation("relu", name=f"layer{i}_relu")(x)
         outs.append(x)
     del n_red
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    y = keras.layers.Dense(num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32")(x)
+    y = keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", name="predictions", dtype="float32"
+    )(x)
     return NASNetwork(inputs, y, name=name or "macro_network")

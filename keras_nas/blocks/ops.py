@@ -47,10 +47,14 @@ class NASOp(keras.layers.Layer):
     its output shape.
     """
 
-    def __init__(self, filters, strides=1, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+    def __init__(
+        self, filters, strides=1, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs
+    ):
         super().__init__(**kwargs)
         if int(filters) < 1:
-            raise ValueError(f"{type(self).__name__}: filters must be a positive integer, got {filters!r}.")
+            raise ValueError(
+                f"{type(self).__name__}: filters must be a positive integer, got {filters!r}."
+            )
         self.filters = int(filters)
         self.strides = int(strides[0] if isinstance(strides, (tuple, list)) else strides)
         if self.strides not in (1, 2):
@@ -70,10 +74,17 @@ class NASOp(keras.layers.Layer):
         # under mixed precision, BN parameters and statistics stay float32 (as in Keras' layer).
         return PackedBN(
             self.add_weight(
-                name=f"{name}_gamma_beta", shape=(2, channels), initializer=_ones_zeros, trainable=True, autocast=False
+                name=f"{name}_gamma_beta",
+                shape=(2, channels),
+                initializer=_ones_zeros,
+                trainable=True,
+                autocast=False,
             ),
             self.add_weight(
-                name=f"{name}_moving_mean_variance", shape=(2, channels), initializer=_zeros_ones, trainable=False,
+                name=f"{name}_moving_mean_variance",
+                shape=(2, channels),
+                initializer=_zeros_ones,
+                trainable=False,
                 autocast=False,
             ),
         )
@@ -105,7 +116,12 @@ class NASOp(keras.layers.Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(filters=self.filters, strides=self.strides, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+        cfg.update(
+            filters=self.filters,
+            strides=self.strides,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+        )
         return cfg
 
 
@@ -173,16 +189,26 @@ class SepConv(NASOp):
         for r in range(self.repeats):
             c = cin if r == 0 else self.filters
             self.w.append(
-                (self._conv_w(f"depthwise_{r}", (k, k, c, 1)), self._conv_w(f"pointwise_{r}", (1, 1, c, self.filters)))
+                (
+                    self._conv_w(f"depthwise_{r}", (k, k, c, 1)),
+                    self._conv_w(f"pointwise_{r}", (1, 1, c, self.filters)),
+                )
             )
         # All BNs of the op (same width) packed: rows [gamma_0, beta_0, gamma_1, beta_1, ...] and
         # [mean_0, var_0, mean_1, var_1, ...]; same parameter counts as separate BN variables.
         n = 2 * self.repeats
         self.bn_affine = self.add_weight(
-            name="bn_gamma_beta", shape=(n, self.filters), initializer=_ones_zeros, trainable=True, autocast=False
+            name="bn_gamma_beta",
+            shape=(n, self.filters),
+            initializer=_ones_zeros,
+            trainable=True,
+            autocast=False,
         )
         self.bn_stats = self.add_weight(
-            name="bn_moving_mean_variance", shape=(n, self.filters), initializer=_zeros_ones, trainable=False,
+            name="bn_moving_mean_variance",
+            shape=(n, self.filters),
+            initializer=_zeros_ones,
+            trainable=False,
             autocast=False,
         )
 
@@ -196,15 +222,21 @@ class SepConv(NASOp):
                 # keras.applications' explicit "correct_pad" + VALID: same output size as SAME,
                 # same numerics as keras.applications NASNet (and measurably faster on CPU).
                 x = ops.pad(x, _correct_pad(x, (self.kernel_size - 1) * self.dilation + 1))
-                x = ops.separable_conv(x, dw, pw, strides=2, padding="valid", dilation_rate=self.dilation)
+                x = ops.separable_conv(
+                    x, dw, pw, strides=2, padding="valid", dilation_rate=self.dilation
+                )
             else:
-                x = ops.separable_conv(x, dw, pw, strides=1, padding="same", dilation_rate=self.dilation)
+                x = ops.separable_conv(
+                    x, dw, pw, strides=1, padding="same", dilation_rate=self.dilation
+                )
             gamma, beta = aff[2 * r], aff[2 * r + 1]
             if training:
                 x, mean, var = kernels.batch_norm_train(x, gamma, beta, self.bn_epsilon)
                 new_stats += [mean, var]
             else:
-                x = kernels.batch_norm_infer(x, gamma, beta, st[2 * r], st[2 * r + 1], self.bn_epsilon)
+                x = kernels.batch_norm_infer(
+                    x, gamma, beta, st[2 * r], st[2 * r + 1], self.bn_epsilon
+                )
         if training:
             m = self.bn_momentum
             self.bn_stats.assign(self.bn_stats * m + ops.stack(new_stats) * (1.0 - m))
@@ -272,8 +304,12 @@ class FactorizedConv(NASOp):
         s = self.strides
         if self.use_bottleneck:
             x = self._bn(ops.conv(ops.relu(x), self.pre[0]), self.pre[1], training)
-        x = self._bn(ops.conv(ops.relu(x), self.k1, strides=(1, s), padding="same"), self.bn1, training)
-        x = self._bn(ops.conv(ops.relu(x), self.k2, strides=(s, 1), padding="same"), self.bn2, training)
+        x = self._bn(
+            ops.conv(ops.relu(x), self.k1, strides=(1, s), padding="same"), self.bn1, training
+        )
+        x = self._bn(
+            ops.conv(ops.relu(x), self.k2, strides=(s, 1), padding="same"), self.bn2, training
+        )
         if self.use_bottleneck:
             x = self._bn(ops.conv(ops.relu(x), self.post[0]), self.post[1], training)
         return x
@@ -322,7 +358,9 @@ class FactorizedReduction(NASOp):
             p2 = ops.conv(x[:, 1::2, 1::2, :], self.kernels[1], strides=1, padding="valid")
             h1, w1, h2, w2 = p1.shape[1], p1.shape[2], p2.shape[1], p2.shape[2]
             if None in (h1, w1, h2, w2):
-                p2 = ops.pad(p2, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, : ops.shape(p1)[1], : ops.shape(p1)[2], :]
+                p2 = ops.pad(p2, [[0, 0], [0, 1], [0, 1], [0, 0]])[
+                    :, : ops.shape(p1)[1], : ops.shape(p1)[2], :
+                ]
             elif (h2, w2) != (h1, w1):
                 p2 = ops.pad(p2, [[0, 0], [0, h1 - h2], [0, w1 - w2], [0, 0]])
             y = ops.concatenate([p1, p2], axis=-1)
@@ -349,7 +387,10 @@ class Pool(NASOp):
     def build_op(self, cin):
         self.proj = None
         if cin != self.filters:
-            self.proj = (self._conv_w("kernel", (1, 1, cin, self.filters)), self._bn_w("bn", self.filters))
+            self.proj = (
+                self._conv_w("kernel", (1, 1, cin, self.filters)),
+                self._bn_w("bn", self.filters),
+            )
 
     def call_op(self, x, training):
         pool = ops.average_pool if self.mode == "avg" else ops.max_pool
@@ -372,7 +413,11 @@ class Identity(NASOp):
         self.proj = None
         if self.strides == 2 or cin != self.filters:
             self.proj = FactorizedReduction(
-                self.filters, self.strides, bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, name="reduce"
+                self.filters,
+                self.strides,
+                bn_momentum=self.bn_momentum,
+                bn_epsilon=self.bn_epsilon,
+                name="reduce",
             )
             self.proj.build((None, None, None, cin))
 
@@ -430,7 +475,9 @@ def register_op(name: str, builder) -> None:
     looked up again here, so register the op before ``keras.models.load_model``.
     """
     if not callable(builder):
-        raise TypeError(f"register_op({name!r}, builder): builder must be callable(filters, strides) -> Layer.")
+        raise TypeError(
+            f"register_op({name!r}, builder): builder must be callable(filters, strides) -> Layer."
+        )
     space_ops.add_op_name(name)
     _BUILDERS[name] = builder
 

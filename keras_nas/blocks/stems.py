@@ -40,7 +40,9 @@ class StemConv(ops_lib.NASOp):
         self.padding = padding
 
     def build_op(self, cin):
-        self.kernel = self._conv_w("kernel", (self.kernel_size, self.kernel_size, cin, self.filters))
+        self.kernel = self._conv_w(
+            "kernel", (self.kernel_size, self.kernel_size, cin, self.filters)
+        )
         self.bn = self._bn_w("bn", self.filters)
 
     def call_op(self, x, training):
@@ -63,24 +65,55 @@ class StemConv(ops_lib.NASOp):
 def cifar_stem(x, filters, stem_multiplier=3, bn_momentum=0.9, bn_epsilon=ops_lib.BN_EPSILON):
     """3x3 conv with ``filters * stem_multiplier`` channels, stride 1, + BN."""
     return StemConv(
-        int(filters * stem_multiplier), 1, 3, "same", bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name="stem_conv"
+        int(filters * stem_multiplier),
+        1,
+        3,
+        "same",
+        bn_momentum=bn_momentum,
+        bn_epsilon=bn_epsilon,
+        name="stem_conv",
     )(x)
 
 
-def imagenet_stem(x, reduce_genotype, filters, stem_multiplier=1, filter_multiplier=2, bn_momentum=ops_lib.BN_MOMENTUM,
-                  bn_epsilon=ops_lib.BN_EPSILON):
+def imagenet_stem(
+    x,
+    reduce_genotype,
+    filters,
+    stem_multiplier=1,
+    filter_multiplier=2,
+    bn_momentum=ops_lib.BN_MOMENTUM,
+    bn_epsilon=ops_lib.BN_EPSILON,
+):
     """3x3 s2 VALID conv (32 * stem_multiplier) + BN, then two reduction cells (F/4, F/2).
 
     Returns ``(x, prev)``: the output of the second stem cell and of the first, for chaining.
     Filter scaling is integer division as in keras.applications (``F // 4``, ``F // 2``).
     """
     stem = StemConv(
-        int(32 * stem_multiplier), 2, 3, "valid", bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name="stem_conv"
+        int(32 * stem_multiplier),
+        2,
+        3,
+        "valid",
+        bn_momentum=bn_momentum,
+        bn_epsilon=bn_epsilon,
+        name="stem_conv",
     )(x)
     kw = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
-    c1 = Cell(reduce_genotype, max(filters // filter_multiplier**2, 1), reduction=True, name="stem_cell_1", **kw)(stem)
-    c2 = Cell(reduce_genotype, max(filters // filter_multiplier, 1), reduction=True, reduction_prev=True, name="stem_cell_2",
-              **kw)([c1, stem])
+    c1 = Cell(
+        reduce_genotype,
+        max(filters // filter_multiplier**2, 1),
+        reduction=True,
+        name="stem_cell_1",
+        **kw,
+    )(stem)
+    c2 = Cell(
+        reduce_genotype,
+        max(filters // filter_multiplier, 1),
+        reduction=True,
+        reduction_prev=True,
+        name="stem_cell_2",
+        **kw,
+    )([c1, stem])
     return c2, c1
 
 
@@ -111,8 +144,12 @@ class AuxiliaryHead(ops_lib.NASOp):
         self.bn1 = self._bn_w("bn1", 128)
         self.k2 = self._conv_w("conv2_kernel", (ph, pw, 128, 768))
         self.bn2 = self._bn_w("bn2", 768)
-        self.dense_kernel = self.add_weight(name="dense_kernel", shape=(768, self.filters), initializer="glorot_uniform")
-        self.dense_bias = self.add_weight(name="dense_bias", shape=(self.filters,), initializer="zeros")
+        self.dense_kernel = self.add_weight(
+            name="dense_kernel", shape=(768, self.filters), initializer="glorot_uniform"
+        )
+        self.dense_bias = self.add_weight(
+            name="dense_bias", shape=(self.filters,), initializer="zeros"
+        )
         self.built = True
 
     def call_op(self, x, training):

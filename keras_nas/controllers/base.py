@@ -57,7 +57,9 @@ class Controller(abc.ABC):
     def propose(self, space: ParamSpace) -> dict:
         """Return values for every active param of ``space`` (see ``ParamSpace.complete``)."""
 
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace
+    ) -> None:
         """Report a finished proposal. ``reward`` is None when the trial failed (never a parent, and
         REINFORCE gives it a defined update). Larger reward is better."""
 
@@ -65,7 +67,9 @@ class Controller(abc.ABC):
         """A proposal (``values``, normally the last one) was rejected -- a duplicate, or a candidate a
         proxy ranked lower -- and will never be observed."""
 
-    def warm_up(self, ranked: Sequence[tuple], space: ParamSpace, top: Optional[int] = None) -> list:
+    def warm_up(
+        self, ranked: Sequence[tuple], space: ParamSpace, top: Optional[int] = None
+    ) -> list:
         """Proxy warm-up: ``ranked`` holds ``(values, score)`` of random architectures scored by a
         zero-cost proxy, best first. Use them as prior knowledge if the algorithm has a place for it,
         and return the value dicts to propose first, in order (they are then observed as usual).
@@ -129,8 +133,10 @@ class Controller(abc.ABC):
         return None
 
     def set_arrays(self, arrays: Mapping[str, Any]) -> None:
-        raise RuntimeError(f"{type(self).__name__} keeps no arrays, but the saved state has some; "
-                           "resume with the controller that wrote it.")
+        raise RuntimeError(
+            f"{type(self).__name__} keeps no arrays, but the saved state has some; "
+            "resume with the controller that wrote it."
+        )
 
 
 class RandomController(Controller):

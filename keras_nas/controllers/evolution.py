@@ -73,7 +73,11 @@ class AgingEvolutionController(Controller):
         sigma: float = 0.1,
     ):
         super().__init__(seed)
-        if not isinstance(population_size, int) or isinstance(population_size, bool) or population_size < 2:
+        if (
+            not isinstance(population_size, int)
+            or isinstance(population_size, bool)
+            or population_size < 2
+        ):
             raise ValueError(
                 f"population_size must be an integer >= 2 (a tournament needs a population), got {population_size!r}."
             )
@@ -149,7 +153,11 @@ class AgingEvolutionController(Controller):
         mutable = [p for p in space.params if p.name in values and _mutable(p)]
         identity_prob = self.identity_prob
         if identity_prob is None:
-            identity_prob = DEFAULT_IDENTITY_PROB if any(p.kind in (KIND_INPUT, KIND_OP) for p in space) else 0.0
+            identity_prob = (
+                DEFAULT_IDENTITY_PROB
+                if any(p.kind in (KIND_INPUT, KIND_OP) for p in space)
+                else 0.0
+            )
         if not mutable or (identity_prob > 0 and self.rng.random() < identity_prob):
             self.num_identity += 1
             self.last_origin = "identity"
@@ -185,7 +193,9 @@ class AgingEvolutionController(Controller):
             v = p.from_prob(self.rng.random())
             if v != current:
                 return v
-        raise ValueError(f"Cannot mutate {p.name!r}: every value maps to {current!r}; widen its range.")
+        raise ValueError(
+            f"Cannot mutate {p.name!r}: every value maps to {current!r}; widen its range."
+        )
 
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
         """Proxy warm-up: the best-ranked architectures become the initial population. They take the
@@ -197,12 +207,18 @@ class AgingEvolutionController(Controller):
         return [dict(v) for v, _ in ranked[:k]]
 
     # -- tell ----------------------------------------------------------------------------
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace = None) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace = None
+    ) -> None:
         self.num_observed += 1
         if reward is None or not math.isfinite(float(reward)):
             self.num_failed += 1
             return
-        member = {"values": {k: plain(v) for k, v in values.items()}, "reward": float(reward), "age": self.num_joined}
+        member = {
+            "values": {k: plain(v) for k, v in values.items()},
+            "reward": float(reward),
+            "age": self.num_joined,
+        }
         self.num_joined += 1
         self.population.append(member)
         while len(self.population) > self.population_size:
@@ -223,15 +239,24 @@ class AgingEvolutionController(Controller):
 
     # -- persistence ---------------------------------------------------------------------
     _COUNTERS = (
-        "num_proposed", "num_initial", "num_warm", "num_mutations", "num_identity",
-        "num_observed", "num_failed", "num_joined", "last_origin",
+        "num_proposed",
+        "num_initial",
+        "num_warm",
+        "num_mutations",
+        "num_identity",
+        "num_observed",
+        "num_failed",
+        "num_joined",
+        "last_origin",
     )
 
     def get_state(self) -> dict:
         state = super().get_state()
         state.update({k: getattr(self, k) for k in self._COUNTERS})
         state["population"] = [dict(m, values=dict(m["values"])) for m in self.population]
-        state["best"] = None if self.best is None else dict(self.best, values=dict(self.best["values"]))
+        state["best"] = (
+            None if self.best is None else dict(self.best, values=dict(self.best["values"]))
+        )
         return state
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -248,7 +273,11 @@ class AgingEvolutionController(Controller):
         while len(self.population) > self.population_size:
             self.population.popleft()
         b = state.get("best")
-        self.best = None if b is None else {"values": dict(b["values"]), "reward": float(b["reward"]), "age": int(b["age"])}
+        self.best = (
+            None
+            if b is None
+            else {"values": dict(b["values"]), "reward": float(b["reward"]), "age": int(b["age"])}
+        )
 
 
 def _mutable(p: Param) -> bool:

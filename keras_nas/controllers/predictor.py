@@ -124,12 +124,18 @@ class PredictorController(Controller):
         if predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {predictor!r}.")
         if acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition must be one of {list(ACQUISITIONS)}, got {acquisition!r}.")
+            raise ValueError(
+                f"acquisition must be one of {list(ACQUISITIONS)}, got {acquisition!r}."
+            )
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {list(ENCODINGS)}, got {encoding!r}.")
         for name, v, lo in (
-            ("num_initial", num_initial, 1), ("ensemble_size", ensemble_size, 1), ("num_candidates", num_candidates, 1),
-            ("num_parents", num_parents, 1), ("refit_all_until", refit_all_until, 1), ("epochs", epochs, 1),
+            ("num_initial", num_initial, 1),
+            ("ensemble_size", ensemble_size, 1),
+            ("num_candidates", num_candidates, 1),
+            ("num_parents", num_parents, 1),
+            ("refit_all_until", refit_all_until, 1),
+            ("epochs", epochs, 1),
         ):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
@@ -185,7 +191,9 @@ class PredictorController(Controller):
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
     def _key(values: Mapping[str, Any]) -> tuple:
-        return tuple(sorted((str(k), round(v, 12) if isinstance(v, float) else v) for k, v in values.items()))
+        return tuple(
+            sorted((str(k), round(v, 12) if isinstance(v, float) else v) for k, v in values.items())
+        )
 
     def _seen_keys(self) -> set:
         if self._seen is None:
@@ -197,7 +205,9 @@ class PredictorController(Controller):
     def _encoding(self, space: ParamSpace) -> Encoding:
         key = (space.names, tuple(p.options for p in space.params))
         if self._enc_key != key:
-            path = self.encoding == "path" or (self.encoding == "auto" and _cell_paths(space) is not None)
+            path = self.encoding == "path" or (
+                self.encoding == "auto" and _cell_paths(space) is not None
+            )
             self._enc = Encoding(space, path=path)
             self._enc_key = key
             self._model_key = None  # a new encoding invalidates the model
@@ -257,7 +267,9 @@ class PredictorController(Controller):
         rows = self._ok[: self.fit_n]
         X = enc.matrix([h["values"] for h in rows])
         y = np.array([h["reward"] for h in rows], dtype=np.float64)
-        if self.target == "copula":  # ranks -> normal quantiles: robust to heavy tails (failed-like archs)
+        if (
+            self.target == "copula"
+        ):  # ranks -> normal quantiles: robust to heavy tails (failed-like archs)
             y = np.array([_NORMAL.inv_cdf((r + 0.5) / len(y)) for r in _ranks(y)])
         mu, sd = float(y.mean()), float(y.std())
         sd = sd if sd > 0 else 1.0
@@ -265,12 +277,14 @@ class PredictorController(Controller):
         rng = np.random.default_rng(self.fit_seed)
         if self.predictor == "gp":
             nd = max(1, len(enc.slots))
-            model = GaussianProcess().fit(X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams)
+            model = GaussianProcess().fit(
+                X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams
+            )
             self.gp_hparams = [float(model.hparams[0]), float(model.hparams[1])]
         else:
-            model = MLPEnsemble(self.ensemble_size, self.hidden, self.epochs, self.learning_rate).fit(
-                X, (y - mu) / sd, rng
-            )
+            model = MLPEnsemble(
+                self.ensemble_size, self.hidden, self.epochs, self.learning_rate
+            ).fit(X, (y - mu) / sd, rng)
         self._model = model
         self._model_key = (self.fit_n, self.fit_seed, id(enc))
         self._train_spearman = None
@@ -281,7 +295,9 @@ class PredictorController(Controller):
         only their order compares with rewards). ``refit=True`` first re-fits on new results when
         due (that draws from the RNG, i.e. changes future proposals)."""
         if self.fit_seed is None and not refit:
-            raise ValueError("No model fitted yet (fewer than two finished trials, or still in the initial design).")
+            raise ValueError(
+                "No model fitted yet (fewer than two finished trials, or still in the initial design)."
+            )
         enc = self._ensure_model(space, refit=refit)
         m, s = self._model.predict(enc.matrix(list(rows)))
         mu, sd = self._y_scale
@@ -313,7 +329,9 @@ class PredictorController(Controller):
         seen = self._seen_keys()
         ranked = sorted(self._ok, key=lambda h: -h["reward"])
         k = min(self.num_parents, len(ranked))
-        simple = not any(p.conditions for p in space.params)  # no conditional params: mutate in place
+        simple = not any(
+            p.conditions for p in space.params
+        )  # no conditional params: mutate in place
         parents = [space.complete(h["values"], self.sample_value) for h in ranked[:k]]
         mutable = [p for p in space.params if p.continuous or len(p.options) > 1]
         n_random = int(round(self.num_candidates * self.random_fraction))
@@ -378,7 +396,9 @@ class PredictorController(Controller):
         self._seen_keys().add(key)
 
     # -- tell ----------------------------------------------------------------------------------
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace = None) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace = None
+    ) -> None:
         values = {k: plain(v) for k, v in values.items()}
         key = self._key(values)
         pend = self.pending.pop(key, None)
@@ -421,14 +441,27 @@ class PredictorController(Controller):
         return out
 
     # -- persistence -----------------------------------------------------------------------------
-    _COUNTERS = ("num_proposed", "num_initial_done", "num_warm", "num_fits", "fit_n", "fit_seed", "gp_hparams", "gp_hp_n",
-                 "last_origin")
+    _COUNTERS = (
+        "num_proposed",
+        "num_initial_done",
+        "num_warm",
+        "num_fits",
+        "fit_n",
+        "fit_seed",
+        "gp_hparams",
+        "gp_hp_n",
+        "last_origin",
+    )
 
     def get_state(self) -> dict:
         state = super().get_state()
         state.update({k: getattr(self, k) for k in self._COUNTERS})
-        state["history"] = [{"values": dict(h["values"]), "reward": h["reward"]} for h in self.history]
-        state["pending"] = [{"values": dict(p["values"]), "pred": p["pred"]} for p in self.pending.values()]
+        state["history"] = [
+            {"values": dict(h["values"]), "reward": h["reward"]} for h in self.history
+        ]
+        state["pending"] = [
+            {"values": dict(p["values"]), "pred": p["pred"]} for p in self.pending.values()
+        ]
         state["discarded"] = [[list(kv) for kv in k] for k in sorted(self.discarded, key=repr)]
         state["pred_pairs"] = [list(p) for p in self.pred_pairs]
         return state
@@ -446,7 +479,10 @@ class PredictorController(Controller):
             if entry["reward"] is not None:
                 self._ok.append(entry)
         for p in state.get("pending", []):
-            self.pending[self._key(p["values"])] = {"values": dict(p["values"]), "pred": p.get("pred")}
+            self.pending[self._key(p["values"])] = {
+                "values": dict(p["values"]),
+                "pred": p.get("pred"),
+            }
         self.discarded = {tuple(tuple(kv) for kv in k) for k in state.get("discarded", [])}
         self.pred_pairs = [list(p) for p in state.get("pred_pairs", [])]
         self.fit_n = min(int(self.fit_n), len(self._ok))

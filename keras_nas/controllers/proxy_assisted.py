@@ -87,12 +87,25 @@ class ProxyAssisted(Controller):
       seed: seeds the wrapper's RNG (warm-up draws, explore draws); the inner controller keeps its own.
     """
 
-    def __init__(self, inner: Controller, proxy: Optional[Callable[[dict], float]] = None, *, samples: int = 0,
-                 candidates: int = 1, top: Optional[int] = None, explore: float = 0.0, seed: Optional[int] = None):
+    def __init__(
+        self,
+        inner: Controller,
+        proxy: Optional[Callable[[dict], float]] = None,
+        *,
+        samples: int = 0,
+        candidates: int = 1,
+        top: Optional[int] = None,
+        explore: float = 0.0,
+        seed: Optional[int] = None,
+    ):
         if not isinstance(inner, Controller):
-            raise TypeError(f"ProxyAssisted wraps a keras_nas Controller, got {type(inner).__name__}.")
+            raise TypeError(
+                f"ProxyAssisted wraps a keras_nas Controller, got {type(inner).__name__}."
+            )
         if isinstance(inner, ProxyAssisted):
-            raise ValueError("ProxyAssisted: the controller is already proxy-assisted; wrap it once.")
+            raise ValueError(
+                "ProxyAssisted: the controller is already proxy-assisted; wrap it once."
+            )
         if proxy is not None and not callable(proxy):
             raise TypeError(f"proxy must be callable(values) -> float, got {type(proxy).__name__}.")
         for name, v, lo in (("samples", samples, 0), ("candidates", candidates, 1)):
@@ -106,7 +119,12 @@ class ProxyAssisted(Controller):
         self.rng = random.Random(None if seed is None else f"keras-nas-proxy:{seed}")
         self.inner = inner
         self.proxy = proxy
-        self.samples, self.candidates, self.top, self.explore = samples, candidates, top, float(explore)
+        self.samples, self.candidates, self.top, self.explore = (
+            samples,
+            candidates,
+            top,
+            float(explore),
+        )
         self._cache: dict = {}  # key -> score (this process only)
         self.num_proxy_calls = 0
         self.proxy_seconds = 0.0
@@ -162,10 +180,15 @@ class ProxyAssisted(Controller):
         except Exception as e:  # noqa: BLE001 - an architecture the proxy cannot score ranks last
             self.num_proxy_errors += 1
             self._first_error = self._first_error or f"{type(e).__name__}: {e}"
-            if self.num_proxy_errors >= _SETUP_ERROR_AFTER and self.num_proxy_errors == self.num_proxy_calls + 1:
-                raise RuntimeError(f"ProxyAssisted: the proxy failed on each of the first {self.num_proxy_errors} "
-                                   f"architectures (first error: {self._first_error}); fix the proxy or its "
-                                   "inputs (data-dependent proxies need a batch).") from e
+            if (
+                self.num_proxy_errors >= _SETUP_ERROR_AFTER
+                and self.num_proxy_errors == self.num_proxy_calls + 1
+            ):
+                raise RuntimeError(
+                    f"ProxyAssisted: the proxy failed on each of the first {self.num_proxy_errors} "
+                    f"architectures (first error: {self._first_error}); fix the proxy or its "
+                    "inputs (data-dependent proxies need a batch)."
+                ) from e
             s = float("-inf")
         finally:
             self.num_proxy_calls += 1
@@ -188,14 +211,23 @@ class ProxyAssisted(Controller):
             return self._chosen(values, "proxy-warm", space, s)
         first = space.complete(self.inner.propose(space), self.inner.sample_value)
         origin = self.inner.last_origin
-        if self.candidates <= 1 or origin in UNRANKED_ORIGINS or (self.explore and self.rng.random() < self.explore):
+        if (
+            self.candidates <= 1
+            or origin in UNRANKED_ORIGINS
+            or (self.explore and self.rng.random() < self.explore)
+        ):
             return self._chosen(first, origin, space)
         cands = [(first, origin)]
         for _ in range(self.candidates - 1):
             v = space.complete(self.inner.propose(space), self.inner.sample_value)
             cands.append((v, self.inner.last_origin))
-        scored = [(self.score(v, space), _key(space, v) not in self.seen, i) for i, (v, _) in enumerate(cands)]
-        best = max(scored, key=lambda t: (t[1], t[0], -t[2]))[2]  # unseen first, then score, then order
+        scored = [
+            (self.score(v, space), _key(space, v) not in self.seen, i)
+            for i, (v, _) in enumerate(cands)
+        ]
+        best = max(scored, key=lambda t: (t[1], t[0], -t[2]))[
+            2
+        ]  # unseen first, then score, then order
         for i, (v, _) in enumerate(cands):
             if i != best:
                 self.inner.discard(v, space)
@@ -218,7 +250,9 @@ class ProxyAssisted(Controller):
                 keys.add(k)
                 drawn.append(v)
         scored = [(v, self.score(v, space)) for v in drawn]
-        order = sorted(range(len(scored)), key=lambda i: (-scored[i][1], i))  # best first, ties in draw order
+        order = sorted(
+            range(len(scored)), key=lambda i: (-scored[i][1], i)
+        )  # best first, ties in draw order
         ranked = [scored[i] for i in order]
         chosen = self.inner.warm_up(ranked, space, self.top) if ranked else []
         by_key = {_key(space, v): s for v, s in ranked}
@@ -230,7 +264,9 @@ class ProxyAssisted(Controller):
         return space.complete({}, lambda p, _so_far: Controller.sample_value(self, p))
 
     # -- tell ----------------------------------------------------------------------------
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace
+    ) -> None:
         self.inner.observe(values, reward, space)
         k = _key(space, values)
         s = self.pending.pop(k) if k in self.pending else self._cache.get(k)
@@ -280,8 +316,10 @@ class ProxyAssisted(Controller):
             )
         cls = state.get("inner_class")
         if cls and cls != type(self.inner).__name__:
-            raise ValueError(f"ProxyAssisted.set_state: the saved state assists {cls}, this one "
-                             f"{type(self.inner).__name__}; resume with the same search class.")
+            raise ValueError(
+                f"ProxyAssisted.set_state: the saved state assists {cls}, this one "
+                f"{type(self.inner).__name__}; resume with the same search class."
+            )
         self.inner.set_state(state["inner"])
         self._reset_state()
         self.seed = state.get("seed", self.seed)

@@ -35,6 +35,11 @@ decisions; input decisions get an ordinary per-decision head like every other de
 
 ``policy="factorized"`` drops the LSTM: each decision's logits are a free vector (its head
 bias), the NAS-Bench-201 REINFORCE policy (one categorical per edge, init ``1e-3 * randn``).
+
+Modules: this one proposes and observes; the policy update is
+:mod:`~keras_nas.controllers.reinforce_update`, persistence
+:mod:`~keras_nas.controllers.reinforce_state`, the traced functions
+:mod:`~keras_nas.controllers.reinforce_tf`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from keras_nas.controllers.base import Controller
 from keras_nas.controllers.params import Param, ParamSpace
 from keras_nas.controllers.reinforce_state import ReinforceStateMixin
 from keras_nas.controllers.reinforce_tf import make_fns as _make_fns
+from keras_nas.controllers.reinforce_update import ReinforceUpdateMixin
 from keras_nas.space.base import KIND_OP
 
 _TF_CACHE: dict = {}
@@ -64,12 +70,12 @@ def _transforms():
     return {
         None: None,
         "identity": None,
-        "cube": lambda r: r ** 3,  # NAS-RL reimplementations cube the validation accuracy
+        "cube": lambda r: r**3,  # NAS-RL reimplementations cube the validation accuracy
         "percent": lambda r: r / 100.0,
     }
 
 
-class ReinforceController(ReinforceStateMixin, Controller):
+class ReinforceController(ReinforceStateMixin, ReinforceUpdateMixin, Controller):
     """LSTM (or factorized) policy over a :class:`ParamSpace`, trained by REINFORCE.
 
     Defaults (chosen by measurement on NAS-Bench-201 CIFAR-10, ~100-trial budgets; see
@@ -136,12 +142,16 @@ class ReinforceController(ReinforceStateMixin, Controller):
     ):
         super().__init__(seed)
         if policy not in ("lstm", "factorized"):
-            raise ValueError(f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}.")
+            raise ValueError(
+                f"ReinforceController: policy must be 'lstm' or 'factorized', got {policy!r}."
+            )
         for name, v, lo in (("batch_size", batch_size, 1), ("pretrain_steps", pretrain_steps, 0)):
             if int(v) < lo:
                 raise ValueError(f"ReinforceController: {name} must be >= {lo}, got {v!r}.")
         if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}.")
+            raise ValueError(
+                f"ReinforceController: baseline_decay must be in [0, 1), got {baseline_decay!r}."
+            )
         if isinstance(reward_transform, str) or reward_transform is None:
             if reward_transform not in _transforms():
                 raise ValueError(
@@ -152,9 +162,13 @@ class ReinforceController(ReinforceStateMixin, Controller):
         elif callable(reward_transform):
             self._transform = reward_transform
         else:
-            raise ValueError("ReinforceController: reward_transform must be None, a name or a callable.")
+            raise ValueError(
+                "ReinforceController: reward_transform must be None, a name or a callable."
+            )
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"ReinforceController: units must be a positive integer, got {units!r}.")
+            raise ValueError(
+                f"ReinforceController: units must be a positive integer, got {units!r}."
+            )
         self.units = int(units)
         self.num_layers = int(num_layers)
         self.learning_rate = float(learning_rate)
@@ -170,7 +184,9 @@ class ReinforceController(ReinforceStateMixin, Controller):
         self.policy = policy
         self.grad_clip = grad_clip
         if int(snapshot_every) < 1:
-            raise ValueError(f"ReinforceController: snapshot_every must be >= 1, got {snapshot_every!r}.")
+            raise ValueError(
+                f"ReinforceController: snapshot_every must be >= 1, got {snapshot_every!r}."
+            )
         self.snapshot_every = int(snapshot_every)
         self.adam = (float(adam_beta_1), float(adam_beta_2), float(adam_epsilon))
         self.pretrain_steps = int(pretrain_steps)
@@ -190,12 +206,16 @@ class ReinforceController(ReinforceStateMixin, Controller):
         self.last_batch_reward: Optional[float] = None  # mean raw reward of the last update's batch
         self._bins_cache: dict = {}
         self._tensors: dict = {}
-        self._arrays_version = 0  # bumped whenever get_arrays' snapshot changes (see arrays_version)
+        self._arrays_version = (
+            0  # bumped whenever get_arrays' snapshot changes (see arrays_version)
+        )
         self.journal: list = []  # batches applied since the snapshot get_arrays returns
         self._snap_adam_step = 0  # adam_step at that snapshot
         self._snap: Optional[dict] = None  # packed snapshot (built lazily)
         self._built_hint = False  # set_state: the saved controller had built its weights
-        self.use_tf_sampler = False  # True: sample with the traced TensorFlow step (the reference path)
+        self.use_tf_sampler = (
+            False  # True: sample with the traced TensorFlow step (the reference path)
+        )
 
     # -- vocabulary / weights ------------------------------------------------------------
     def options_of(self, p: Param) -> tuple:
@@ -206,7 +226,9 @@ class ReinforceController(ReinforceStateMixin, Controller):
             hit = self._bins_cache[p.name] = (p, p.bins(self.bins))
         return hit[1]
 
-    def _intervals(self, p: Param) -> bool:  # False: discrete options (or fewer distinct values than bins)
+    def _intervals(
+        self, p: Param
+    ) -> bool:  # False: discrete options (or fewer distinct values than bins)
         return p.continuous and len(self.options_of(p)) == self.bins
 
     def _init_rng(self) -> np.random.Generator:
@@ -255,13 +277,23 @@ class ReinforceController(ReinforceStateMixin, Controller):
             b = self._uniform(g, (n,))
         else:
             b = (1e-3 * g.standard_normal(n)).astype(np.float32)
-        self._add_weights({f"p{k}/emb": self._uniform(g, (n, u)), f"p{k}/W": self._uniform(g, (u, n)), f"p{k}/b": b})
+        self._add_weights(
+            {
+                f"p{k}/emb": self._uniform(g, (n, u)),
+                f"p{k}/W": self._uniform(g, (u, n)),
+                f"p{k}/b": b,
+            }
+        )
         return k
 
     def _lstm_keys(self):
         if self.policy != "lstm":
             return []
-        return [k for layer in range(self.num_layers) for k in (f"lstm/kernel_{layer}", f"lstm/bias_{layer}")]
+        return [
+            k
+            for layer in range(self.num_layers)
+            for k in (f"lstm/kernel_{layer}", f"lstm/bias_{layer}")
+        ]
 
     def _shape_consts(self, kind: str):
         temp = float(self.temperature) if self.temperature else 1.0
@@ -277,7 +309,10 @@ class ReinforceController(ReinforceStateMixin, Controller):
         key = (self.policy, self.num_layers, length)
         if key not in _TF_CACHE:
             step_fn, grad_fn = _make_fns(self.policy, self.num_layers, length)
-            _TF_CACHE[key] = (step_fn.get_concrete_function(), grad_fn.get_concrete_function() if length else None)
+            _TF_CACHE[key] = (
+                step_fn.get_concrete_function(),
+                grad_fn.get_concrete_function() if length else None,
+            )
         return _TF_CACHE[key]
 
     # -- ask -----------------------------------------------------------------------------
@@ -305,7 +340,10 @@ class ReinforceController(ReinforceStateMixin, Controller):
             w = self.weights
             inp, hs, cs = x, [], []
             for layer in range(self.num_layers):
-                z = np.concatenate([inp, h[layer]], axis=1) @ w[f"lstm/kernel_{layer}"] + w[f"lstm/bias_{layer}"]
+                z = (
+                    np.concatenate([inp, h[layer]], axis=1) @ w[f"lstm/kernel_{layer}"]
+                    + w[f"lstm/bias_{layer}"]
+                )
                 i, f, g, o = np.split(z, 4, axis=1)
                 cl = _sigmoid(f) * c[layer] + _sigmoid(i) * np.tanh(g)
                 inp = _sigmoid(o) * np.tanh(cl)
@@ -328,7 +366,14 @@ class ReinforceController(ReinforceStateMixin, Controller):
         if self.policy == "lstm":
             lstm = [self._tensor(key) for key in self._lstm_keys()]
             probs, h, c = step_fn(
-                lstm, x, h, c, self._tensor(f"p{k}/W"), self._tensor(f"p{k}/b"), self._const(temp), self._const(tc)
+                lstm,
+                x,
+                h,
+                c,
+                self._tensor(f"p{k}/W"),
+                self._tensor(f"p{k}/b"),
+                self._const(temp),
+                self._const(tc),
             )
         else:
             probs = step_fn(self._tensor(f"p{k}/b"), self._const(temp), self._const(tc))
@@ -366,7 +411,9 @@ class ReinforceController(ReinforceStateMixin, Controller):
         self._build()
         traj = self._trajectory(space, values)
         if traj is None:
-            raise ValueError("ReinforceController.probabilities: values hold an option outside the space.")
+            raise ValueError(
+                "ReinforceController.probabilities: values hold an option outside the space."
+            )
         x, h, c = self._start()
         out = {}
         for k, a in traj:
@@ -395,7 +442,9 @@ class ReinforceController(ReinforceStateMixin, Controller):
             traj.append([k, int(a)])
         return traj
 
-    def observe(self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace) -> None:
+    def observe(
+        self, values: Mapping[str, Any], reward: Optional[float], space: ParamSpace
+    ) -> None:
         self.num_observed += 1
         if reward is None or not math.isfinite(float(reward)):
             self.num_failed += 1
@@ -427,6 +476,7 @@ class ReinforceController(ReinforceStateMixin, Controller):
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
         """Proxy warm-up: :func:`~keras_nas.controllers.proxy_assisted.pretrain_policy`, then the best ``top`` first."""
         from keras_nas.controllers.proxy_assisted import pretrain_policy
+
         pretrain_policy(self, ranked, space, self.pretrain_steps)
         return super().warm_up(ranked, space, top)
 
@@ -454,69 +504,6 @@ class ReinforceController(ReinforceStateMixin, Controller):
         self._snap_adam_step = self.adam_step
         self._snap = self._pack()
         self._arrays_version += 1
-
-    def _apply(self, batch) -> float:
-        """Gradient of the REINFORCE loss on ``batch`` and one Adam step; returns the loss."""
-        K = len(self.vocab)
-        M = max(n for _, n, _ in self.vocab)
-        u = self.units
-        B, L = len(batch), max(len(t) for t, _, _ in batch)
-        _, grad_fn = self._fns(L)
-        W = np.zeros((K, u, M), np.float32)
-        b = np.zeros((K, M), np.float32)
-        emb = np.zeros((K, M, u), np.float32)
-        valid = np.zeros((K, M), np.float32)
-        temps = np.ones((K,), np.float32)
-        tcs = np.zeros((K,), np.float32)
-        for k, (_, n, kind) in enumerate(self.vocab):
-            W[k, :, :n] = self.weights[f"p{k}/W"]
-            b[k, :n] = self.weights[f"p{k}/b"]
-            emb[k, :n] = self.weights[f"p{k}/emb"]
-            valid[k, :n] = 1.0
-            temps[k], tcs[k] = self._shape_consts(kind)
-        pidx = np.zeros((B, L), np.int32)
-        act = np.zeros((B, L), np.int32)
-        smask = np.zeros((B, L), np.float32)
-        adv = np.zeros((B,), np.float32)
-        for i, (traj, _, a) in enumerate(batch):
-            for t, (k, ai) in enumerate(traj):
-                pidx[i, t], act[i, t], smask[i, t] = k, ai, 1.0
-            adv[i] = a
-        tf = _tf()
-        lstm = [self._tensor(k) for k in self._lstm_keys()]
-        c = tf.constant
-        loss, g_lstm, g_gemb, gW, gb, gemb = grad_fn(
-            lstm, self._tensor("g_emb"), c(W), c(b), c(emb), c(valid), c(temps), c(tcs), c(pidx), c(act), c(smask),
-            c(adv), c(np.float32(self.entropy_weight)),
-        )
-        grads = {"g_emb": g_gemb.numpy()}
-        for key, g in zip(self._lstm_keys(), g_lstm):
-            grads[key] = g.numpy()
-        gW, gb, gemb = gW.numpy(), gb.numpy(), gemb.numpy()
-        for k, (_, n, _) in enumerate(self.vocab):
-            grads[f"p{k}/W"] = gW[k, :, :n]
-            grads[f"p{k}/b"] = gb[k, :n]
-            grads[f"p{k}/emb"] = gemb[k, :n]
-        if self.grad_clip:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
-            if norm > self.grad_clip:
-                scale = np.float32(self.grad_clip / norm)
-                grads = {k: g * scale for k, g in grads.items()}
-        self._adam(grads)
-        self._tensors = {}
-        return float(loss)
-
-    def _adam(self, grads: dict):
-        b1, b2, eps = self.adam
-        self.adam_step += 1
-        t = self.adam_step
-        lr_t = np.float32(self.learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t))
-        b1f, b2f = np.float32(b1), np.float32(b2)
-        for k, g in grads.items():
-            g = g.astype(np.float32, copy=False)
-            m = self.slots_m[k] = b1f * self.slots_m[k] + (np.float32(1) - b1f) * g
-            v = self.slots_v[k] = b2f * self.slots_v[k] + (np.float32(1) - b2f) * g * g
-            self.weights[k] = (self.weights[k] - lr_t * m / (np.sqrt(v) + np.float32(eps))).astype(np.float32)
 
     # -- statistics ----------------------------------------------------------------------
     def summary_scalars(self, space: Optional[ParamSpace] = None) -> dict:

@@ -41,13 +41,18 @@ class ReinforceStateMixin:
         self.num_updates = int(state.get("num_updates", 0))
         self.num_observed = int(state.get("num_observed", 0))
         self.num_failed = int(state.get("num_failed", 0))
-        self.pending = [[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in state.get("pending", [])]
+        self.pending = [
+            [[[int(k), int(a)] for k, a in t], float(r), float(a_)]
+            for t, r, a_ in state.get("pending", [])
+        ]
         lbr = state.get("last_batch_reward")
         self.last_batch_reward = None if lbr is None else float(lbr)
         self._bins_cache = {}
         self._built_hint = bool(state.get("built"))
-        self.journal = [[[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in b]
-                        for b in state.get("journal", [])]
+        self.journal = [
+            [[[[int(k), int(a)] for k, a in t], float(r), float(a_)] for t, r, a_ in b]
+            for b in state.get("journal", [])
+        ]
         self._snap_adam_step = int(state.get("journal_adam_step", self.adam_step))
         if self._snap_adam_step + len(self.journal) != self.adam_step:
             raise ValueError(
@@ -84,7 +89,9 @@ class ReinforceStateMixin:
     def _pack(self) -> dict:
         names = [k for k, _ in self._layout()]
         if sorted(names) != sorted(self.weights):  # only if edited by hand
-            raise ValueError("ReinforceController.get_arrays: the weights do not match the vocabulary.")
+            raise ValueError(
+                "ReinforceController.get_arrays: the weights do not match the vocabulary."
+            )
         if not names:
             return {key: np.zeros((0,), np.float32) for key in ("w", "m", "v")}
         return {
@@ -114,7 +121,9 @@ class ReinforceStateMixin:
                     n = int(np.prod(shape))
                     target[name] = flat[pos : pos + n].reshape(shape).copy()
                     pos += n
-            self._snap = {k: np.asarray(arrays[k], dtype=np.float32).ravel().copy() for k in ("w", "m", "v")}
+            self._snap = {
+                k: np.asarray(arrays[k], dtype=np.float32).ravel().copy() for k in ("w", "m", "v")
+            }
             # replay the journalled updates (the same computation on the same inputs: exact)
             target_step, self.adam_step = self.adam_step, self._snap_adam_step
             for batch in self.journal:
@@ -129,5 +138,11 @@ class ReinforceStateMixin:
             target[name] = np.array(a, dtype=np.float32)
         missing = [k for k in self.weights if k not in self.slots_m or k not in self.slots_v]
         if missing:
-            raise ValueError(f"ReinforceController.set_arrays: Adam slots missing for {missing[:3]}.")
-        self.journal, self._snap_adam_step, self._snap = [], self.adam_step, None  # the live weights
+            raise ValueError(
+                f"ReinforceController.set_arrays: Adam slots missing for {missing[:3]}."
+            )
+        self.journal, self._snap_adam_step, self._snap = (
+            [],
+            self.adam_step,
+            None,
+        )  # the live weights

@@ -24,7 +24,10 @@ def make_fns(policy: str, num_layers: int, length: int):
         new_h, new_c = [], []
         inp = x
         for layer in range(num_layers):
-            z = tf.matmul(tf.concat([inp, hs[layer]], axis=1), lstm[2 * layer]) + lstm[2 * layer + 1]
+            z = (
+                tf.matmul(tf.concat([inp, hs[layer]], axis=1), lstm[2 * layer])
+                + lstm[2 * layer + 1]
+            )
             i, f, g, o = tf.split(z, 4, axis=1)
             c = tf.sigmoid(f) * cs[layer] + tf.sigmoid(i) * tf.tanh(g)
             h = tf.sigmoid(o) * tf.tanh(c)
@@ -39,8 +42,14 @@ def make_fns(policy: str, num_layers: int, length: int):
 
         @tf.function(
             input_signature=[
-                lstm_spec, spec([1, None], f32), spec([num_layers, 1, None], f32), spec([num_layers, 1, None], f32),
-                spec([None, None], f32), spec([None], f32), spec([], f32), spec([], f32),
+                lstm_spec,
+                spec([1, None], f32),
+                spec([num_layers, 1, None], f32),
+                spec([num_layers, 1, None], f32),
+                spec([None, None], f32),
+                spec([None], f32),
+                spec([], f32),
+                spec([], f32),
             ],
             reduce_retracing=True,
         )
@@ -57,10 +66,19 @@ def make_fns(policy: str, num_layers: int, length: int):
 
     @tf.function(
         input_signature=[
-            lstm_spec if policy == "lstm" else [], spec([None], f32), spec([None, None, None], f32),
-            spec([None, None], f32), spec([None, None, None], f32), spec([None, None], f32), spec([None], f32),
-            spec([None], f32), spec([None, length], i32), spec([None, length], i32), spec([None, length], f32),
-            spec([None], f32), spec([], f32),
+            lstm_spec if policy == "lstm" else [],
+            spec([None], f32),
+            spec([None, None, None], f32),
+            spec([None, None], f32),
+            spec([None, None, None], f32),
+            spec([None, None], f32),
+            spec([None], f32),
+            spec([None], f32),
+            spec([None, length], i32),
+            spec([None, length], i32),
+            spec([None, length], f32),
+            spec([None], f32),
+            spec([], f32),
         ]
     )
     def grad_fn(lstm, g_emb, W, b, emb, valid, temps, tcs, pidx, act, smask, adv, ent_w):

@@ -23,13 +23,20 @@ class RewardShaper:
       transform: ``f(reward) -> float`` applied last (e.g. ``lambda r: r ** 3``).
     """
 
-    def __init__(self, direction: str = "max", cost_target: Optional[float] = None, cost_weight=-0.07,
-                 transform: Optional[Callable[[float], float]] = None):
+    def __init__(
+        self,
+        direction: str = "max",
+        cost_target: Optional[float] = None,
+        cost_weight=-0.07,
+        transform: Optional[Callable[[float], float]] = None,
+    ):
         if cost_target is not None and not cost_target > 0:
             raise ValueError(f"cost_target must be positive, got {cost_target!r}.")
         if isinstance(cost_weight, (tuple, list)):
             if len(cost_weight) != 2:
-                raise ValueError(f"cost_weight must be a float or a pair (alpha, beta), got {cost_weight!r}.")
+                raise ValueError(
+                    f"cost_weight must be a float or a pair (alpha, beta), got {cost_weight!r}."
+                )
             self.cost_weight = (float(cost_weight[0]), float(cost_weight[1]))
         else:
             self.cost_weight = (float(cost_weight), float(cost_weight))
@@ -73,7 +80,9 @@ class ParetoFront:
         for q in self.points:
             if self.sign * q["score"] >= s and q["cost"] <= cost:
                 return False
-        self.points = [q for q in self.points if not (s >= self.sign * q["score"] and cost <= q["cost"])]
+        self.points = [
+            q for q in self.points if not (s >= self.sign * q["score"] and cost <= q["cost"])
+        ]
         self.points.append({"trial_id": trial_id, "score": score, "cost": cost, "reward": reward})
         self.points.sort(key=lambda q: (q["cost"], -self.sign * q["score"]))
         return True

@@ -95,14 +95,21 @@ class StoppingRule:
 
     # -- persistence ----------------------------------------------------------------------
     def get_state(self) -> dict:
-        return {"rule": self.name, "direction": self.direction,
-                "reports": {t: {str(s): v for s, v in steps.items()} for t, steps in self._raw.items()}}
+        return {
+            "rule": self.name,
+            "direction": self.direction,
+            "reports": {t: {str(s): v for s, v in steps.items()} for t, steps in self._raw.items()},
+        }
 
     def set_state(self, state: Mapping) -> None:
         if state.get("rule", self.name) != self.name:
-            raise ValueError(f"{type(self).__name__}: the saved state is of rule {state.get('rule')!r}.")
-        self._raw = {str(t): {int(s): float(v) for s, v in steps.items()}
-                     for t, steps in (state.get("reports") or {}).items()}
+            raise ValueError(
+                f"{type(self).__name__}: the saved state is of rule {state.get('rule')!r}."
+            )
+        self._raw = {
+            str(t): {int(s): float(v) for s, v in steps.items()}
+            for t, steps in (state.get("reports") or {}).items()
+        }
         self.bind(state.get("direction", self.direction))
 
     # -- helpers --------------------------------------------------------------------------

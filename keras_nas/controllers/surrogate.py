@@ -85,7 +85,13 @@ def _cell_paths(space: ParamSpace):
     for p in space.params:
         parts = p.name.split("_")
         # Op decisions (kind "op", or generic: a plain keras-tuner space registers no kinds).
-        if p.kind not in (KIND_OP, KIND_GENERIC) or p.continuous or len(parts) != 3 or parts[0] != "edge" or p.conditions:
+        if (
+            p.kind not in (KIND_OP, KIND_GENERIC)
+            or p.continuous
+            or len(parts) != 3
+            or parts[0] != "edge"
+            or p.conditions
+        ):
             return None
         try:
             frm, to = int(parts[1]), int(parts[2])
@@ -108,7 +114,7 @@ def _cell_paths(space: ParamSpace):
         if node == dst:
             routes.append(tuple(route))
             return
-        for (a, b) in sorted(edges):
+        for a, b in sorted(edges):
             if a == node:
                 walk(b, route + [edges[(a, b)]])
 
@@ -119,7 +125,12 @@ def _cell_paths(space: ParamSpace):
     for r in routes:
         offsets.append(size)
         size += len(ops) ** len(r)
-    return {"routes": routes, "offsets": offsets, "ops": {o: i for i, o in enumerate(ops)}, "size": size}
+    return {
+        "routes": routes,
+        "offsets": offsets,
+        "ops": {o: i for i, o in enumerate(ops)},
+        "size": size,
+    }
 
 
 def _active_paths(path, values):
@@ -212,7 +223,11 @@ class GaussianProcess:
         n = X.shape[0]
         sq = (X * X).sum(1)
         D = np.maximum(sq[:, None] + sq[None, :] - 2 * X @ X.T, 0.0)
-        grid = [tuple(hparams)] if hparams is not None else [(a, b) for a in self.length_scales for b in self.noises]
+        grid = (
+            [tuple(hparams)]
+            if hparams is not None
+            else [(a, b) for a in self.length_scales for b in self.noises]
+        )
         best = None
         for ls, eta in grid:
             ell = ls * scale

@@ -64,11 +64,13 @@ def near_chance(score: Optional[float], prior: float, se: float) -> bool:
 
 
 def chance_warning(score: float, prior: float, se: float, num_val: int, epochs: int) -> str:
-    return (f"warning: the best search-validation accuracy {score:.4f} is within noise of chance (the "
-            f"majority-class prior {prior:.4f}, +{NOISE_SE:g} standard errors = {prior + NOISE_SE * se:.4f} on "
-            f"{num_val} validation images): the trials learned little, so the search ranked them on noise. "
-            f"Raise --epochs (this run: {epochs}), use more data (--subset=0, or a larger dataset), or tune "
-            "--learning_rate; then search again.")
+    return (
+        f"warning: the best search-validation accuracy {score:.4f} is within noise of chance (the "
+        f"majority-class prior {prior:.4f}, +{NOISE_SE:g} standard errors = {prior + NOISE_SE * se:.4f} on "
+        f"{num_val} validation images): the trials learned little, so the search ranked them on noise. "
+        f"Raise --epochs (this run: {epochs}), use more data (--subset=0, or a larger dataset), or tune "
+        "--learning_rate; then search again."
+    )
 
 
 # -- aging evolution's budget ----------------------------------------------------------------------
@@ -80,9 +82,11 @@ EVOLUTION_MIN_TRIALS = 20
 def evolution_hint(max_trials: int, population_size: int) -> Optional[str]:
     """A hint when aging evolution is given too few trials to beat random search, else None."""
     if max_trials < EVOLUTION_MIN_TRIALS:
-        return (f"note: aging evolution with {max_trials} trials (population {population_size}) is about as good as "
-                f"random search: on NAS-Bench-201 it beat random search only from about {EVOLUTION_MIN_TRIALS} trials "
-                f"on (see docs/search.md). Raise --max_trials if you can.")
+        return (
+            f"note: aging evolution with {max_trials} trials (population {population_size}) is about as good as "
+            f"random search: on NAS-Bench-201 it beat random search only from about {EVOLUTION_MIN_TRIALS} trials "
+            f"on (see docs/search.md). Raise --max_trials if you can."
+        )
     return None
 
 
@@ -96,20 +100,26 @@ def parse_duration(value, flag: str = "--max_time") -> Optional[float]:
     if value is None or value == "" or value == 0:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{flag} must be a duration such as 3600, 90s, 30m, 2h or 1h30m; got {value!r}.")
+        raise ValueError(
+            f"{flag} must be a duration such as 3600, 90s, 30m, 2h or 1h30m; got {value!r}."
+        )
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         text = str(value).strip().lower().replace(" ", "")
         m = _DURATION.match(text)
         if not text or not m or not any(m.groups()):
-            raise ValueError(f"{flag} must be a duration such as 3600 (seconds), 90s, 30m, 2h or 1h30m; got {value!r}.")
+            raise ValueError(
+                f"{flag} must be a duration such as 3600 (seconds), 90s, 30m, 2h or 1h30m; got {value!r}."
+            )
         h, mi, s = (float(g) if g else 0.0 for g in m.groups())
         seconds = 3600 * h + 60 * mi + s
     if seconds == 0:
         return None
     if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{flag} must be a positive duration (0 or empty: no time limit), got {value!r}.")
+        raise ValueError(
+            f"{flag} must be a positive duration (0 or empty: no time limit), got {value!r}."
+        )
     return seconds
 
 

@@ -21,10 +21,19 @@ def compile_model(model, learning_rate, decay_steps: Optional[int] = None):
     if decay_steps:
         lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     n_out = len(model.outputs)
-    loss = ["sparse_categorical_crossentropy"] * n_out if n_out > 1 else "sparse_categorical_crossentropy"
+    loss = (
+        ["sparse_categorical_crossentropy"] * n_out
+        if n_out > 1
+        else "sparse_categorical_crossentropy"
+    )
     metrics = [["accuracy"]] + [[] for _ in range(n_out - 1)] if n_out > 1 else ["accuracy"]
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics,
-                  loss_weights=[1.0] + [0.4] * (n_out - 1) if n_out > 1 else None, jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=loss,
+        metrics=metrics,
+        loss_weights=[1.0] + [0.4] * (n_out - 1) if n_out > 1 else None,
+        jit_compile=False,
+    )
     return model
 
 

@@ -18,7 +18,12 @@ def batch_norm_train(x, scale, offset, epsilon):
     axes = list(range(len(x.shape) - 1))
     mean, var = ops.moments(_as(x, "float32"), axes=axes)
     y = ops.batch_normalization(
-        x, _as(mean, x.dtype), _as(var, x.dtype), axis=-1, offset=_as(offset, x.dtype), scale=_as(scale, x.dtype),
+        x,
+        _as(mean, x.dtype),
+        _as(var, x.dtype),
+        axis=-1,
+        offset=_as(offset, x.dtype),
+        scale=_as(scale, x.dtype),
         epsilon=epsilon,
     )
     return y, mean, var
@@ -27,5 +32,11 @@ def batch_norm_train(x, scale, offset, epsilon):
 def batch_norm_infer(x, scale, offset, mean, variance, epsilon):
     d = x.dtype
     return ops.batch_normalization(
-        x, _as(mean, d), _as(variance, d), axis=-1, offset=_as(offset, d), scale=_as(scale, d), epsilon=epsilon
+        x,
+        _as(mean, d),
+        _as(variance, d),
+        axis=-1,
+        offset=_as(offset, d),
+        scale=_as(scale, d),
+        epsilon=epsilon,
     )

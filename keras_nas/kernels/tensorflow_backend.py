@@ -31,8 +31,15 @@ def batch_norm_train(x, scale, offset, epsilon):
         return generic.batch_norm_train(x, scale, offset, epsilon)
     empty = tf.constant([], tf.float32)
     y, mean, var, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-        x=x, scale=_f32(scale), offset=_f32(offset), mean=empty, variance=empty, epsilon=epsilon,
-        exponential_avg_factor=1.0, data_format="NHWC", is_training=True,
+        x=x,
+        scale=_f32(scale),
+        offset=_f32(offset),
+        mean=empty,
+        variance=empty,
+        epsilon=epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NHWC",
+        is_training=True,
     )
     # The kernel returns the Bessel-corrected variance n/(n-1) * biased (0 when n == 1);
     # undo it so that moving averages match keras.layers.BatchNormalization.
@@ -51,7 +58,14 @@ def batch_norm_infer(x, scale, offset, mean, variance, epsilon):
     if not _applies(x, epsilon):
         return generic.batch_norm_infer(x, scale, offset, mean, variance, epsilon)
     y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-        x=x, scale=_f32(scale), offset=_f32(offset), mean=_f32(mean), variance=_f32(variance), epsilon=epsilon,
-        exponential_avg_factor=1.0, data_format="NHWC", is_training=False,
+        x=x,
+        scale=_f32(scale),
+        offset=_f32(offset),
+        mean=_f32(mean),
+        variance=_f32(variance),
+        epsilon=epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NHWC",
+        is_training=False,
     )
     return y

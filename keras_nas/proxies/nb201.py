@@ -32,7 +32,12 @@ from keras_nas.space.nb201 import EDGES, NB201_OPS, NB201Cell
 
 __all__ = ["NB201Synflow", "cell_costs", "cell_masks"]
 
-_MASKED_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # 'none' contributes nothing
+_MASKED_OPS = (
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+)  # 'none' contributes nothing
 
 
 def _cell(c) -> NB201Cell:
@@ -67,10 +72,20 @@ class NB201Synflow:
       batch_size: cells per traced call; the last batch is padded.
     """
 
-    def __init__(self, input_shape=(32, 32, 3), num_classes=(10,), *, channels=16, num_cells=5, seed=0,
-                 batch_size=32):
+    def __init__(
+        self,
+        input_shape=(32, 32, 3),
+        num_classes=(10,),
+        *,
+        channels=16,
+        num_cells=5,
+        seed=0,
+        batch_size=32,
+    ):
         self.input_shape = tuple(int(d) for d in input_shape)
-        self.num_classes = (int(num_classes),) if np.isscalar(num_classes) else tuple(int(k) for k in num_classes)
+        self.num_classes = (
+            (int(num_classes),) if np.isscalar(num_classes) else tuple(int(k) for k in num_classes)
+        )
         self.channels, self.num_cells, self.seed = int(channels), int(num_cells), int(seed)
         self.batch_size = int(batch_size)
         c, cin = self.channels, self.input_shape[-1]
@@ -81,7 +96,9 @@ class NB201Synflow:
                 prev = cs // 2
                 w[f"resblock_{s}/conv_a"] = _he(seed, f"resblock_{s}/conv_a", (3, 3, prev, cs))
                 w[f"resblock_{s}/conv_b"] = _he(seed, f"resblock_{s}/conv_b", (3, 3, cs, cs))
-                w[f"resblock_{s}/downsample"] = _he(seed, f"resblock_{s}/downsample", (1, 1, prev, cs))
+                w[f"resblock_{s}/downsample"] = _he(
+                    seed, f"resblock_{s}/downsample", (1, 1, prev, cs)
+                )
             for i in range(self.num_cells):
                 for e in range(len(EDGES)):
                     for k in (1, 3):
@@ -90,8 +107,12 @@ class NB201Synflow:
         for k in self.num_classes:
             w[f"predictions_{k}"] = _he(seed, f"predictions_{k}", (4 * c, k))
         self.weights = w  # signed float64 numpy arrays, by slot name
-        self._abs = {k: tf.Variable(np.abs(v), trainable=False, dtype=tf.float64) for k, v in w.items()}
-        self._fn = tf.function(self._forward, input_signature=[tf.TensorSpec((None, len(EDGES), 4), tf.float64)])
+        self._abs = {
+            k: tf.Variable(np.abs(v), trainable=False, dtype=tf.float64) for k, v in w.items()
+        }
+        self._fn = tf.function(
+            self._forward, input_signature=[tf.TensorSpec((None, len(EDGES), 4), tf.float64)]
+        )
 
     # -- the traced graph -----------------------------------------------------------
     def _forward(self, masks):
@@ -104,7 +125,9 @@ class NB201Synflow:
             return tf.nn.conv2d(tf.concat([x, x + t], 0), w[name], stride, "SAME")
 
         def pool3(z):
-            return tf.nn.avg_pool2d(z, 3, 1, "SAME")  # TensorFlow's SAME average excludes the padding
+            return tf.nn.avg_pool2d(
+                z, 3, 1, "SAME"
+            )  # TensorFlow's SAME average excludes the padding
 
         m = tf.concat([masks, masks], 0)[:, :, :, None, None, None]  # (2B, 6, 4, 1, 1, 1)
         x = tf.ones((b, *self.input_shape), tf.float64)
@@ -121,12 +144,18 @@ class NB201Synflow:
                         if t_ != to:
                             continue
                         h, p = nodes[frm], f"cell_{s}_{i}/edge_{e}/"
-                        term = (m[:, e, 0] * h + m[:, e, 1] * kconv(h, p + "conv_1x1")
-                                + m[:, e, 2] * kconv(h, p + "conv_3x3") + m[:, e, 3] * pool3(h))
+                        term = (
+                            m[:, e, 0] * h
+                            + m[:, e, 1] * kconv(h, p + "conv_1x1")
+                            + m[:, e, 2] * kconv(h, p + "conv_3x3")
+                            + m[:, e, 3] * pool3(h)
+                        )
                         acc = term if acc is None else acc + term
                     nodes.append(acc)
                 z = nodes[3]
-        feats = tf.reduce_mean(z, axis=[1, 2])  # BN (identity) and ReLU (identity on >= 0), global pool
+        feats = tf.reduce_mean(
+            z, axis=[1, 2]
+        )  # BN (identity) and ReLU (identity on >= 0), global pool
         outs = []
         for k in self.num_classes:
             x, t = feats[:b], feats[b:]
@@ -139,7 +168,7 @@ class NB201Synflow:
         masks = cell_masks(cells)
         out = []
         for start in range(0, len(masks), self.batch_size):
-            chunk = masks[start:start + self.batch_size]
+            chunk = masks[start : start + self.batch_size]
             n = len(chunk)
             if n < self.batch_size:
                 chunk = np.concatenate([chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]))])
@@ -170,7 +199,9 @@ class NB201Synflow:
         head.bias.assign(np.zeros(tuple(head.bias.shape)))
 
 
-def cell_costs(cells: Sequence, *, input_shape=(32, 32, 3), num_classes=10, channels=16, num_cells=5) -> dict:
+def cell_costs(
+    cells: Sequence, *, input_shape=(32, 32, 3), num_classes=10, channels=16, num_cells=5
+) -> dict:
     """Trainable parameters and multiply-adds of ``build_nb201_network`` for each cell, from 5 real
     builds: both are sums over the network's fixed part and independent per-edge op terms
     (every edge of every cell of a stage has the same width and resolution), so a network
@@ -180,8 +211,13 @@ def cell_costs(cells: Sequence, *, input_shape=(32, 32, 3), num_classes=10, chan
     from keras_nas.proxies.core import score
 
     def measure(ops):
-        model = build_nb201_network(list(ops), input_shape=input_shape, num_classes=num_classes,
-                                    channels=channels, num_cells=num_cells)
+        model = build_nb201_network(
+            list(ops),
+            input_shape=input_shape,
+            num_classes=num_classes,
+            channels=channels,
+            num_cells=num_cells,
+        )
         return np.array([score(model, "params"), score(model, "flops")])
 
     none = ("none",) * len(EDGES)

@@ -17,11 +17,22 @@ POSITIONAL = "RUN_DIR"
 
 def define_flags() -> flags.FlagValues:
     fv = flags.FlagValues()
-    flags.DEFINE_string("output_dir", "", "Where to write index.html and its PNGs (default RUN_DIR/report).",
-                        flag_values=fv)
-    flags.DEFINE_integer("top_k", 3, "How many of the best architectures to draw.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_enum("renderer", "auto", ["auto", "graphviz", "pillow"], "Cell drawings: Graphviz dot (auto: when "
-                      "installed) or Pillow.", flag_values=fv)
+    flags.DEFINE_string(
+        "output_dir",
+        "",
+        "Where to write index.html and its PNGs (default RUN_DIR/report).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "top_k", 3, "How many of the best architectures to draw.", lower_bound=1, flag_values=fv
+    )
+    flags.DEFINE_enum(
+        "renderer",
+        "auto",
+        ["auto", "graphviz", "pillow"],
+        "Cell drawings: Graphviz dot (auto: when installed) or Pillow.",
+        flag_values=fv,
+    )
     return fv
 
 

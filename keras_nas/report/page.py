@@ -63,13 +63,17 @@ class _Page:
         self.files: dict = {}  # file name -> PNG bytes
 
     def section(self, sid: str, heading: str, body: str):
-        self.parts.append(f'<section id="{sid}">\n<h2>{html.escape(heading)}</h2>\n{body}\n</section>')
+        self.parts.append(
+            f'<section id="{sid}">\n<h2>{html.escape(heading)}</h2>\n{body}\n</section>'
+        )
 
     def image(self, name: str, png: bytes, alt: str) -> str:
         self.files[name] = png
         data = base64.b64encode(png).decode("ascii")
-        return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" data-file="{name}">'
-                f'<br><small>also saved as <code>{name}</code></small>')
+        return (
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" data-file="{name}">'
+            f"<br><small>also saved as <code>{name}</code></small>"
+        )
 
     @staticmethod
     def note(text: str) -> str:
@@ -77,9 +81,11 @@ class _Page:
 
     def html(self) -> bytes:
         body = "\n".join(self.parts)
-        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>\n<body>\n"
-                f"<h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n").encode("utf-8")
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>\n<body>\n"
+            f"<h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n"
+        ).encode("utf-8")
 
 
 def _summary(run: Run) -> str:
@@ -90,11 +96,16 @@ def _summary(run: Run) -> str:
         ("search space", _fmt(cfg.get("space") or run.summary.get("space"))),
         ("controller", _fmt(run.controller or "unknown")),
         ("data", _fmt(run.summary.get("data", {}).get("description"))),
-        ("trials", f"{len(run.trials)} ({len(run.completed)} completed, {len(run.not_completed)} did not complete)"
-                   + ("" if run.summary else " &ndash; the search has not finished (no run.json yet)")),
-        (f"best {html.escape(run.objective)}",
-         f"{_fmt(best['score'], '.4f')} (trial {_fmt(best['trial'])}, id {_fmt(best['trial_id'])}, "
-         f"{_fmt(best.get('params'), ',')} params)"),
+        (
+            "trials",
+            f"{len(run.trials)} ({len(run.completed)} completed, {len(run.not_completed)} did not complete)"
+            + ("" if run.summary else " &ndash; the search has not finished (no run.json yet)"),
+        ),
+        (
+            f"best {html.escape(run.objective)}",
+            f"{_fmt(best['score'], '.4f')} (trial {_fmt(best['trial'])}, id {_fmt(best['trial_id'])}, "
+            f"{_fmt(best.get('params'), ',')} params)",
+        ),
         ("best architecture", f"<code>{html.escape(str(best.get('architecture')))}</code>"),
     ]
     final = run.summary.get("best", {})
@@ -110,9 +121,11 @@ def _cells(run: Run, page: _Page, top_k: int, engine: str) -> str:
     ranked = sorted(run.completed, key=lambda t: -t["score"])[:top_k]
     out = []
     for rank, t in enumerate(ranked, 1):
-        head = (f"<h3>#{rank}: trial {_fmt(t['trial'])} (id {_fmt(t['trial_id'])}), {html.escape(run.objective)} "
-                f"{_fmt(t['score'], '.4f')}, {_fmt(t.get('params'), ',')} params</h3>"
-                f"<p><code>{html.escape(str(t.get('architecture')))}</code></p>")
+        head = (
+            f"<h3>#{rank}: trial {_fmt(t['trial'])} (id {_fmt(t['trial_id'])}), {html.escape(run.objective)} "
+            f"{_fmt(t['score'], '.4f')}, {_fmt(t.get('params'), ',')} params</h3>"
+            f"<p><code>{html.escape(str(t.get('architecture')))}</code></p>"
+        )
         try:
             arch = load_architecture(str(t.get("architecture")))
         except ValueError as e:  # JobError: an undecodable row
@@ -140,49 +153,76 @@ def _failed(run: Run) -> str:
         f"<td><code>{html.escape(str(t.get('architecture', ''))[:300])}</code></td></tr>"
         for t in rows[:MAX_FAILED_ROWS]
     )
-    more = f"<p>{len(rows) - MAX_FAILED_ROWS} more in results.csv.</p>" if len(rows) > MAX_FAILED_ROWS else ""
-    return (f"<p>{len(rows)} trial(s) did not complete; the reason is the last line of the trial's error.</p>"
-            "<table><tr><th>trial</th><th>id</th><th>status</th><th>reason</th><th>architecture</th></tr>"
-            f"{body}</table>{more}")
+    more = (
+        f"<p>{len(rows) - MAX_FAILED_ROWS} more in results.csv.</p>"
+        if len(rows) > MAX_FAILED_ROWS
+        else ""
+    )
+    return (
+        f"<p>{len(rows)} trial(s) did not complete; the reason is the last line of the trial's error.</p>"
+        "<table><tr><th>trial</th><th>id</th><th>status</th><th>reason</th><th>architecture</th></tr>"
+        f"{body}</table>{more}"
+    )
 
 
 def build_report(run: Run, *, top_k: int = 3, engine: str = "auto") -> _Page:
     """The page of ``run`` in memory (HTML and PNG files); nothing is written."""
     page = _Page(f"keras-nas search report: {os.path.basename(os.path.abspath(run.path))}")
     page.section("summary", "Summary", _summary(run))
-    page.section("best-so-far", "Best so far",
-                 page.image("best_so_far.png", plots.best_so_far(run), "best so far vs trials and time"))
+    page.section(
+        "best-so-far",
+        "Best so far",
+        page.image("best_so_far.png", plots.best_so_far(run), "best so far vs trials and time"),
+    )
     if any(t.get("params") for t in run.completed):
-        body = page.image("score_vs_cost.png", plots.score_vs_cost(run), "score vs parameters with Pareto front")
+        body = page.image(
+            "score_vs_cost.png", plots.score_vs_cost(run), "score vs parameters with Pareto front"
+        )
     else:
-        body = page.note("No parameter counts were recorded for these trials, so there is no score/cost plot.")
+        body = page.note(
+            "No parameter counts were recorded for these trials, so there is no score/cost plot."
+        )
     page.section("score-vs-cost", "Score vs cost (Pareto front)", body)
     if run.controller == "evolution":
         size, source = run.population_size()
         if size:
-            body = (page.image("population.png", plots.population(run, size), "population fitness over trials")
-                    + f"<p>Population after each completed trial: the last P = {size} completed trials "
-                      f"(P from {html.escape(source)}).</p>")
+            body = (
+                page.image(
+                    "population.png", plots.population(run, size), "population fitness over trials"
+                )
+                + f"<p>Population after each completed trial: the last P = {size} completed trials "
+                f"(P from {html.escape(source)}).</p>"
+            )
         else:
             body = page.note(f"No population plot: {source}.")
         page.section("population", "Population fitness (aging evolution)", body)
-    ctrl = {t: v for t, v in run.scalars.items() if t.startswith("controller/") and not t.startswith(
-        ("controller/population/", "controller/failed"))}
+    ctrl = {
+        t: v
+        for t, v in run.scalars.items()
+        if t.startswith("controller/")
+        and not t.startswith(("controller/population/", "controller/failed"))
+    }
     policy = any(t.startswith(("controller/entropy", "controller/prob/")) for t in ctrl)
     if run.controller == "reinforce" or policy:
         if policy:
-            body = page.image("controller.png", plots.controller(ctrl), "controller entropy and probabilities")
+            body = page.image(
+                "controller.png", plots.controller(ctrl), "controller entropy and probabilities"
+            )
         else:
-            body = page.note("No controller/entropy or controller/prob/... scalars in "
-                             f"{os.path.join(run.path, 'tensorboard', 'search')} (was the search run with "
-                             "--notensorboard?), so the controller plot is skipped.")
+            body = page.note(
+                "No controller/entropy or controller/prob/... scalars in "
+                f"{os.path.join(run.path, 'tensorboard', 'search')} (was the search run with "
+                "--notensorboard?), so the controller plot is skipped."
+            )
         page.section("controller", "Controller (REINFORCE)", body)
     page.section("top-cells", f"Top {top_k} architectures", _cells(run, page, top_k, engine))
     page.section("failed-trials", "Trials that did not complete", _failed(run))
     return page
 
 
-def write_report(run_dir: str, out_dir: Optional[str] = None, *, top_k: int = 3, engine: str = "auto") -> str:
+def write_report(
+    run_dir: str, out_dir: Optional[str] = None, *, top_k: int = 3, engine: str = "auto"
+) -> str:
     """Write ``RUN_DIR/report/index.html`` (or ``out_dir/index.html``) and its PNGs; return the page's path.
 
     Raises :class:`ReportError` (naming the path) when ``run_dir`` is missing, not a run
@@ -195,8 +235,10 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, *, top_k: int = 3,
         from keras_nas.visualize import graphviz_available
 
         if not graphviz_available():
-            raise ReportError("drawing cells with Graphviz needs the dot binary and the graphviz Python package "
-                              "(`make report-deps`, pip install graphviz); use the pillow renderer instead.")
+            raise ReportError(
+                "drawing cells with Graphviz needs the dot binary and the graphviz Python package "
+                "(`make report-deps`, pip install graphviz); use the pillow renderer instead."
+            )
     page = build_report(run, top_k=top_k, engine=engine)
     out = out_dir or os.path.join(run_dir, REPORT_DIR)
     if os.path.exists(out) and not os.path.isdir(out):

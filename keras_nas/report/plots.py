@@ -19,8 +19,10 @@ def _figure(ncols: int = 1, figsize=FIGSIZE):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("keras-nas report draws its plots with matplotlib: pip install 'keras-nas[viz]' "
-                          "(or pip install matplotlib).") from None
+        raise ImportError(
+            "keras-nas report draws its plots with matplotlib: pip install 'keras-nas[viz]' "
+            "(or pip install matplotlib)."
+        ) from None
     fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False)[0]
@@ -49,7 +51,10 @@ def pareto_front(points):
 def population_windows(done: list, size: int) -> list:
     """``[(trial number, scores of the population)]`` after each completed trial, the population
     being the last ``size`` completed trials (aging evolution's, by definition)."""
-    return [(t["trial"], [w["score"] for w in done[max(0, i + 1 - size):i + 1]]) for i, t in enumerate(done)]
+    return [
+        (t["trial"], [w["score"] for w in done[max(0, i + 1 - size) : i + 1]])
+        for i, t in enumerate(done)
+    ]
 
 
 def best_so_far(run) -> bytes:
@@ -67,8 +72,15 @@ def best_so_far(run) -> bytes:
     ax.step(xs, best, where="post", color="#1f77b4", lw=2, label="best so far", zorder=3)
     failed = [t["trial"] for t in run.not_completed]
     if failed:
-        ax.scatter(failed, [min(ys)] * len(failed), marker="x", color="#d62728", s=30, zorder=4,
-                   label=f"did not complete ({len(failed)})")
+        ax.scatter(
+            failed,
+            [min(ys)] * len(failed),
+            marker="x",
+            color="#d62728",
+            s=30,
+            zorder=4,
+            label=f"did not complete ({len(failed)})",
+        )
     ax.set_xlabel("trial")
     ax.set_ylabel(run.objective)
     ax.set_title("best so far vs trials")
@@ -87,7 +99,14 @@ def best_so_far(run) -> bytes:
         ax_t.scatter(mins, [t["score"] for t in timed], s=14, color="#7f7f7f", alpha=0.7)
         ax_t.set_xlabel("wall-clock minutes since the first trial started")
     else:
-        ax_t.text(0.5, 0.5, "no trial timings recorded", ha="center", va="center", transform=ax_t.transAxes)
+        ax_t.text(
+            0.5,
+            0.5,
+            "no trial timings recorded",
+            ha="center",
+            va="center",
+            transform=ax_t.transAxes,
+        )
     ax_t.set_ylabel(run.objective)
     ax_t.set_title("best so far vs time")
     return _png(fig)
@@ -98,15 +117,33 @@ def score_vs_cost(run) -> bytes:
     fig, (ax,) = _figure()
     pts = [(t["params"], t["score"], t) for t in run.completed if t.get("params")]
     front = pareto_front([(c, s) for c, s, _ in pts])
-    ax.scatter([c for c, _, _ in pts], [s for _, s, _ in pts], s=16, color="#7f7f7f", alpha=0.7, label="trial")
+    ax.scatter(
+        [c for c, _, _ in pts],
+        [s for _, s, _ in pts],
+        s=16,
+        color="#7f7f7f",
+        alpha=0.7,
+        label="trial",
+    )
     fp = sorted((pts[i][0], pts[i][1]) for i in front)
     ax.step([c for c, _ in fp], [s for _, s in fp], where="post", color="#d62728", lw=1.5)
-    ax.scatter([c for c, _ in fp], [s for _, s in fp], s=36, color="#d62728", zorder=3,
-               label=f"Pareto front ({len(fp)})")
+    ax.scatter(
+        [c for c, _ in fp],
+        [s for _, s in fp],
+        s=36,
+        color="#d62728",
+        zorder=3,
+        label=f"Pareto front ({len(fp)})",
+    )
     best = run.best()
     if best.get("params"):
-        ax.annotate(f"best: trial {best['trial']}", (best["params"], best["score"]), textcoords="offset points",
-                    xytext=(6, -12), fontsize=8)
+        ax.annotate(
+            f"best: trial {best['trial']}",
+            (best["params"], best["score"]),
+            textcoords="offset points",
+            xytext=(6, -12),
+            fontsize=8,
+        )
     costs = [c for c, _, _ in pts]
     if max(costs) > 10 * min(costs):
         ax.set_xscale("log")
@@ -123,8 +160,15 @@ def population(run, size: int) -> bytes:
     fig, (ax,) = _figure()
     xs, best, med = [], [], []
     for i, (trial, window) in enumerate(population_windows(run.completed, size)):
-        ax.scatter([trial] * len(window), window, s=16, color="#9467bd", alpha=0.45, lw=0,
-                   label="members" if i == 0 else None)
+        ax.scatter(
+            [trial] * len(window),
+            window,
+            s=16,
+            color="#9467bd",
+            alpha=0.45,
+            lw=0,
+            label="members" if i == 0 else None,
+        )
         xs.append(trial)
         best.append(max(window))
         med.append(statistics.median(window))
@@ -166,8 +210,13 @@ def controller(scalars: dict) -> bytes:
             by_step.setdefault(s, []).append(v)
     if by_step:
         steps = sorted(by_step)
-        ax_p.plot(steps, [statistics.mean(by_step[s]) for s in steps], color="#9467bd", lw=2.2,
-                  label=f"mean of {len(probs)} decisions")
+        ax_p.plot(
+            steps,
+            [statistics.mean(by_step[s]) for s in steps],
+            color="#9467bd",
+            lw=2.2,
+            label=f"mean of {len(probs)} decisions",
+        )
         ax_p.legend(fontsize=8)
     ax_p.set_ylim(0, 1.02)
     ax_p.set_title("probability of the most likely option")

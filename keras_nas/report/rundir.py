@@ -24,8 +24,11 @@ RUN_JSON = "run.json"
 COSTS_JSON = "trial_costs.json"
 ORACLE_JSON = os.path.join("tuner", "oracle.json")
 # oracle.json's controller_class -> the --controller name
-CONTROLLER_CLASSES = {"AgingEvolution": "evolution", "ReinforceController": "reinforce",
-                      "RandomController": "random"}
+CONTROLLER_CLASSES = {
+    "AgingEvolution": "evolution",
+    "ReinforceController": "reinforce",
+    "RandomController": "random",
+}
 
 
 class ReportError(ValueError):
@@ -47,7 +50,9 @@ class Run:
 
     @property
     def completed(self) -> list:
-        return [t for t in self.trials if t.get("status") == "COMPLETED" and t.get("score") is not None]
+        return [
+            t for t in self.trials if t.get("status") == "COMPLETED" and t.get("score") is not None
+        ]
 
     @property
     def not_completed(self) -> list:
@@ -64,10 +69,17 @@ class Run:
         sizes = [v for _, _, v in self.scalars.get("controller/population/size", [])]
         if sizes:
             return int(max(sizes)), "the logged controller/population/size"
-        pop = self.oracle.get("controller", {}).get("population") if isinstance(self.oracle, dict) else None
+        pop = (
+            self.oracle.get("controller", {}).get("population")
+            if isinstance(self.oracle, dict)
+            else None
+        )
         if pop:
             return len(pop), "the oracle state's population"
-        return 0, "the population size is not recorded (no run.json, TensorBoard logs or oracle state)"
+        return (
+            0,
+            "the population size is not recorded (no run.json, TensorBoard logs or oracle state)",
+        )
 
 
 def _read_json(path: str, what: str):
@@ -103,27 +115,38 @@ def load_run(path: str, *, require_completed: bool = True) -> Run:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ReportError(f"{path!r} does not exist; pass a search output directory (--output_dir of "
-                          "`keras-nas search`).")
+        raise ReportError(
+            f"{path!r} does not exist; pass a search output directory (--output_dir of "
+            "`keras-nas search`)."
+        )
     if not os.path.isdir(path):
         raise ReportError(f"{path!r} is a file, not a search output directory.")
     results = os.path.join(path, reporting.RESULTS_JSON)
     if not os.path.isfile(results):
-        raise ReportError(f"{path!r} is not a keras-nas search run directory: it has no {reporting.RESULTS_JSON} "
-                          "(`keras-nas search` writes it after the first trial).")
+        raise ReportError(
+            f"{path!r} is not a keras-nas search run directory: it has no {reporting.RESULTS_JSON} "
+            "(`keras-nas search` writes it after the first trial)."
+        )
     data = _read_json(results, "trial results")
     if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
         raise ReportError(f"{results}: not a keras-nas results file (no 'trials' list).")
-    run = Run(path=path, trials=[t for t in data["trials"] if isinstance(t, dict)],
-              objective=str(data.get("objective") or "val_accuracy"))
+    run = Run(
+        path=path,
+        trials=[t for t in data["trials"] if isinstance(t, dict)],
+        objective=str(data.get("objective") or "val_accuracy"),
+    )
     if require_completed and not run.completed:
-        raise ReportError(f"{path!r}: none of the {len(run.trials)} trial(s) in {reporting.RESULTS_JSON} "
-                          "completed; there is nothing to report yet (failure reasons are in its failure_reason "
-                          "column).")
+        raise ReportError(
+            f"{path!r}: none of the {len(run.trials)} trial(s) in {reporting.RESULTS_JSON} "
+            "completed; there is nothing to report yet (failure reasons are in its failure_reason "
+            "column)."
+        )
     if os.path.isfile(os.path.join(path, RUN_JSON)):
         summary = _read_json(os.path.join(path, RUN_JSON), "run summary")
         run.summary = summary if isinstance(summary, dict) else {}
-        run.config = run.summary.get("config", {}) if isinstance(run.summary.get("config"), dict) else {}
+        run.config = (
+            run.summary.get("config", {}) if isinstance(run.summary.get("config"), dict) else {}
+        )
     costs = {}
     if os.path.isfile(os.path.join(path, COSTS_JSON)):
         try:
@@ -146,17 +169,22 @@ def load_run(path: str, *, require_completed: bool = True) -> Run:
 
 # -- TensorBoard event files without TensorFlow ---------------------------------------------------
 
-_DTYPES = {1: ("float_val", "<f"), 2: ("double_val", "<d"), 3: ("int_val", "<i"), 9: ("int64_val", "<q")}
+_DTYPES = {
+    1: ("float_val", "<f"),
+    2: ("double_val", "<d"),
+    3: ("int_val", "<i"),
+    9: ("int64_val", "<q"),
+}
 
 
 def _records(data: bytes):
     """TFRecord framing: u64 length, u32 length CRC, payload, u32 payload CRC."""
     i = 0
     while i + 12 <= len(data):
-        (n,) = struct.unpack("<Q", data[i:i + 8])
+        (n,) = struct.unpack("<Q", data[i : i + 8])
         if i + 12 + n + 4 > len(data):
             return  # a record cut short by a killed writer
-        yield data[i + 12:i + 12 + n]
+        yield data[i + 12 : i + 12 + n]
         i += 12 + n + 4
 
 
@@ -173,7 +201,7 @@ def _scalar(value) -> Optional[float]:
     if vals:
         return float(vals[0])
     content = value.tensor.tensor_content
-    return float(struct.unpack(fmt, content[:struct.calcsize(fmt)])[0]) if content else None
+    return float(struct.unpack(fmt, content[: struct.calcsize(fmt)])[0]) if content else None
 
 
 def read_scalars(logdir: str) -> dict:
@@ -184,7 +212,9 @@ def read_scalars(logdir: str) -> dict:
         return {}
     try:
         from tensorboard.compat.proto import event_pb2
-    except ImportError:  # tensorboard is a dependency; without it the plots that need it are skipped
+    except (
+        ImportError
+    ):  # tensorboard is a dependency; without it the plots that need it are skipped
         return {}
     out: dict = {}
     for f in files:

@@ -136,7 +136,9 @@ class SearchSpace:
         raise NotImplementedError
 
     def describe(self) -> str:
-        lines = [f"{type(self).__name__}: {len(self.decisions)} decisions, {self.size:.3g} assignments"]
+        lines = [
+            f"{type(self).__name__}: {len(self.decisions)} decisions, {self.size:.3g} assignments"
+        ]
         for d in self.decisions:
             lines.append(f"  {d.name} [{d.kind}]: {list(d.options)}")
         return "\n".join(lines)

@@ -39,7 +39,9 @@ class GenotypeError(ValueError):
     """A genotype is malformed; the message names the cell, block and field."""
 
 
-_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: int() also takes " 1", "+1", "1_0", Arabic-Indic digits
+_DIGITS = re.compile(
+    r"[0-9]{1,9}"
+)  # ASCII only: int() also takes " 1", "+1", "1_0", Arabic-Indic digits
 _short = short_repr
 
 
@@ -50,7 +52,9 @@ def _index(x, what: str) -> int:
     try:
         return operator.index(x)  # ints and numpy integers; not 0.7, '1' or True
     except TypeError:
-        raise GenotypeError(f"{what} must be an integer, got {type(x).__name__} {_short(x)}.") from None
+        raise GenotypeError(
+            f"{what} must be an integer, got {type(x).__name__} {_short(x)}."
+        ) from None
 
 
 def _parse_index(text: str):
@@ -88,7 +92,9 @@ def _as_block(b, i: int) -> Block:
 
 def _as_concat(concat) -> tuple:
     if isinstance(concat, (str, bytes, dict)):
-        raise GenotypeError(f"concat must be a list of integers, got {type(concat).__name__} {_short(concat)}.")
+        raise GenotypeError(
+            f"concat must be a list of integers, got {type(concat).__name__} {_short(concat)}."
+        )
     try:
         items = tuple(concat)
     except TypeError:
@@ -112,7 +118,9 @@ class CellGenotype:
         object.__setattr__(self, "_hash", hash((self.blocks, self.concat)))
 
     def __setattr__(self, key, value):
-        raise AttributeError("CellGenotype is immutable; build a new one (e.g. with .replace_block()).")
+        raise AttributeError(
+            "CellGenotype is immutable; build a new one (e.g. with .replace_block())."
+        )
 
     def __reduce__(self):
         return (CellGenotype, (self.blocks, self.concat))
@@ -129,7 +137,10 @@ class CellGenotype:
     def replace_block(self, b: int, *, inputs=None, ops=None, concat="auto") -> "CellGenotype":
         """A copy with block ``b`` changed. ``concat='auto'`` recomputes it if it was the default rule."""
         old = self.blocks[b]
-        nb = Block(tuple(inputs) if inputs is not None else old.inputs, tuple(ops) if ops is not None else old.ops)
+        nb = Block(
+            tuple(inputs) if inputs is not None else old.inputs,
+            tuple(ops) if ops is not None else old.ops,
+        )
         blocks = self.blocks[:b] + (nb,) + self.blocks[b + 1 :]
         if concat == "auto":
             concat = None if self.concat == self.unused_states() else self.concat
@@ -156,7 +167,11 @@ class CellGenotype:
                 if op not in valid_ops:
                     raise GenotypeError(
                         f"{name} cell, block {b}, op {j}: unknown op {op!r}; valid ops are {sorted(valid_ops)}."
-                        + ("" if ops is not None else " Register a custom op with keras_nas.blocks.register_op(name, builder).")
+                        + (
+                            ""
+                            if ops is not None
+                            else " Register a custom op with keras_nas.blocks.register_op(name, builder)."
+                        )
                     )
         n_states = 2 + len(self.blocks)
         if not self.concat:
@@ -174,7 +189,11 @@ class CellGenotype:
 
     # -- value semantics -------------------------------------------------------------
     def __eq__(self, other):
-        return isinstance(other, CellGenotype) and self.blocks == other.blocks and self.concat == other.concat
+        return (
+            isinstance(other, CellGenotype)
+            and self.blocks == other.blocks
+            and self.concat == other.concat
+        )
 
     def __hash__(self):
         return self._hash
@@ -189,16 +208,22 @@ class CellGenotype:
     @classmethod
     def parse(cls, s: str, name: str = "cell") -> "CellGenotype":
         if not isinstance(s, str):
-            raise GenotypeError(f"{name} cell must be a string like 'op~i+op~j|.../2,3', got {type(s).__name__}.")
+            raise GenotypeError(
+                f"{name} cell must be a string like 'op~i+op~j|.../2,3', got {type(s).__name__}."
+            )
         s = s.strip()
         if "/" not in s:
-            raise GenotypeError(f"{name} cell string {s[:80]!r} lacks '/concat'; expected 'op~i+op~j|.../2,3'.")
+            raise GenotypeError(
+                f"{name} cell string {s[:80]!r} lacks '/concat'; expected 'op~i+op~j|.../2,3'."
+            )
         body, concat = s.rsplit("/", 1)
         blocks = []
         for b, part in enumerate(body.split("|")):
             halves = part.split("+")
             if len(halves) != 2:
-                raise GenotypeError(f"{name} cell, block {b}: {part[:80]!r} should be 'op~input+op~input'.")
+                raise GenotypeError(
+                    f"{name} cell, block {b}: {part[:80]!r} should be 'op~input+op~input'."
+                )
             inputs, opnames = [], []
             for h in halves:
                 if "~" not in h:
@@ -208,8 +233,10 @@ class CellGenotype:
                 op, idx = h.rsplit("~", 1)
                 i = _parse_index(idx.strip())
                 if i is None:
-                    raise GenotypeError(f"{name} cell, block {b}: input {idx[:40]!r} in {h[:60]!r} is not an integer "
-                                        "(ASCII digits 0-9, no sign).")
+                    raise GenotypeError(
+                        f"{name} cell, block {b}: input {idx[:40]!r} in {h[:60]!r} is not an integer "
+                        "(ASCII digits 0-9, no sign)."
+                    )
                 inputs.append(i)
                 opnames.append(op.strip())
             blocks.append(Block(tuple(inputs), tuple(opnames)))
@@ -217,8 +244,10 @@ class CellGenotype:
         if concat.strip():
             concat_list = [_parse_index(c.strip()) for c in concat.split(",")]
             if None in concat_list:
-                raise GenotypeError(f"{name} cell: concat {concat[:60]!r} must be comma-separated integers "
-                                    "(ASCII digits 0-9, no sign).")
+                raise GenotypeError(
+                    f"{name} cell: concat {concat[:60]!r} must be comma-separated integers "
+                    "(ASCII digits 0-9, no sign)."
+                )
         return cls(blocks, concat_list)
 
     def to_dict(self) -> dict:
@@ -230,16 +259,24 @@ class CellGenotype:
     @classmethod
     def from_dict(cls, d, name: str = "cell") -> "CellGenotype":
         if not isinstance(d, dict) or "blocks" not in d:
-            raise GenotypeError(f"{name} cell: expected an object with 'blocks' (and 'concat'), got {_short(d)}.")
+            raise GenotypeError(
+                f"{name} cell: expected an object with 'blocks' (and 'concat'), got {_short(d)}."
+            )
         extra = sorted(map(str, set(d) - {"blocks", "concat"}))
         if extra:
-            raise GenotypeError(f"{name} cell: unknown field(s) {extra}; a cell has 'blocks' and 'concat'.")
+            raise GenotypeError(
+                f"{name} cell: unknown field(s) {extra}; a cell has 'blocks' and 'concat'."
+            )
         if not isinstance(d["blocks"], list):
-            raise GenotypeError(f"{name} cell: 'blocks' must be a list, got {type(d['blocks']).__name__} "
-                                f"{_short(d['blocks'])}.")
+            raise GenotypeError(
+                f"{name} cell: 'blocks' must be a list, got {type(d['blocks']).__name__} "
+                f"{_short(d['blocks'])}."
+            )
         if "concat" in d and not isinstance(d["concat"], list):
-            raise GenotypeError(f"{name} cell: 'concat' must be a list of integers (omit it for the default), "
-                                f"got {type(d['concat']).__name__} {_short(d['concat'])}.")
+            raise GenotypeError(
+                f"{name} cell: 'concat' must be a list of integers (omit it for the default), "
+                f"got {type(d['concat']).__name__} {_short(d['concat'])}."
+            )
         blocks = []
         for b, blk in enumerate(d["blocks"]):
             want = f"expected {{'inputs': [i, j], 'ops': [op, op]}}, got {_short(blk)}"
@@ -247,7 +284,9 @@ class CellGenotype:
                 raise GenotypeError(f"{name} cell, block {b}: {want}.")
             for field in ("inputs", "ops"):
                 if not isinstance(blk[field], list):
-                    raise GenotypeError(f"{name} cell, block {b}: {want} ('{field}' must be a list).")
+                    raise GenotypeError(
+                        f"{name} cell, block {b}: {want} ('{field}' must be a list)."
+                    )
             blocks.append((blk["inputs"], blk["ops"]))
         try:
             return cls(blocks, d.get("concat"))
@@ -262,7 +301,9 @@ def _as_cell(c, name) -> CellGenotype:
         return CellGenotype.from_dict(c, name)
     if isinstance(c, str):
         return CellGenotype.parse(c, name)
-    raise GenotypeError(f"{name} cell must be a CellGenotype, dict or string, got {type(c).__name__}.")
+    raise GenotypeError(
+        f"{name} cell must be a CellGenotype, dict or string, got {type(c).__name__}."
+    )
 
 
 class Genotype:
@@ -275,7 +316,9 @@ class Genotype:
 
     def __init__(self, normal, reduce, name: str | None = None):
         if name is not None and not isinstance(name, str):
-            raise GenotypeError(f"Genotype name must be a string, got {type(name).__name__} {_short(name)}.")
+            raise GenotypeError(
+                f"Genotype name must be a string, got {type(name).__name__} {_short(name)}."
+            )
         normal, reduce = _as_cell(normal, "normal"), _as_cell(reduce, "reduce")
         object.__setattr__(self, "normal", normal)
         object.__setattr__(self, "reduce", reduce)
@@ -304,11 +347,17 @@ class Genotype:
 
     @property
     def ops_used(self) -> tuple:
-        return tuple(sorted({o for c in (self.normal, self.reduce) for b in c.blocks for o in b.ops}))
+        return tuple(
+            sorted({o for c in (self.normal, self.reduce) for b in c.blocks for o in b.ops})
+        )
 
     # -- value semantics: the name is a label, not part of identity ------------------
     def __eq__(self, other):
-        return isinstance(other, Genotype) and self.normal == other.normal and self.reduce == other.reduce
+        return (
+            isinstance(other, Genotype)
+            and self.normal == other.normal
+            and self.reduce == other.reduce
+        )
 
     def __hash__(self):
         return self._hash
@@ -340,9 +389,13 @@ class Genotype:
             key, val = chunk.split("=", 1)
             key = key.strip()
             if key not in ("normal", "reduce"):
-                raise GenotypeError(f"Genotype string has unknown part {key[:40]!r}; expected 'normal' and 'reduce'.")
+                raise GenotypeError(
+                    f"Genotype string has unknown part {key[:40]!r}; expected 'normal' and 'reduce'."
+                )
             if key in parts:
-                raise GenotypeError(f"Genotype string gives the {key!r} cell twice; give each cell once.")
+                raise GenotypeError(
+                    f"Genotype string gives the {key!r} cell twice; give each cell once."
+                )
             parts[key] = CellGenotype.parse(val, key)
         missing = {"normal", "reduce"} - set(parts)
         if missing:
@@ -350,7 +403,12 @@ class Genotype:
         return cls(parts["normal"], parts["reduce"]).validate()
 
     def to_dict(self) -> dict:
-        d = {"format": FORMAT, "version": VERSION, "normal": self.normal.to_dict(), "reduce": self.reduce.to_dict()}
+        d = {
+            "format": FORMAT,
+            "version": VERSION,
+            "normal": self.normal.to_dict(),
+            "reduce": self.reduce.to_dict(),
+        }
         if self.name:
             d["name"] = self.name
         return d
@@ -364,9 +422,13 @@ class Genotype:
             raise GenotypeError(f"Genotype JSON must be an object, got {type(d).__name__}.")
         fmt, version = d.get("format", FORMAT), d.get("version", 1)
         if fmt != FORMAT:
-            raise GenotypeError(f"Not a keras-nas genotype: format is {_short(fmt)}, expected {FORMAT!r}.")
+            raise GenotypeError(
+                f"Not a keras-nas genotype: format is {_short(fmt)}, expected {FORMAT!r}."
+            )
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise GenotypeError(f"Genotype JSON 'version' must be an integer from 1 to {VERSION}, got {_short(version)}.")
+            raise GenotypeError(
+                f"Genotype JSON 'version' must be an integer from 1 to {VERSION}, got {_short(version)}."
+            )
         if version > VERSION:
             raise GenotypeError(
                 f"Genotype JSON has version {_short(version)}; this keras-nas reads versions up to {VERSION}. "
@@ -379,8 +441,14 @@ class Genotype:
                 raise GenotypeError(f"Genotype JSON lacks the {key!r} cell.")
         name = d.get("name")
         if name is not None and not isinstance(name, str):
-            raise GenotypeError(f"Genotype JSON 'name' must be a string, got {type(name).__name__} {_short(name)}.")
-        g = cls(CellGenotype.from_dict(d["normal"], "normal"), CellGenotype.from_dict(d["reduce"], "reduce"), name)
+            raise GenotypeError(
+                f"Genotype JSON 'name' must be a string, got {type(name).__name__} {_short(name)}."
+            )
+        g = cls(
+            CellGenotype.from_dict(d["normal"], "normal"),
+            CellGenotype.from_dict(d["reduce"], "reduce"),
+            name,
+        )
         return g.validate()
 
     @classmethod
@@ -402,7 +470,10 @@ class Genotype:
             swap = {0: 1, 1: 0}
             blocks = [
                 Block(
-                    (swap.get(pairs[k][1], pairs[k][1]), swap.get(pairs[k + 1][1], pairs[k + 1][1])),
+                    (
+                        swap.get(pairs[k][1], pairs[k][1]),
+                        swap.get(pairs[k + 1][1], pairs[k + 1][1]),
+                    ),
                     (pairs[k][0], pairs[k + 1][0]),
                 )
                 for k in range(0, len(pairs), 2)
@@ -423,7 +494,9 @@ def _loads(s, what: str):
     try:
         return json.loads(s)
     except json.JSONDecodeError as e:
-        raise GenotypeError(f"Malformed {what}: {e.msg} at line {e.lineno} column {e.colno}.") from None
+        raise GenotypeError(
+            f"Malformed {what}: {e.msg} at line {e.lineno} column {e.colno}."
+        ) from None
     except RecursionError:
         raise GenotypeError(f"Malformed {what}: nested too deeply.") from None
     except ValueError as e:  # e.g. an integer literal of more than 4300 digits, bad UTF-8
@@ -437,7 +510,9 @@ def load_genotype(text_or_path: str) -> Genotype:
     if isinstance(text_or_path, Genotype):
         return text_or_path
     if not isinstance(text_or_path, (str, os.PathLike)):
-        raise GenotypeError(f"load_genotype needs a string or path, got {type(text_or_path).__name__}.")
+        raise GenotypeError(
+            f"load_genotype needs a string or path, got {type(text_or_path).__name__}."
+        )
     s = os.fspath(text_or_path)
     s = s.strip() if isinstance(s, str) else s
     if not isinstance(s, str):

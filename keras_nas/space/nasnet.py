@@ -46,7 +46,9 @@ class NASNetCellSpace(SearchSpace):
         for cell in CELLS:
             for b in range(num_blocks):
                 for j in range(2):
-                    decisions.append(Decision(decision_name(cell, b, "in", j), tuple(range(b + 2)), KIND_INPUT))
+                    decisions.append(
+                        Decision(decision_name(cell, b, "in", j), tuple(range(b + 2)), KIND_INPUT)
+                    )
                     decisions.append(Decision(decision_name(cell, b, "op", j), self.ops, KIND_OP))
         super().__init__(decisions)
 

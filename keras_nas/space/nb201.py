@@ -27,13 +27,17 @@ class NB201Cell:
 
     def __init__(self, ops: Sequence[str]):
         if isinstance(ops, (str, bytes, dict)) or not hasattr(ops, "__iter__"):
-            raise SpaceError(f"An NB201 cell takes a sequence of {len(EDGES)} op names, got {type(ops).__name__}.")
+            raise SpaceError(
+                f"An NB201 cell takes a sequence of {len(EDGES)} op names, got {type(ops).__name__}."
+            )
         ops = tuple(ops)
         if len(ops) != len(EDGES):
             raise SpaceError(f"An NB201 cell has {len(EDGES)} edges, got {len(ops)} ops.")
         for (to, frm), op in zip(EDGES, ops):
             if not isinstance(op, str) or op not in NB201_OPS:
-                raise SpaceError(f"NB201 edge {frm}->{to}: unknown op {op!r}; valid ops are {list(NB201_OPS)}.")
+                raise SpaceError(
+                    f"NB201 edge {frm}->{to}: unknown op {op!r}; valid ops are {list(NB201_OPS)}."
+                )
         object.__setattr__(self, "ops", ops)
 
     def __setattr__(self, k, v):
@@ -63,11 +67,15 @@ class NB201Cell:
     @classmethod
     def parse(cls, s: str) -> "NB201Cell":
         if not isinstance(s, str):
-            raise SpaceError(f"NB201 string must be a string like '|op~0|+|op~0|op~1|+|...|', got {type(s).__name__}.")
+            raise SpaceError(
+                f"NB201 string must be a string like '|op~0|+|op~0|op~1|+|...|', got {type(s).__name__}."
+            )
         s = s.strip()
         nodes = s.split("+")
         if len(nodes) != 3:
-            raise SpaceError(f"NB201 string {s[:80]!r} must have 3 '+'-separated nodes, like '|op~0|+|op~0|op~1|+|...|'.")
+            raise SpaceError(
+                f"NB201 string {s[:80]!r} must have 3 '+'-separated nodes, like '|op~0|+|op~0|op~1|+|...|'."
+            )
         found = {}
         for to, node in enumerate(nodes, start=1):
             items = [x for x in node.strip().strip("|").split("|") if x]
@@ -79,8 +87,10 @@ class NB201Cell:
                 op, frm = item.rsplit("~", 1)
                 # ASCII digits only: int() would also take ' 1', '+1' or other scripts' digits.
                 if not re.fullmatch(r"[0-9]", frm) or int(frm) >= to:
-                    raise SpaceError(f"NB201 string: node {to} input {frm[:20]!r} in {item[:60]!r} must be a node "
-                                     f"index 0..{to - 1}.")
+                    raise SpaceError(
+                        f"NB201 string: node {to} input {frm[:20]!r} in {item[:60]!r} must be a node "
+                        f"index 0..{to - 1}."
+                    )
                 if (to, int(frm)) in found:
                     raise SpaceError(f"NB201 string: node {to} lists input {frm} twice.")
                 found[(to, int(frm))] = op

@@ -16,7 +16,12 @@ from typing import Sequence
 import keras
 
 
-def conv_backbone(input_shape=(64, 64, 3), filters: int = 16, levels: Sequence[int] = (2, 3, 4, 5), name="conv_backbone"):
+def conv_backbone(
+    input_shape=(64, 64, 3),
+    filters: int = 16,
+    levels: Sequence[int] = (2, 3, 4, 5),
+    name="conv_backbone",
+):
     """A plain conv net (3x3 stride-2 conv + BN + ReLU per level) returning features at ``levels``.
 
     A stand-in with the backbone interface, for tests and benchmarks that must be fast.
@@ -69,7 +74,9 @@ def features_from_network(network, levels: Sequence[int] = (2, 3, 4, 5), name=No
             f"{network.name} has no 4-D output at levels {missing} (strides {[2**m for m in missing]}); "
             f"available levels: {sorted(last)}."
         )
-    return keras.Model(network.inputs, [last[lv] for lv in levels], name=name or f"{network.name}_features")
+    return keras.Model(
+        network.inputs, [last[lv] for lv in levels], name=name or f"{network.name}_features"
+    )
 
 
 def cell_backbone(
@@ -91,7 +98,12 @@ def cell_backbone(
     from keras_nas.blocks import network as network_lib
 
     net = network_lib.build_network(
-        genotype, input_shape=input_shape, num_classes=1, num_cells=num_cells, filters=filters, stem=stem,
+        genotype,
+        input_shape=input_shape,
+        num_classes=1,
+        num_cells=num_cells,
+        filters=filters,
+        stem=stem,
         **network_kwargs,
     )
     return features_from_network(net, levels, name=name or f"cell_backbone_{net.name}")

@@ -22,12 +22,20 @@ import keras
 
 def _conv_bn_relu(x, filters, kernel, name, dilation=1):
     L = keras.layers
-    x = L.Conv2D(filters, kernel, padding="same", dilation_rate=dilation, use_bias=False, name=name)(x)
+    x = L.Conv2D(
+        filters, kernel, padding="same", dilation_rate=dilation, use_bias=False, name=name
+    )(x)
     x = L.BatchNormalization(name=f"{name}_bn")(x)
     return L.ReLU(name=f"{name}_relu")(x)
 
 
-def aspp(x, filters: int = 256, rates: Sequence[int] = (6, 12, 18), dropout: float = 0.1, name: str = "aspp"):
+def aspp(
+    x,
+    filters: int = 256,
+    rates: Sequence[int] = (6, 12, 18),
+    dropout: float = 0.1,
+    name: str = "aspp",
+):
     """Atrous spatial pyramid pooling (DeepLabv3): 1x1 + atrous 3x3 per rate + image pooling."""
     L = keras.layers
     h, w = int(x.shape[1]), int(x.shape[2])
@@ -76,7 +84,9 @@ def build_deeplab(
     lo = min(by_level) if low_level is None else low_level
     for lv, what in ((hi, "high_level"), (lo, "low_level")):
         if lv not in by_level:
-            raise ValueError(f"{what}={lv}: backbone gives levels {sorted(by_level)}; pick one of them.")
+            raise ValueError(
+                f"{what}={lv}: backbone gives levels {sorted(by_level)}; pick one of them."
+            )
     if lo > hi:
         raise ValueError(f"low_level ({lo}) must not be deeper than high_level ({hi}).")
     x = aspp(by_level[hi], aspp_filters, rates, dropout)
@@ -93,7 +103,9 @@ def build_deeplab(
 
 def mean_iou_metric(num_classes: int, name: str = "mean_iou"):
     """``keras.metrics.MeanIoU`` over integer labels and logits (argmax taken by the metric)."""
-    return keras.metrics.MeanIoU(num_classes=num_classes, sparse_y_true=True, sparse_y_pred=False, name=name)
+    return keras.metrics.MeanIoU(
+        num_classes=num_classes, sparse_y_true=True, sparse_y_pred=False, name=name
+    )
 
 
 def compile_segmenter(model, num_classes: int, optimizer="adam"):

@@ -41,7 +41,9 @@ class ComplexityReport:
     calls: int  # number of counted layer calls
 
     def __str__(self):
-        types = ", ".join(f"{k} {_human(v)}" for k, v in sorted(self.by_type.items(), key=lambda kv: -kv[1]))
+        types = ", ".join(
+            f"{k} {_human(v)}" for k, v in sorted(self.by_type.items(), key=lambda kv: -kv[1])
+        )
         return (
             f"{self.name} @ {self.input_shape}: {_human(self.params)} params "
             f"({_human(self.trainable_params)} trainable), {_human(self.mult_adds)} mult-adds [{types}]"
@@ -111,9 +113,17 @@ def _counted_types():
         _COUNTED = tuple(
             t
             for t in (
-                L.Conv1D, L.Conv2D, L.Conv3D, L.SeparableConv2D, L.DepthwiseConv2D,
-                getattr(L, "SeparableConv1D", None), getattr(L, "DepthwiseConv1D", None),
-                L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose, L.Dense,
+                L.Conv1D,
+                L.Conv2D,
+                L.Conv3D,
+                L.SeparableConv2D,
+                L.DepthwiseConv2D,
+                getattr(L, "SeparableConv1D", None),
+                getattr(L, "DepthwiseConv1D", None),
+                L.Conv1DTranspose,
+                L.Conv2DTranspose,
+                L.Conv3DTranspose,
+                L.Dense,
             )
             if t is not None
         )
@@ -129,7 +139,9 @@ def _op_mult_adds(op: str, args, kwargs, out) -> int:
             return 0  # activation x activation products are not dense layers
         return _spatial(_shape(out)) * int(w.shape[0]) * int(w.shape[1])
     if kwargs.get("data_format", "channels_last") == "channels_first":
-        raise ValueError("count_mult_adds: raw keras.ops convs in channels_first are not supported.")
+        raise ValueError(
+            "count_mult_adds: raw keras.ops convs in channels_first are not supported."
+        )
     out_pos = _spatial(_shape(out))
     if op == "conv":
         k = _shape(args[1] if len(args) > 1 else kwargs["kernel"])
@@ -207,7 +219,9 @@ def count_mult_adds(model, input_shape: Sequence[int] | None = None) -> Complexi
                 f"{model.name}: cannot read an input shape from the model; pass input_shape=(H, W, C)."
             ) from None
         if len(shapes) != 1:
-            raise ValueError(f"{model.name} has {len(shapes)} inputs; count_mult_adds supports one.")
+            raise ValueError(
+                f"{model.name} has {len(shapes)} inputs; count_mult_adds supports one."
+            )
         input_shape = shapes[0]
     input_shape = tuple(input_shape)
     if any(d is None for d in input_shape):

@@ -51,7 +51,9 @@ def parse_notation(text: str, resolution: int = 224, stem: str = "imagenet") -> 
     """Parse ``"N@P"`` (e.g. ``"4@1056"``) into a :class:`NetworkSize`."""
     m = re.fullmatch(r"\s*(\d+)\s*@\s*(\d+)\s*", str(text))
     if not m:
-        raise ValueError(f"{text!r} is not N@P notation; write e.g. '4@1056' (N normal cells per stack, P penultimate filters).")
+        raise ValueError(
+            f"{text!r} is not N@P notation; write e.g. '4@1056' (N normal cells per stack, P penultimate filters)."
+        )
     n, p = int(m.group(1)), int(m.group(2))
     if n < 1 or p < 1:
         raise ValueError(f"{text!r}: N and P must be positive.")
@@ -85,13 +87,27 @@ def build_imagenet_network(genotype, size="4@1056", resolution=None, num_classes
             f"try {max(lo, width)} or {lo + width}."
         )
     return build_network(
-        g, input_shape=(s.resolution, s.resolution, 3), num_classes=num_classes, num_cells=s.num_cells,
-        penultimate_filters=s.penultimate_filters, stem=s.stem, **kwargs,
+        g,
+        input_shape=(s.resolution, s.resolution, 3),
+        num_classes=num_classes,
+        num_cells=s.num_cells,
+        penultimate_filters=s.penultimate_filters,
+        stem=s.stem,
+        **kwargs,
     )
 
 
-def compound_scale(base, phi: float, concat_width: int = 6, alpha=ALPHA, beta=BETA, gamma=GAMMA,
-                   resolution_multiple: int = 8, resolution: int | None = None, stem: str | None = None) -> NetworkSize:
+def compound_scale(
+    base,
+    phi: float,
+    concat_width: int = 6,
+    alpha=ALPHA,
+    beta=BETA,
+    gamma=GAMMA,
+    resolution_multiple: int = 8,
+    resolution: int | None = None,
+    stem: str | None = None,
+) -> NetworkSize:
     """Scale ``base`` by EfficientNet's compound coefficient ``phi``.
 
     Depth: N' = ceil(N * alpha**phi). Width: F' = round(F * beta**phi) (at least 1), then
@@ -107,7 +123,10 @@ def compound_scale(base, phi: float, concat_width: int = 6, alpha=ALPHA, beta=BE
         raise ValueError(f"{b.notation}: P is smaller than 4 * concat_width = {4 * concat_width}.")
     n = max(1, math.ceil(b.num_cells * alpha**phi - 1e-9))
     f2 = max(1, round(f * beta**phi))
-    r = max(resolution_multiple, int(round(b.resolution * gamma**phi / resolution_multiple)) * resolution_multiple)
+    r = max(
+        resolution_multiple,
+        int(round(b.resolution * gamma**phi / resolution_multiple)) * resolution_multiple,
+    )
     return NetworkSize(n, 4 * concat_width * f2, r, b.stem)
 
 

@@ -49,16 +49,22 @@ NASFPN_SPEC = (
 
 def validate_spec(spec: Sequence[MergingCell], min_level: int = 3, max_level: int = 7) -> tuple:
     """Check inputs reference existing pool entries and the output cells cover every level once."""
-    spec = tuple(MergingCell(int(c[0]), str(c[1]), tuple(int(i) for i in c[2]), bool(c[3])) for c in spec)
+    spec = tuple(
+        MergingCell(int(c[0]), str(c[1]), tuple(int(i) for i in c[2]), bool(c[3])) for c in spec
+    )
     levels = list(range(min_level, max_level + 1))
     n_levels = len(levels)
     if len(spec) < n_levels:
-        raise SpaceError(f"NAS-FPN spec has {len(spec)} cells; it needs at least {n_levels} (one per output level).")
+        raise SpaceError(
+            f"NAS-FPN spec has {len(spec)} cells; it needs at least {n_levels} (one per output level)."
+        )
     for i, c in enumerate(spec):
         if c.level not in levels:
             raise SpaceError(f"merging cell {i}: level {c.level} outside {min_level}..{max_level}.")
         if c.combine not in COMBINE_FNS:
-            raise SpaceError(f"merging cell {i}: combine {c.combine!r} is not one of {COMBINE_FNS}.")
+            raise SpaceError(
+                f"merging cell {i}: combine {c.combine!r} is not one of {COMBINE_FNS}."
+            )
         for j in c.inputs:
             if not 0 <= j < n_levels + i:
                 raise SpaceError(
@@ -83,13 +89,17 @@ class NASFPNSpace(SearchSpace):
 
     name = "nasfpn"
 
-    def __init__(self, num_cells: int = 7, min_level: int = 3, max_level: int = 7, combine_fns=COMBINE_FNS):
+    def __init__(
+        self, num_cells: int = 7, min_level: int = 3, max_level: int = 7, combine_fns=COMBINE_FNS
+    ):
         self.num_cells = int(num_cells)
         self.min_level, self.max_level = int(min_level), int(max_level)
         self.levels = tuple(range(self.min_level, self.max_level + 1))
         n = len(self.levels)
         if self.num_cells < n:
-            raise SpaceError(f"NASFPNSpace: num_cells={num_cells} must be >= the number of levels ({n}).")
+            raise SpaceError(
+                f"NASFPNSpace: num_cells={num_cells} must be >= the number of levels ({n})."
+            )
         self.num_hidden = self.num_cells - n
         decisions = []
         for i in range(self.num_cells):
@@ -110,7 +120,11 @@ class NASFPNSpace(SearchSpace):
         for i in range(self.num_cells):
             hidden = i < self.num_hidden
             level = v[f"cell{i}_level"] if hidden else out_levels[i - self.num_hidden]
-            cells.append(MergingCell(level, v[f"cell{i}_combine"], (v[f"cell{i}_in0"], v[f"cell{i}_in1"]), not hidden))
+            cells.append(
+                MergingCell(
+                    level, v[f"cell{i}_combine"], (v[f"cell{i}_in0"], v[f"cell{i}_in1"]), not hidden
+                )
+            )
         return validate_spec(cells, self.min_level, self.max_level)
 
     def encode(self, spec) -> dict:
@@ -194,7 +208,9 @@ def nasfpn_decoder(
             x = features[lv]
         else:
             if lv <= top:
-                raise ValueError(f"backbone lacks level {lv} (has {have}); levels up to {top} must all be present.")
+                raise ValueError(
+                    f"backbone lacks level {lv} (has {have}); levels up to {top} must all be present."
+                )
             x = _resample(feats[-1], lv - 1, lv, filters, f"{name}_p{lv}", bn)
         feats.append(x)
     levels = list(range(min_level, max_level + 1))
@@ -208,7 +224,18 @@ def nasfpn_decoder(
             for k, j in enumerate(cell.inputs):
                 used[j] += 1
                 nodes.append(
-                    (pool_levels[j], _resample(pool[j], pool_levels[j], cell.level, filters, f"{tag}_in{k}", bn, sizes[cell.level]))
+                    (
+                        pool_levels[j],
+                        _resample(
+                            pool[j],
+                            pool_levels[j],
+                            cell.level,
+                            filters,
+                            f"{tag}_in{k}",
+                            bn,
+                            sizes[cell.level],
+                        ),
+                    )
                 )
             if cell.combine == "sum":
                 x = L.Add(name=f"{tag}_sum")([nodes[0][1], nodes[1][1]])

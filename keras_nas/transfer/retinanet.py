@@ -38,7 +38,9 @@ BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)
 
 
 # -- anchors -----------------------------------------------------------------------------
-def anchors_per_location(num_scales: int = 3, aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)) -> int:
+def anchors_per_location(
+    num_scales: int = 3, aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
+) -> int:
     return int(num_scales) * len(aspect_ratios)
 
 
@@ -76,7 +78,9 @@ def generate_anchors(
 
 
 # -- target encoding ---------------------------------------------------------------------
-def encode_targets(anchors, gt_boxes, gt_classes, num_classes, positive_iou=0.5, negative_iou=0.4, force_best=True):
+def encode_targets(
+    anchors, gt_boxes, gt_classes, num_classes, positive_iou=0.5, negative_iou=0.4, force_best=True
+):
     """Match anchors to objects; return (class one-hot, class weights, box deltas, positive mask).
 
     ``gt_boxes`` (B, M, 4) yxyx pixels, ``gt_classes`` (B, M) with -1 for padding.
@@ -116,7 +120,9 @@ def _feature_levels(image_size, features) -> dict:
     for f in features:
         h = f.shape[1]
         if h is None:
-            raise ValueError("backbone features need static spatial shapes; give the backbone a fixed input size.")
+            raise ValueError(
+                "backbone features need static spatial shapes; give the backbone a fixed input size."
+            )
         level = int(round(math.log2(image_size[0] / h)))
         out[level] = f
     return out
@@ -159,7 +165,9 @@ class RetinaNet(keras.Model):
         L = keras.layers
         image_shape = tuple(backbone.inputs[0].shape[1:])
         if None in image_shape[:2]:
-            raise ValueError("RetinaNet needs a backbone with a fixed input size (anchors are precomputed).")
+            raise ValueError(
+                "RetinaNet needs a backbone with a fixed input size (anchors are precomputed)."
+            )
         spec = tuple(nasfpn_lib.NASFPN_SPEC if decoder_spec is None else decoder_spec)
         images = keras.Input(image_shape, name="images")
         feats = backbone(images)
@@ -168,7 +176,12 @@ class RetinaNet(keras.Model):
         levels = _feature_levels(image_shape, feats)
         if decoder == "nasfpn":
             pyramid = nasfpn_lib.nasfpn_decoder(
-                levels, spec, filters=fpn_filters, num_repeats=num_repeats, min_level=min_level, max_level=max_level
+                levels,
+                spec,
+                filters=fpn_filters,
+                num_repeats=num_repeats,
+                min_level=min_level,
+                max_level=max_level,
             )
         elif decoder is None:
             pyramid = {}
@@ -178,20 +191,36 @@ class RetinaNet(keras.Model):
                 else:
                     if lv - 1 not in pyramid:
                         raise ValueError(f"backbone lacks level {lv - 1}; has {sorted(levels)}.")
-                    pyramid[lv] = L.MaxPooling2D(2, padding="same", name=f"fpn_pool_p{lv}")(pyramid[lv - 1])
+                    pyramid[lv] = L.MaxPooling2D(2, padding="same", name=f"fpn_pool_p{lv}")(
+                        pyramid[lv - 1]
+                    )
         else:
             raise ValueError(f"decoder must be 'nasfpn' or None, got {decoder!r}.")
         k = anchors_per_location(num_scales, aspect_ratios)
-        prior = -math.log((1 - 0.01) / 0.01)  # focal-loss prior: initial foreground probability 0.01
-        cls_convs = [L.Conv2D(head_filters, 3, padding="same", activation="relu", name=f"cls_conv{i}") for i in range(head_convs)]
-        box_convs = [L.Conv2D(head_filters, 3, padding="same", activation="relu", name=f"box_conv{i}") for i in range(head_convs)]
+        prior = -math.log(
+            (1 - 0.01) / 0.01
+        )  # focal-loss prior: initial foreground probability 0.01
+        cls_convs = [
+            L.Conv2D(head_filters, 3, padding="same", activation="relu", name=f"cls_conv{i}")
+            for i in range(head_convs)
+        ]
+        box_convs = [
+            L.Conv2D(head_filters, 3, padding="same", activation="relu", name=f"box_conv{i}")
+            for i in range(head_convs)
+        ]
         cls_out = L.Conv2D(
-            k * num_classes, 3, padding="same", name="cls_logits",
+            k * num_classes,
+            3,
+            padding="same",
+            name="cls_logits",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
             bias_initializer=keras.initializers.Constant(prior),
         )
         box_out = L.Conv2D(
-            k * 4, 3, padding="same", name="box_deltas",
+            k * 4,
+            3,
+            padding="same",
+            name="box_deltas",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
         )
         cls_list, box_list, feature_sizes = [], [], {}
@@ -213,18 +242,36 @@ class RetinaNet(keras.Model):
         self.backbone = backbone
         self.num_classes = int(num_classes)
         self.image_shape = image_shape
-        self.anchors = generate_anchors(image_shape[:2], feature_sizes, num_scales, aspect_ratios, anchor_scale)
+        self.anchors = generate_anchors(
+            image_shape[:2], feature_sizes, num_scales, aspect_ratios, anchor_scale
+        )
         self._cfg = dict(
-            num_classes=num_classes, min_level=min_level, max_level=max_level, decoder=decoder,
-            decoder_spec=[list(c[:2]) + [list(c[2]), bool(c[3])] for c in spec], fpn_filters=fpn_filters,
-            num_repeats=num_repeats, head_filters=head_filters, head_convs=head_convs, num_scales=num_scales,
-            aspect_ratios=list(aspect_ratios), anchor_scale=anchor_scale, positive_iou=positive_iou,
-            negative_iou=negative_iou, box_loss_weight=box_loss_weight, max_detections=max_detections,
-            score_threshold=score_threshold, nms_iou=nms_iou,
+            num_classes=num_classes,
+            min_level=min_level,
+            max_level=max_level,
+            decoder=decoder,
+            decoder_spec=[list(c[:2]) + [list(c[2]), bool(c[3])] for c in spec],
+            fpn_filters=fpn_filters,
+            num_repeats=num_repeats,
+            head_filters=head_filters,
+            head_convs=head_convs,
+            num_scales=num_scales,
+            aspect_ratios=list(aspect_ratios),
+            anchor_scale=anchor_scale,
+            positive_iou=positive_iou,
+            negative_iou=negative_iou,
+            box_loss_weight=box_loss_weight,
+            max_detections=max_detections,
+            score_threshold=score_threshold,
+            nms_iou=nms_iou,
         )
         self.positive_iou, self.negative_iou = positive_iou, negative_iou
         self.box_loss_weight = box_loss_weight
-        self.max_detections, self.score_threshold, self.nms_iou = max_detections, score_threshold, nms_iou
+        self.max_detections, self.score_threshold, self.nms_iou = (
+            max_detections,
+            score_threshold,
+            nms_iou,
+        )
         self._focal = keras.losses.BinaryFocalCrossentropy(
             apply_class_balancing=True, alpha=0.25, gamma=2.0, from_logits=True, reduction="sum"
         )
@@ -237,7 +284,12 @@ class RetinaNet(keras.Model):
             return None
         anchors = ops.convert_to_tensor(self.anchors)
         cls_t, cls_w, box_t, pos = encode_targets(
-            anchors, y["boxes"], y["classes"], self.num_classes, self.positive_iou, self.negative_iou
+            anchors,
+            y["boxes"],
+            y["classes"],
+            self.num_classes,
+            self.positive_iou,
+            self.negative_iou,
         )
         num_pos = ops.maximum(ops.sum(pos), 1.0)
         logits = ops.cast(y_pred["classification"], "float32")
@@ -257,16 +309,23 @@ class RetinaNet(keras.Model):
         bb = keras.utils.bounding_boxes
         anchors = keras.ops.convert_to_tensor(self.anchors)
         boxes = bb.decode_deltas_to_boxes(
-            anchors, keras.ops.cast(outputs["box"], "float32"), anchor_format="yxyx", box_format="yxyx",
+            anchors,
+            keras.ops.cast(outputs["box"], "float32"),
+            anchor_format="yxyx",
+            box_format="yxyx",
             variance=BOX_VARIANCE,
         )
         scores = tf.sigmoid(tf.cast(outputs["classification"], tf.float32))
         h, w = self.image_shape[0], self.image_shape[1]
         boxes = tf.clip_by_value(boxes, 0.0, float(max(h, w)))
         nms = tf.image.combined_non_max_suppression(
-            boxes[:, :, None, :], scores, max_output_size_per_class=self.max_detections,
-            max_total_size=self.max_detections, iou_threshold=self.nms_iou,
-            score_threshold=self.score_threshold, clip_boxes=False,
+            boxes[:, :, None, :],
+            scores,
+            max_output_size_per_class=self.max_detections,
+            max_total_size=self.max_detections,
+            iou_threshold=self.nms_iou,
+            score_threshold=self.score_threshold,
+            clip_boxes=False,
         )
         return {
             "boxes": nms.nmsed_boxes,
@@ -280,26 +339,36 @@ class RetinaNet(keras.Model):
         return self.decode(self(x, training=False))
 
     def get_config(self):
-        return {"backbone": keras.saving.serialize_keras_object(self.backbone), "name": self.name, **self._cfg}
+        return {
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "name": self.name,
+            **self._cfg,
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        config["decoder_spec"] = [nasfpn_lib.MergingCell(c[0], c[1], tuple(c[2]), c[3]) for c in config["decoder_spec"]]
+        config["decoder_spec"] = [
+            nasfpn_lib.MergingCell(c[0], c[1], tuple(c[2]), c[3]) for c in config["decoder_spec"]
+        ]
         return cls(**config)
 
 
 # -- evaluation --------------------------------------------------------------------------
 def _iou_np(box, boxes):
-    y0 = np.maximum(box[0], boxes[:, 0]); x0 = np.maximum(box[1], boxes[:, 1])
-    y1 = np.minimum(box[2], boxes[:, 2]); x1 = np.minimum(box[3], boxes[:, 3])
+    y0 = np.maximum(box[0], boxes[:, 0])
+    x0 = np.maximum(box[1], boxes[:, 1])
+    y1 = np.minimum(box[2], boxes[:, 2])
+    x1 = np.minimum(box[3], boxes[:, 3])
     inter = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
     area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
     return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
-def mean_average_precision(detections, gt_boxes, gt_classes, num_classes, iou_threshold=0.5) -> float:
+def mean_average_precision(
+    detections, gt_boxes, gt_classes, num_classes, iou_threshold=0.5
+) -> float:
     """VOC-style (all-point interpolated) mAP at ``iou_threshold``, averaged over classes present.
 
     ``detections``: dict of arrays as returned by ``RetinaNet.predict`` (boxes, scores,
@@ -317,11 +386,16 @@ def mean_average_precision(detections, gt_boxes, gt_classes, num_classes, iou_th
             continue
         for i in range(len(gt_boxes)):
             k = int(detections["num_detections"][i])
-            for b, s, cl in zip(detections["boxes"][i][:k], detections["scores"][i][:k], detections["classes"][i][:k]):
+            for b, s, cl in zip(
+                detections["boxes"][i][:k],
+                detections["scores"][i][:k],
+                detections["classes"][i][:k],
+            ):
                 if int(cl) == c:
                     recs.append((float(s), i, b))
         recs.sort(key=lambda r: -r[0])
-        tp = np.zeros(len(recs)); fp = np.zeros(len(recs))
+        tp = np.zeros(len(recs))
+        fp = np.zeros(len(recs))
         for d, (_, i, b) in enumerate(recs):
             boxes, seen = gts[i]
             if len(boxes):

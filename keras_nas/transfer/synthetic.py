@@ -60,7 +60,9 @@ def make_shapes(
             x0 = int(rng.integers(0, W - s + 1))
             if c == 0:
                 h = s
-                w = int(rng.integers(max(min_size // 2, s // 2), s + 1))  # rectangles of varied aspect
+                w = int(
+                    rng.integers(max(min_size // 2, s // 2), s + 1)
+                )  # rectangles of varied aspect
                 x0 = min(x0, W - w)
                 region = (yy >= y0) & (yy < y0 + h) & (xx >= x0) & (xx < x0 + w)
             else:

@@ -24,16 +24,22 @@ def check_max_time(max_time) -> Optional[float]:
     if max_time is None:
         return None
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float)):
-        raise ValueError(f"max_time must be a number of seconds (or None: no time limit), got {max_time!r}.")
+        raise ValueError(
+            f"max_time must be a number of seconds (or None: no time limit), got {max_time!r}."
+        )
     if not (math.isfinite(max_time) and max_time > 0):
-        raise ValueError(f"max_time must be a positive finite number of seconds (or None), got {max_time!r}.")
+        raise ValueError(
+            f"max_time must be a positive finite number of seconds (or None), got {max_time!r}."
+        )
     return float(max_time)
 
 
 class TimeBudget:
     """``max_time`` seconds from :meth:`start` on ``clock`` (``time.monotonic``; tests pass a fake one)."""
 
-    def __init__(self, max_time: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, max_time: Optional[float] = None, clock: Callable[[], float] = time.monotonic
+    ):
         self.max_time = check_max_time(max_time)
         self.clock = clock
         self.started: Optional[float] = None

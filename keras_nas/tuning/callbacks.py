@@ -72,8 +72,10 @@ class TrialBackup(keras.callbacks.BackupAndRestore):
                 self.model.optimizer.build(self.model.trainable_variables)
             self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
         except Exception as e:
-            warnings.warn(f"keras-nas: the backup in {self.backup_dir} is unreadable ({type(e).__name__}: {e}); "
-                          "the trial restarts from epoch 0.")
+            warnings.warn(
+                f"keras-nas: the backup in {self.backup_dir} is unreadable ({type(e).__name__}: {e}); "
+                "the trial restarts from epoch 0."
+            )
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             return
         self.model._initial_epoch = int(meta["epoch"])
@@ -83,8 +85,12 @@ class TrialBackup(keras.callbacks.BackupAndRestore):
         epoch = int(self._current_epoch)
         name = f"epoch{epoch}.weights.h5"
         self.model.save_weights(os.path.join(self.backup_dir, name), overwrite=True)
-        write_atomic(os.path.join(self.backup_dir, METADATA),
-                     json.dumps({"epoch": epoch, "batch": int(self._last_batch_seen), "weights": name}).encode())
+        write_atomic(
+            os.path.join(self.backup_dir, METADATA),
+            json.dumps(
+                {"epoch": epoch, "batch": int(self._last_batch_seen), "weights": name}
+            ).encode(),
+        )
         for f in os.listdir(self.backup_dir):
             if f.endswith(".weights.h5") and f != name:
                 os.unlink(os.path.join(self.backup_dir, f))
@@ -150,6 +156,8 @@ def merge_history(history, earlier):
         keys |= set(earlier[e])
     merged = {}
     for k in keys:
-        merged[k] = [earlier[e].get(k) for e in epochs] + list(history.history.get(k, [None] * len(history.epoch)))
+        merged[k] = [earlier[e].get(k) for e in epochs] + list(
+            history.history.get(k, [None] * len(history.epoch))
+        )
     history.history = merged
     history.epoch = epochs + list(history.epoch)

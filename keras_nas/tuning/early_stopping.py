@@ -9,7 +9,7 @@ both halves:
   ``oracle.update_trial(trial_id, {epoch_metric(objective): value}, step=epochs_done)`` --
   the one call keras-tuner's distributed client forwards to the chief -- and sets
   ``model.stop_training`` when the answer's status is ``STOPPED``.
-* :class:`EarlyStoppingMixin` (in :class:`~keras_nas.tuning.oracle.ControllerOracle`) keeps
+* :class:`EarlyStoppingMixin` (in :class:`~keras_nas.tuning.controller_oracle.ControllerOracle`) keeps
   the rule (:mod:`keras_nas.controllers.stopping`), records each report in the trial's
   metrics under ``epoch_metric(objective)`` (so ``trial.json`` holds the per-epoch curve and
   the rule is rebuilt from it on resume), and answers STOPPED.
@@ -46,8 +46,10 @@ class EarlyStoppingMixin:
 
     def init_early_stopping(self, rule: Optional[StoppingRule], direction: str) -> None:
         if rule is not None and not isinstance(rule, StoppingRule):
-            raise TypeError(f"early_stopping must be keras_nas.MedianStopping(...), keras_nas.ASHA(...) or None, "
-                            f"got {type(rule).__name__}.")
+            raise TypeError(
+                f"early_stopping must be keras_nas.MedianStopping(...), keras_nas.ASHA(...) or None, "
+                f"got {type(rule).__name__}."
+            )
         self.early_stopping = rule.bind(direction) if rule is not None else None
         self._stop_reasons: dict = {}  # trial_id -> why it was stopped (until it ends)
 
@@ -86,7 +88,11 @@ class EarlyStoppingMixin:
         trial.message = reason
         stored = self.trials[tid]
         for t in {id(trial): trial, id(stored): stored}.values():
-            name = self.objective.name if t.metrics.exists(self.objective.name) else epoch_metric(self.objective)
+            name = (
+                self.objective.name
+                if t.metrics.exists(self.objective.name)
+                else epoch_metric(self.objective)
+            )
             if t.metrics.exists(name):
                 t.score = t.metrics.get_best_value(name)
                 t.best_step = t.metrics.get_best_step(name)
@@ -137,12 +143,17 @@ class EpochReporter(keras.callbacks.Callback):
         if not self.objective.has_value(logs):
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"keras-nas early stopping: the objective {self.objective.name!r} is not in the epoch "
-                              f"logs (keys: {sorted(logs)}); this trial runs to the end. Early stopping needs an "
-                              "objective computed every epoch (e.g. 'val_accuracy' with validation data).")
+                warnings.warn(
+                    f"keras-nas early stopping: the objective {self.objective.name!r} is not in the epoch "
+                    f"logs (keys: {sorted(logs)}); this trial runs to the end. Early stopping needs an "
+                    "objective computed every epoch (e.g. 'val_accuracy' with validation data)."
+                )
             return
-        answer = self.oracle.update_trial(self.trial_id, {epoch_metric(self.objective): float(
-            self.objective.get_value(logs))}, step=epoch + 1)
+        answer = self.oracle.update_trial(
+            self.trial_id,
+            {epoch_metric(self.objective): float(self.objective.get_value(logs))},
+            step=epoch + 1,
+        )
         if getattr(answer, "status", None) == TrialStatus.STOPPED:
             self.stopped_at = epoch + 1
             self.model.stop_training = True

@@ -10,13 +10,23 @@ import errno
 from typing import Optional
 
 # OSErrors that say the machine, not the architecture, is at fault: stop, resume later.
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE}
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EIO,
+    errno.EMFILE,
+    errno.ENFILE,
+}
 
 
 def failure_reason(trial_or_message) -> Optional[str]:
     """The one-line reason a failed/invalid trial records (last line of ``trial.message``), else None."""
-    msg = trial_or_message if isinstance(trial_or_message, str) or trial_or_message is None else getattr(
-        trial_or_message, "message", None)
+    msg = (
+        trial_or_message
+        if isinstance(trial_or_message, str) or trial_or_message is None
+        else getattr(trial_or_message, "message", None)
+    )
     if not msg:
         return None
     lines = [line.strip() for line in str(msg).strip().splitlines() if line.strip()]

@@ -38,9 +38,21 @@ class SpaceHyperModel(kt.HyperModel):
       loss: defaults to sparse categorical cross-entropy on softmax outputs.
     """
 
-    def __init__(self, space, input_shape, num_classes, *, family: Optional[families.Family] = None,
-                 build_settings: Optional[Mapping] = None, learning_rate=1e-3, optimizer="adam",
-                 loss="sparse_categorical_crossentropy", metrics=("accuracy",), name=None, tunable=True):
+    def __init__(
+        self,
+        space,
+        input_shape,
+        num_classes,
+        *,
+        family: Optional[families.Family] = None,
+        build_settings: Optional[Mapping] = None,
+        learning_rate=1e-3,
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=("accuracy",),
+        name=None,
+        tunable=True,
+    ):
         super().__init__(name=name, tunable=tunable)
         self.space = space
         self.family = family or families.get_family(space.name)
@@ -74,30 +86,39 @@ class SpaceHyperModel(kt.HyperModel):
             return dict(hp_or_trial.values)
         if isinstance(hp_or_trial, Mapping):
             return dict(hp_or_trial)
-        raise TypeError(f"Expected HyperParameters, a Trial or a value dict, got {type(hp_or_trial).__name__}.")
+        raise TypeError(
+            f"Expected HyperParameters, a Trial or a value dict, got {type(hp_or_trial).__name__}."
+        )
 
     def genotype(self, hp_or_trial):
         """The architecture (Genotype / NB201Cell / MacroArchitecture) of a trial's values."""
         values = self.values_of(hp_or_trial)
-        return self.space.decode({d.name: values[d.name] for d in self.space.decisions if d.name in values})
+        return self.space.decode(
+            {d.name: values[d.name] for d in self.space.decisions if d.name in values}
+        )
 
     def encode(self, arch) -> dict:
         """Hyperparameter values of an architecture (for warm starts)."""
         return self.space.encode(arch)
 
     def build_architecture(self, arch, hp) -> keras.Model:
-        return self.family.build(arch, input_shape=self.input_shape, num_classes=self.num_classes,
-                                 **self.build_settings)
+        return self.family.build(
+            arch, input_shape=self.input_shape, num_classes=self.num_classes, **self.build_settings
+        )
 
     def make_optimizer(self):
         opt = self.optimizer
         if isinstance(opt, str):
-            return keras.optimizers.get({"class_name": opt, "config": {"learning_rate": self.learning_rate}})
+            return keras.optimizers.get(
+                {"class_name": opt, "config": {"learning_rate": self.learning_rate}}
+            )
         if isinstance(opt, keras.optimizers.Optimizer):
             return opt.__class__.from_config(opt.get_config())
         if callable(opt):
             return opt(self.learning_rate)
-        raise TypeError(f"optimizer must be a name, a keras optimizer or a callable, got {type(opt).__name__}.")
+        raise TypeError(
+            f"optimizer must be a name, a keras optimizer or a callable, got {type(opt).__name__}."
+        )
 
     def build(self, hp):
         values = self.register(hp)
@@ -107,8 +128,18 @@ class SpaceHyperModel(kt.HyperModel):
         return model
 
 
-def NASNetHyperModel(input_shape, num_classes, *, num_cells=1, filters=16, num_blocks=5, ops="amoebanet",
-                     stem="cifar", drop_path=0.0, **compile_kwargs) -> SpaceHyperModel:
+def NASNetHyperModel(
+    input_shape,
+    num_classes,
+    *,
+    num_cells=1,
+    filters=16,
+    num_blocks=5,
+    ops="amoebanet",
+    stem="cifar",
+    drop_path=0.0,
+    **compile_kwargs,
+) -> SpaceHyperModel:
     """NASNet/AmoebaNet cell search (normal + reduction cell, ``num_blocks`` blocks each).
 
     ``num_cells`` (N normal cells per stack) and ``filters`` (F) set the network built for
@@ -116,24 +147,58 @@ def NASNetHyperModel(input_shape, num_classes, *, num_cells=1, filters=16, num_b
     ``compile_kwargs``: ``learning_rate``, ``optimizer``, ``loss``, ``metrics``, ``name``, ``tunable``.
     """
     fam = families.get_family("nasnet")
-    return SpaceHyperModel(fam.space(num_blocks=num_blocks, ops=ops), input_shape, num_classes, family=fam,
-                           build_settings={"num_cells": num_cells, "filters": filters, "stem": stem,
-                                           "drop_path": drop_path}, **compile_kwargs)
+    return SpaceHyperModel(
+        fam.space(num_blocks=num_blocks, ops=ops),
+        input_shape,
+        num_classes,
+        family=fam,
+        build_settings={
+            "num_cells": num_cells,
+            "filters": filters,
+            "stem": stem,
+            "drop_path": drop_path,
+        },
+        **compile_kwargs,
+    )
 
 
-def NB201HyperModel(input_shape, num_classes, *, channels=16, num_cells=5, ops: Sequence[str] = NB201_OPS,
-                    **compile_kwargs) -> SpaceHyperModel:
+def NB201HyperModel(
+    input_shape,
+    num_classes,
+    *,
+    channels=16,
+    num_cells=5,
+    ops: Sequence[str] = NB201_OPS,
+    **compile_kwargs,
+) -> SpaceHyperModel:
     """NAS-Bench-201 cell search (6 edges, one op each)."""
     from keras_nas.space import NB201Space
 
-    return SpaceHyperModel(NB201Space(ops), input_shape, num_classes, family=families.get_family("nb201"),
-                           build_settings={"filters": channels, "num_cells": num_cells}, **compile_kwargs)
+    return SpaceHyperModel(
+        NB201Space(ops),
+        input_shape,
+        num_classes,
+        family=families.get_family("nb201"),
+        build_settings={"filters": channels, "num_cells": num_cells},
+        **compile_kwargs,
+    )
 
 
-def MacroHyperModel(input_shape, num_classes, *, num_layers=6, filters=(24, 36, 48, 64), kernel_sizes=(3, 5, 7),
-                    strides=(1, 2), skip_connections=False, **compile_kwargs) -> SpaceHyperModel:
+def MacroHyperModel(
+    input_shape,
+    num_classes,
+    *,
+    num_layers=6,
+    filters=(24, 36, 48, 64),
+    kernel_sizes=(3, 5, 7),
+    strides=(1, 2),
+    skip_connections=False,
+    **compile_kwargs,
+) -> SpaceHyperModel:
     """Chain-structured macro search (per layer filters, kernel size, stride, optional skips)."""
     from keras_nas.space import MacroSpace
 
     space = MacroSpace(num_layers, filters, kernel_sizes, strides, skip_connections)
-    return SpaceHyperModel(space, input_shape, num_classes, family=families.get_family("macro"), **compile_kwargs)
+    return SpaceHyperModel(
+        space, input_shape, num_classes, family=families.get_family("macro"), **compile_kwargs
+    )

@@ -42,14 +42,34 @@ PRIVATE_NAMES = {
     "keras_tuner.src.backend.io": ("File", "glob", "exists"),
     "keras_tuner.src.engine.hyperparameters": ("Fixed", "Choice", "Boolean", "Int", "Float"),
     # methods keras-tuner calls on the Oracle, overridden below
-    "Oracle methods": ("_record_values", "_retry", "_check_consecutive_failures", "_save_trial",
-                       "_compute_values_hash", "_get_oracle_fname", "_get_trial_dir", "_set_project_dir",
-                       "_project_dir"),
+    "Oracle methods": (
+        "_record_values",
+        "_retry",
+        "_check_consecutive_failures",
+        "_save_trial",
+        "_compute_values_hash",
+        "_get_oracle_fname",
+        "_get_trial_dir",
+        "_set_project_dir",
+        "_project_dir",
+    ),
     # attributes of an Oracle instance
-    "Oracle attributes": ("_run_times", "_retry_queue", "_seed_state", "_tried_so_far", "_id_to_hash",
-                          "_display"),
-    "Tuner methods": ("_try_build", "_build_hypermodel", "_build_and_fit_model", "_get_tuner_fname",
-                      "_is_worker", "_get_build_config_fname"),
+    "Oracle attributes": (
+        "_run_times",
+        "_retry_queue",
+        "_seed_state",
+        "_tried_so_far",
+        "_id_to_hash",
+        "_display",
+    ),
+    "Tuner methods": (
+        "_try_build",
+        "_build_hypermodel",
+        "_build_and_fit_model",
+        "_get_tuner_fname",
+        "_is_worker",
+        "_get_build_config_fname",
+    ),
     "Int methods": ("_get_n_values",),
 }
 
@@ -278,8 +298,10 @@ def serve_chief(oracle, poll_s=0.2, expire_every_s=1.0):
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     if not server.add_insecure_port(f"{ip_addr}:{port}"):
-        raise RuntimeError(f"keras-nas chief: cannot listen on {ip_addr}:{port} (port in use?). "
-                           "Set KERASTUNER_ORACLE_PORT to a free port.")
+        raise RuntimeError(
+            f"keras-nas chief: cannot listen on {ip_addr}:{port} (port in use?). "
+            "Set KERASTUNER_ORACLE_PORT to a free port."
+        )
     server.start()
     last_expire = time.monotonic()
     try:
@@ -347,9 +369,14 @@ class _FailFastStub:
             try:
                 out = fn(request, **kw)
             except grpc.RpcError as e:
-                if self.connected and e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise ChiefGone(f"keras-nas worker: the chief no longer answers ({e.code().name}); the search "
-                                    "has finished or moved, so this worker exits.") from None
+                if self.connected and e.code() in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
+                    raise ChiefGone(
+                        f"keras-nas worker: the chief no longer answers ({e.code().name}); the search "
+                        "has finished or moved, so this worker exits."
+                    ) from None
                 raise
             self.connected = True
             return out

@@ -19,8 +19,13 @@ class LivenessMixin:
     """Chief-side liveness for an oracle (needs ``ongoing_trials``, ``retry_queue``, ``save``)."""
 
     def init_liveness(self, heartbeat_timeout_s, trial_deadline_s):
-        for name, v in (("heartbeat_timeout_s", heartbeat_timeout_s), ("trial_deadline_s", trial_deadline_s)):
-            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+        for name, v in (
+            ("heartbeat_timeout_s", heartbeat_timeout_s),
+            ("trial_deadline_s", trial_deadline_s),
+        ):
+            if v is not None and not (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            ):
                 raise ValueError(f"{name} must be a positive number of seconds or None, got {v!r}.")
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.trial_deadline_s = trial_deadline_s
@@ -79,11 +84,15 @@ class LivenessMixin:
             started = self._started_at.setdefault(tid, now)
             reason = None
             if self.heartbeat_timeout_s and now - seen > self.heartbeat_timeout_s:
-                reason = (f"no heartbeat from worker {tuner_id!r} for {now - seen:.1f} s "
-                          f"(heartbeat_timeout_s={self.heartbeat_timeout_s})")
+                reason = (
+                    f"no heartbeat from worker {tuner_id!r} for {now - seen:.1f} s "
+                    f"(heartbeat_timeout_s={self.heartbeat_timeout_s})"
+                )
             elif self.trial_deadline_s and now - started > self.trial_deadline_s:
-                reason = (f"trial ran {now - started:.1f} s on worker {tuner_id!r} "
-                          f"(trial_deadline_s={self.trial_deadline_s})")
+                reason = (
+                    f"trial ran {now - started:.1f} s on worker {tuner_id!r} "
+                    f"(trial_deadline_s={self.trial_deadline_s})"
+                )
             if reason is None:
                 continue
             self.ongoing_trials.pop(tuner_id)
@@ -105,13 +114,17 @@ class Heartbeat:
     def __init__(self, client, trial_id, interval):
         self._stop = threading.Event()
         self._client, self._trial_id, self._interval = client, trial_id, float(interval)
-        self._thread = threading.Thread(target=self._run, name=f"keras-nas-heartbeat-{trial_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"keras-nas-heartbeat-{trial_id}", daemon=True
+        )
         self._thread.start()
 
     def _run(self):
         while not self._stop.wait(self._interval):
             try:
-                internals.ping_trial(self._client, self._trial_id, timeout=max(1.0, 2 * self._interval))
+                internals.ping_trial(
+                    self._client, self._trial_id, timeout=max(1.0, 2 * self._interval)
+                )
             except Exception:  # chief busy or restarting: the next beat tries again
                 pass
 

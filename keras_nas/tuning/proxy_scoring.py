@@ -57,4 +57,6 @@ def install(tuner, fit_args, fit_kwargs) -> None:
     ctrl = getattr(oracle, "controller", None)
     if tuner.is_worker or not name or ctrl is None or getattr(ctrl, "proxy", None) is not None:
         return
-    ctrl.set_proxy(make_scorer(tuner, name, first_batch(fit_args, fit_kwargs), int(oracle.seed or 0)))
+    ctrl.set_proxy(
+        make_scorer(tuner, name, first_batch(fit_args, fit_kwargs), int(oracle.seed or 0))
+    )

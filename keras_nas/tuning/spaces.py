@@ -26,11 +26,22 @@ def param_space_from_hyperparameters(hps, kinds: Mapping[str, str] | None = None
             if getattr(hp, "step", None) is None and isinstance(hp, hp_module.Float):
                 options = None
             else:
-                n = internals.stepped_count(hp) if getattr(hp, "step", None) is not None else int(
-                    hp.max_value - hp.min_value + 1)
+                n = (
+                    internals.stepped_count(hp)
+                    if getattr(hp, "step", None) is not None
+                    else int(hp.max_value - hp.min_value + 1)
+                )
                 # kt gives log-Int values as floats, stepped Floats as min + i * step (0.30000000000000004)
-                cast = int if isinstance(hp, hp_module.Int) else (lambda v, hp=hp: tidy_step_value(hp, plain(v)))
-                options = tuple(dict.fromkeys(cast(plain(v)) for v in hp.values)) if n <= MAX_OPTIONS else None
+                cast = (
+                    int
+                    if isinstance(hp, hp_module.Int)
+                    else (lambda v, hp=hp: tidy_step_value(hp, plain(v)))
+                )
+                options = (
+                    tuple(dict.fromkeys(cast(plain(v)) for v in hp.values))
+                    if n <= MAX_OPTIONS
+                    else None
+                )
         else:  # an unknown HyperParameter subclass: fall back to its prob mapping
             options = None
         params.append(Param(hp.name, options, kind, conds, hp))

@@ -6,7 +6,9 @@ save and writes files in place, so a long search slows down and a kill can tear 
 is rebuilt from the ``trial_*/trial.json`` files on reload), writes every file atomically
 (tmp file, fsync, ``os.replace``), reports unreadable or damaged files as
 :class:`StateFileError` naming the file, field and how to recover, and on reload finishes
-or re-queues the trials a crash interrupted.
+or re-queues the trials a crash interrupted. How files are written and read, and the stores
+(:class:`AtomicFiles`, :class:`NoFiles`), are :mod:`keras_nas.tuning.state_files` (re-exported
+here).
 
 Controllers with large numeric state expose ``get_arrays()``/``set_arrays()``; those arrays
 go to ``oracle_arrays.npz`` beside ``oracle.json`` (the previous one kept as
@@ -30,10 +32,19 @@ from typing import Optional
 
 import numpy as np
 
-from keras_nas import atomic
 from keras_nas.tuning import internals
 from keras_nas.tuning.errors import StateFileError
 from keras_nas.tuning.internals import Trial, TrialStatus
+from keras_nas.tuning.state_files import (  # noqa: F401 (re-exported: callers read them from here)
+    AtomicFiles,
+    NoFiles,
+    exists,
+    is_local,
+    load_npz,
+    read_json,
+    write_atomic,
+    write_json_atomic,
+)
 
 STATE_KEY = "keras_nas"
 STATE_FORMAT = "keras-nas/oracle-state"
@@ -45,47 +56,6 @@ TRIAL_EXTRA_KEY = "keras_nas"  # extra bookkeeping inside each trial.json (keras
 _STATUSES = {s for s in vars(TrialStatus).values() if isinstance(s, str) and s.isupper()}
 
 
-# -- file helpers ------------------------------------------------------------------------------
-def is_local(path: str) -> bool:
-    return "://" not in str(path)
-
-
-def exists(path: str) -> bool:
-    return os.path.exists(path) if is_local(path) else internals.exists(path)
-
-
-def write_atomic(path: str, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content, never a torn file."""
-    if not is_local(path):  # remote (gs://...): no rename atomicity; plain write
-        internals.write_bytes(path, data)  # pragma: no cover
-        return  # pragma: no cover
-    atomic.write_atomic(path, data, fsync)
-
-
-def write_json_atomic(path: str, obj, indent=None, fsync: bool = True) -> None:
-    write_atomic(path, json.dumps(obj, indent=indent).encode("utf-8"), fsync)
-
-
-def read_json(path: str, what: str, hint: str):
-    """Load a JSON file; any failure raises StateFileError naming the file and how to recover."""
-    try:
-        text = internals.read_text(path)
-    except Exception as e:
-        raise StateFileError(f"Cannot read the {what} {path} ({type(e).__name__}: {e}). {hint}") from e
-    if not text.strip():
-        raise StateFileError(f"The {what} {path} is empty (truncated write). {hint}")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise StateFileError(f"The {what} {path} is corrupted or truncated (invalid JSON: {e}). {hint}") from e
-
-
-def load_npz(path: str) -> dict:
-    data = open(path, "rb").read() if is_local(path) else internals.read_bytes(path)
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
 def trial_index(trial_id) -> Optional[int]:
     t = str(trial_id)
     return int(t) if t.isdigit() else None
@@ -93,7 +63,11 @@ def trial_index(trial_id) -> Optional[int]:
 
 def _algorithm(controller_class: str) -> str:
     """``AgingEvolutionController`` -> ``AgingEvolution`` (state files before 0.2 saved the short name)."""
-    return controller_class[: -len("Controller")] if controller_class.endswith("Controller") else controller_class
+    return (
+        controller_class[: -len("Controller")]
+        if controller_class.endswith("Controller")
+        else controller_class
+    )
 
 
 def _expect(cond, error):
@@ -156,7 +130,9 @@ class PersistentOracle(internals.WalledOracle):
             "end_seq": self._end_seq.get(tid),
             "reported": self._reported.get(tid),
         }
-        self.store.write(os.path.join(self.trial_dir(tid), "trial.json"), json.dumps(state).encode("utf-8"))
+        self.store.write(
+            os.path.join(self.trial_dir(tid), "trial.json"), json.dumps(state).encode("utf-8")
+        )
 
     # -- state ---------------------------------------------------------------------------------
     def state_extra(self) -> dict:
@@ -181,9 +157,17 @@ class PersistentOracle(internals.WalledOracle):
             "seed": self.seed,
             "seed_state": self.seed_state,
             "display": {
-                "search_start": disp.search_start.isoformat() if disp.search_start is not None else None,
-                "trial_start": {k: disp.trial_start[k].isoformat() for k in sorted(live) if k in disp.trial_start},
-                "trial_number": {k: disp.trial_number[k] for k in sorted(live) if k in disp.trial_number},
+                "search_start": disp.search_start.isoformat()
+                if disp.search_start is not None
+                else None,
+                "trial_start": {
+                    k: disp.trial_start[k].isoformat()
+                    for k in sorted(live)
+                    if k in disp.trial_start
+                },
+                "trial_number": {
+                    k: disp.trial_number[k] for k in sorted(live) if k in disp.trial_number
+                },
             },
         }
         state[STATE_KEY] = {
@@ -206,36 +190,54 @@ class PersistentOracle(internals.WalledOracle):
         )
 
     def _field_error(self, field, value, expected) -> StateFileError:
-        return self.state_error(f"{self.oracle_file} field {field!r} must be {expected}, got {value!r:.80}")
+        return self.state_error(
+            f"{self.oracle_file} field {field!r} must be {expected}, got {value!r:.80}"
+        )
 
     def _check_state(self, state):
         """Reject wrong types in the fields keras-nas reads (nothing is rewritten)."""
         e = self._field_error
-        _expect(isinstance(state.get("ongoing_trials", {}), dict),
-                e("ongoing_trials", state.get("ongoing_trials"), "an object"))
-        _expect(isinstance(state.get("retry_queue", []), list)
-                and all(isinstance(t, str) for t in state.get("retry_queue", [])),
-                e("retry_queue", state.get("retry_queue"), "a list of trial id strings"))
+        _expect(
+            isinstance(state.get("ongoing_trials", {}), dict),
+            e("ongoing_trials", state.get("ongoing_trials"), "an object"),
+        )
+        _expect(
+            isinstance(state.get("retry_queue", []), list)
+            and all(isinstance(t, str) for t in state.get("retry_queue", [])),
+            e("retry_queue", state.get("retry_queue"), "a list of trial id strings"),
+        )
         rq = [t for t in state.get("retry_queue", []) if t not in self.trials]
         _expect(not rq, e("retry_queue", rq, "ids of existing trials"))
         rt = state.get("run_times", {})
-        _expect(isinstance(rt, dict) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                             for v in rt.values()),
-                e("run_times", rt, "an object of non-negative ints"))
+        _expect(
+            isinstance(rt, dict)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rt.values()),
+            e("run_times", rt, "an object of non-negative ints"),
+        )
         ks = state.get(STATE_KEY)
         if ks is None:
             return
         _expect(isinstance(ks, dict), e(STATE_KEY, ks, "an object"))
         ctrl = ks.get("controller")
-        _expect(isinstance(ctrl, dict) and ctrl, e(f"{STATE_KEY}.controller", ctrl, "the controller's state object"))
+        _expect(
+            isinstance(ctrl, dict) and ctrl,
+            e(f"{STATE_KEY}.controller", ctrl, "the controller's state object"),
+        )
         step = ks.get("step", 0)
-        _expect(isinstance(step, int) and not isinstance(step, bool) and step >= 0,
-                e(f"{STATE_KEY}.step", step, "an int >= 0"))
+        _expect(
+            isinstance(step, int) and not isinstance(step, bool) and step >= 0,
+            e(f"{STATE_KEY}.step", step, "an int >= 0"),
+        )
         pending = ks.get("pending", {})
-        _expect(isinstance(pending, dict) and all(isinstance(v, dict) for v in pending.values()),
-                e(f"{STATE_KEY}.pending", pending, "an object of value objects"))
+        _expect(
+            isinstance(pending, dict) and all(isinstance(v, dict) for v in pending.values()),
+            e(f"{STATE_KEY}.pending", pending, "an object of value objects"),
+        )
         compact = ks.get("compact")
-        _expect(compact is None or isinstance(compact, dict), e(f"{STATE_KEY}.compact", compact, "an object"))
+        _expect(
+            compact is None or isinstance(compact, dict),
+            e(f"{STATE_KEY}.compact", compact, "an object"),
+        )
 
     def _check_trial_file(self, fname, tstate):
         hint = self._recover_hint_trial(fname)
@@ -243,21 +245,31 @@ class PersistentOracle(internals.WalledOracle):
             raise StateFileError(f"{fname} does not hold a JSON object. {hint}")
         status = tstate.get("status")
         if status is None or "trial_id" not in tstate:
-            raise StateFileError(f"{fname} is not a keras-tuner trial file (no 'status' or 'trial_id' field). {hint}")
+            raise StateFileError(
+                f"{fname} is not a keras-tuner trial file (no 'status' or 'trial_id' field). {hint}"
+            )
         if status not in _STATUSES:
-            raise StateFileError(f"{fname} field 'status' must be one of {sorted(_STATUSES)}, got {status!r:.40}. "
-                                 f"{hint}")
+            raise StateFileError(
+                f"{fname} field 'status' must be one of {sorted(_STATUSES)}, got {status!r:.40}. "
+                f"{hint}"
+            )
         extra = tstate.get(TRIAL_EXTRA_KEY)
         if extra is not None and not isinstance(extra, dict):
-            raise StateFileError(f"{fname} field {TRIAL_EXTRA_KEY!r} must be an object, got {extra!r:.40}. {hint}")
+            raise StateFileError(
+                f"{fname} field {TRIAL_EXTRA_KEY!r} must be an object, got {extra!r:.40}. {hint}"
+            )
         for k in ("run_times", "end_seq", "reported"):
             v = (extra or {}).get(k)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise StateFileError(f"{fname} field '{TRIAL_EXTRA_KEY}.{k}' must be an int >= 0 or null, "
-                                     f"got {v!r:.40}. {hint}")
+                raise StateFileError(
+                    f"{fname} field '{TRIAL_EXTRA_KEY}.{k}' must be an int >= 0 or null, "
+                    f"got {v!r:.40}. {hint}"
+                )
         if extra and extra.get("end_seq") is not None and status == TrialStatus.RUNNING:
-            raise StateFileError(f"{fname}: the trial ended (end_seq {extra['end_seq']}) but its 'status' is "
-                                 f"RUNNING; a finished trial has status COMPLETED, FAILED or INVALID. {hint}")
+            raise StateFileError(
+                f"{fname}: the trial ended (end_seq {extra['end_seq']}) but its 'status' is "
+                f"RUNNING; a finished trial has status COMPLETED, FAILED or INVALID. {hint}"
+            )
 
     def set_state(self, state):
         if not isinstance(state, dict):
@@ -271,7 +283,9 @@ class PersistentOracle(internals.WalledOracle):
         try:
             super().set_state(full)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise self.state_error(f"{self.oracle_file} lacks or garbles keras-tuner's entry {e}") from e
+            raise self.state_error(
+                f"{self.oracle_file} lacks or garbles keras-tuner's entry {e}"
+            ) from e
         self._after_history_loaded()
         if ks is None:
             warnings.warn(
@@ -295,13 +309,21 @@ class PersistentOracle(internals.WalledOracle):
             self.controller.set_state(ks["controller"])
             self.load_extra(ks)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-            raise self.state_error(f"{self.oracle_file} field '{STATE_KEY}' is damaged "
-                                   f"({type(e).__name__}: {e})") from e
+            raise self.state_error(
+                f"{self.oracle_file} field '{STATE_KEY}' is damaged ({type(e).__name__}: {e})"
+            ) from e
         self._save_step = int(ks.get("step", 0))
-        arrays_step = ks.get("arrays_step", self._save_step)  # files before 0.3: the npz of every save
-        if ks.get("has_arrays") and not (isinstance(arrays_step, int) and not isinstance(arrays_step, bool)
-                                         and 0 <= arrays_step <= self._save_step):
-            raise self._field_error(f"{STATE_KEY}.arrays_step", arrays_step, f"an int in 0..{self._save_step}")
+        arrays_step = ks.get(
+            "arrays_step", self._save_step
+        )  # files before 0.3: the npz of every save
+        if ks.get("has_arrays") and not (
+            isinstance(arrays_step, int)
+            and not isinstance(arrays_step, bool)
+            and 0 <= arrays_step <= self._save_step
+        ):
+            raise self._field_error(
+                f"{STATE_KEY}.arrays_step", arrays_step, f"an int in 0..{self._save_step}"
+            )
         self._loaded_arrays_step = arrays_step if ks.get("has_arrays") else None
 
     def _rebuild_history(self, compact, state) -> dict:
@@ -342,7 +364,9 @@ class PersistentOracle(internals.WalledOracle):
         run_times = {tid: 1 for tid in end_order}
         run_times.update({str(k): int(v) for k, v in (state.get("run_times") or {}).items()})
         return {
-            "start_order": sorted(self.trials, key=lambda t: (trial_index(t) is None, trial_index(t) or 0, t)),
+            "start_order": sorted(
+                self.trials, key=lambda t: (trial_index(t) is None, trial_index(t) or 0, t)
+            ),
             "end_order": end_order,
             "run_times": run_times,
             "tried_so_far": [],
@@ -358,7 +382,9 @@ class PersistentOracle(internals.WalledOracle):
             self._hash_of[tid] = h
             self._hash_counts[h] += 1
         self._end_seq = {tid: i for i, tid in enumerate(self.end_order)}
-        self._retried = {tid for tid, r in self.run_times.items() if r != (1 if tid in self._end_seq else 0)}
+        self._retried = {
+            tid for tid, r in self.run_times.items() if r != (1 if tid in self._end_seq else 0)
+        }
         self._retried |= set(self.retry_queue)
         self.history_loaded()
         self._reported = {}
@@ -454,7 +480,8 @@ class PersistentOracle(internals.WalledOracle):
             self.trials[trial.trial_id] = trial
             self._trial_extras[trial.trial_id] = tstate.get(TRIAL_EXTRA_KEY) or {}
         ostate = read_json(
-            self.oracle_file, "oracle state file",
+            self.oracle_file,
+            "oracle state file",
             "To recover, restore it from a backup, or start afresh with overwrite=True or a new project_name "
             "(the trial_*/ directories keep each finished trial's hyperparameters and metrics).",
         )
@@ -502,7 +529,9 @@ class PersistentOracle(internals.WalledOracle):
         trial.json but not oracle.json; send the others to run again (keras-tuner's retry queue,
         not counted as a retry)."""
         replay, rerun = [], []
-        for _tuner_id, trial in sorted(self.ongoing_trials.items(), key=lambda kv: str(kv[1].trial_id)):
+        for _tuner_id, trial in sorted(
+            self.ongoing_trials.items(), key=lambda kv: str(kv[1].trial_id)
+        ):
             tid = trial.trial_id
             ex = self._trial_extras.get(tid) or {}
             runs = int(self.run_times.get(tid, 0))
@@ -535,28 +564,3 @@ class PersistentOracle(internals.WalledOracle):
         obj = self.objective
         names = list(obj.name_to_direction) if hasattr(obj, "name_to_direction") else [obj.name]
         return all(trial.metrics.exists(n) for n in names)
-
-
-class AtomicFiles:
-    """Where an oracle's state goes: atomic files (the default)."""
-
-    def __init__(self, fsync: bool = True):
-        self.fsync = fsync
-
-    def write(self, path: str, data: bytes) -> None:
-        write_atomic(path, data, self.fsync)
-
-    def rotate(self, path: str, previous: str) -> None:
-        """Keep the current ``path`` as ``previous`` (the pair the current oracle.json matches)."""
-        if is_local(path) and os.path.exists(path):
-            os.replace(path, previous)
-
-
-class NoFiles(AtomicFiles):
-    """Writes nothing: for simulations (tabular benchmarks) that time the algorithm alone."""
-
-    def write(self, path: str, data: bytes) -> None:
-        pass
-
-    def rotate(self, path: str, previous: str) -> None:
-        pass

@@ -31,19 +31,39 @@ from keras_nas.tuning import internals, proxy_scoring
 from keras_nas.tuning import oracle as oracle_lib
 from keras_nas.tuning.failures import first_line, is_environment_error, is_out_of_memory
 from keras_nas.tuning.liveness import Heartbeat
-from keras_nas.tuning.state import read_json, write_atomic
+from keras_nas.tuning.state_files import read_json, write_atomic
 
-_KT_ARGS = ("hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
-            "allow_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials")
+_KT_ARGS = (
+    "hypermodel",
+    "objective",
+    "max_trials",
+    "seed",
+    "hyperparameters",
+    "tune_new_entries",
+    "allow_new_entries",
+    "max_retries_per_trial",
+    "max_consecutive_failed_trials",
+)
 
 
 def _tuner_options() -> set:
     """keras_tuner.Tuner / BaseTuner keyword arguments, read from their signatures."""
     names = set()
-    for fn in (kt.Tuner.__init__, kt.engine.base_tuner.BaseTuner.__init__, ControllerTuner.__init__):
-        names |= {p.name for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return (names | {"logger", "tuner_id", "executions_per_trial"}) - {"self", "oracle", "hypermodel"}
+    for fn in (
+        kt.Tuner.__init__,
+        kt.engine.base_tuner.BaseTuner.__init__,
+        ControllerTuner.__init__,
+    ):
+        names |= {
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+    return (names | {"logger", "tuner_id", "executions_per_trial"}) - {
+        "self",
+        "oracle",
+        "hypermodel",
+    }
 
 
 def trial_seed(seed, trial_id, execution=0) -> int:
@@ -78,10 +98,21 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
       reports are ignored and it carries on with the next trial, or exits when none is left.
     """
 
-    def __init__(self, oracle, hypermodel=None, report_params=None, resume_trials=True,
-                 heartbeat_interval_s=10.0, idle_sleep_s=0.5, chief_timeout_s=60.0, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        hypermodel=None,
+        report_params=None,
+        resume_trials=True,
+        heartbeat_interval_s=10.0,
+        idle_sleep_s=0.5,
+        chief_timeout_s=60.0,
+        **kwargs,
+    ):
         if heartbeat_interval_s is not None and not heartbeat_interval_s > 0:
-            raise ValueError(f"heartbeat_interval_s must be positive or None, got {heartbeat_interval_s!r}.")
+            raise ValueError(
+                f"heartbeat_interval_s must be positive or None, got {heartbeat_interval_s!r}."
+            )
         if hypermodel is None and type(self).run_trial is ControllerTuner.run_trial:
             raise ValueError(
                 "Received `hypermodel=None`. We only allow not specifying `hypermodel` if the user defines the "
@@ -121,8 +152,12 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         project would be silently restarted and its trials overwritten. Recreate it."""
         if kwargs.get("overwrite") or internals.is_worker_process():
             return
-        project = os.path.join(str(kwargs.get("directory") or "."), kwargs.get("project_name") or "untitled_project")
-        tuner_json = os.path.join(project, f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json")
+        project = os.path.join(
+            str(kwargs.get("directory") or "."), kwargs.get("project_name") or "untitled_project"
+        )
+        tuner_json = os.path.join(
+            project, f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
+        )
         if os.path.exists(os.path.join(project, "oracle.json")) and not os.path.exists(tuner_json):
             write_atomic(tuner_json, b"{}", True)
 
@@ -139,8 +174,13 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         if not self.is_worker:
             self.oracle.reload()
         fname = self.tuner_file
-        self.set_state(read_json(fname, "tuner state file",
-                                 f"It holds no results: delete {fname} and run again to resume from oracle.json."))
+        self.set_state(
+            read_json(
+                fname,
+                "tuner state file",
+                f"It holds no results: delete {fname} and run again to resume from oracle.json.",
+            )
+        )
 
     def _populate_initial_space(self):
         # keras-tuner builds the hypermodel's default values here, outside any trial: a default
@@ -151,8 +191,10 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         except (kt.errors.FatalError, KeyboardInterrupt):
             raise
         except Exception as e:
-            warnings.warn(f"keras-nas: the hypermodel's default hyperparameter values could not be built "
-                          f"({first_line(e)}); trials whose values cannot be built will fail with that reason.")
+            warnings.warn(
+                f"keras-nas: the hypermodel's default hyperparameter values could not be built "
+                f"({first_line(e)}); trials whose values cannot be built will fail with that reason."
+            )
             hp = self.oracle.get_space()
             try:
                 self.hypermodel.build(hp)
@@ -174,7 +216,8 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
             raise
         except Exception as e:
             raise _classified(e, "while building the model") or kt.errors.FailedTrialError(
-                f"keras-nas: the architecture could not be built ({first_line(e)})") from e
+                f"keras-nas: the architecture could not be built ({first_line(e)})"
+            ) from e
 
     def build_and_fit(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
@@ -182,8 +225,12 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         self._execution += 1
         keras.utils.set_random_seed(trial_seed(self.oracle.seed, trial.trial_id, execution))
         model = self.build_model(hp)
-        callbacks = [internals.AtomicSaveBestEpoch.replacing(c) if isinstance(c, internals.SaveBestEpoch) else c
-                     for c in (kwargs.get("callbacks") or [])]
+        callbacks = [
+            internals.AtomicSaveBestEpoch.replacing(c)
+            if isinstance(c, internals.SaveBestEpoch)
+            else c
+            for c in (kwargs.get("callbacks") or [])
+        ]
         earlier = {}
         trial_dir = self.get_trial_dir(trial.trial_id)
         if self.resume_trials and getattr(model, "built", False):
@@ -193,13 +240,18 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
             if restored:
                 earlier = cb_lib.read_epoch_log(log_path, restored)
                 self._seed_best_epoch(callbacks, earlier)
-                print(f"keras-nas: trial {trial.trial_id} resumes at epoch {restored} from {backup_dir}", flush=True)
+                print(
+                    f"keras-nas: trial {trial.trial_id} resumes at epoch {restored} from {backup_dir}",
+                    flush=True,
+                )
             elif os.path.exists(log_path):
                 os.remove(log_path)
             # The epoch log first, then the backup: a kill between them re-runs that epoch, never loses it.
             callbacks = [cb_lib.EpochLog(log_path), cb_lib.TrialBackup(backup_dir)] + callbacks
         if self.early_stopping is not None:  # per-epoch reports; the oracle may stop the fit
-            callbacks.append(es_lib.EpochReporter(self.oracle, trial.trial_id, self.oracle.objective))
+            callbacks.append(
+                es_lib.EpochReporter(self.oracle, trial.trial_id, self.oracle.objective)
+            )
         callbacks.append(keras.callbacks.TerminateOnNaN())
         kwargs["callbacks"] = callbacks
         try:
@@ -215,8 +267,11 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
             cb_lib.merge_history(results, earlier)
         self._check_finite(results)
         if internals.multi_backend():
-            write_atomic(self.build_config_file(trial.trial_id), json.dumps(model.get_build_config()).encode("utf-8"),
-                         getattr(self.oracle, "fsync", True))
+            write_atomic(
+                self.build_config_file(trial.trial_id),
+                json.dumps(model.get_build_config()).encode("utf-8"),
+                getattr(self.oracle, "fsync", True),
+            )
         internals.validate_trial_results(results, self.oracle.objective, "HyperModel.fit()")
         return results
 
@@ -227,7 +282,11 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
                 for logs in earlier.values():
                     if objective.has_value(logs):
                         v = objective.get_value(logs)
-                        if v is not None and math.isfinite(v) and objective.better_than(v, cb.best_value):
+                        if (
+                            v is not None
+                            and math.isfinite(v)
+                            and objective.better_than(v, cb.best_value)
+                        ):
                             cb.best_value = v
 
     def _check_finite(self, results):
@@ -267,7 +326,9 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
         super().on_trial_end(trial)
 
     def search(self, *fit_args, **fit_kwargs):
-        proxy_scoring.install(self, fit_args, fit_kwargs)  # proxy="synflow": build and score candidates
+        proxy_scoring.install(
+            self, fit_args, fit_kwargs
+        )  # proxy="synflow": build and score candidates
         if internals.is_chief_oracle() and isinstance(self.oracle, oracle_lib.ControllerOracle):
             if "verbose" in fit_kwargs:
                 self.oracle.verbose = fit_kwargs["verbose"]
@@ -296,9 +357,11 @@ def _classified(e, when: str):
 
 
 def _environment_message(e) -> str:
-    return (f"keras-nas: the search stopped because the machine failed, not the architecture ({first_line(e)}). "
-            "Free disk space (or fix the file system), then run the same search again: it resumes and runs "
-            "this trial again; nothing finished is lost.")
+    return (
+        f"keras-nas: the search stopped because the machine failed, not the architecture ({first_line(e)}). "
+        "Free disk space (or fix the file system), then run the same search again: it resumes and runs "
+        "this trial again; nothing finished is lost."
+    )
 
 
 def _split(cls, kwargs, algorithm_options=()):
@@ -306,12 +369,21 @@ def _split(cls, kwargs, algorithm_options=()):
     naming the class the user called and the valid arguments."""
     oracle_opts = set(oracle_lib.oracle_options())
     tuner_opts = _tuner_options()
-    unknown = sorted(k for k in kwargs if k not in oracle_opts | tuner_opts | set(algorithm_options))
+    unknown = sorted(
+        k for k in kwargs if k not in oracle_opts | tuner_opts | set(algorithm_options)
+    )
     if unknown:
-        own = {p.name for p in inspect.signature(cls.__init__).parameters.values()
-               if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self"}
-        raise oracle_lib.unknown_arguments(cls, unknown, own | oracle_opts | tuner_opts | set(algorithm_options))
-    oracle_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in oracle_opts or k in algorithm_options}
+        own = {
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        } - {"self"}
+        raise oracle_lib.unknown_arguments(
+            cls, unknown, own | oracle_opts | tuner_opts | set(algorithm_options)
+        )
+    oracle_kw = {
+        k: kwargs.pop(k) for k in list(kwargs) if k in oracle_opts or k in algorithm_options
+    }
     return oracle_kw, kwargs
 
 
@@ -326,20 +398,46 @@ class AgingEvolution(ControllerTuner):
       identity_prob: identity-mutation probability (default 0.05 on cell spaces, else 0).
       report_params: report ``params`` per trial (default: when ``cost_metric == "params"``).
       kinds, reward_transform, cost_metric, cost_fn, cost_target, cost_weight,
-      allow_duplicates, max_collisions: see :class:`~keras_nas.tuning.oracle.ControllerOracle`.
+      allow_duplicates, max_collisions: see :class:`~keras_nas.tuning.controller_oracle.ControllerOracle`.
       **kwargs: ``keras_tuner.Tuner`` arguments (directory, project_name, overwrite, ...).
     """
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, *, population_size=None, sample_size=None, warm_start=None,
-                 identity_prob=None, report_params=None, **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        population_size=None,
+        sample_size=None,
+        warm_start=None,
+        identity_prob=None,
+        report_params=None,
+        **kwargs,
+    ):
         self.seed = seed
         oracle_kw, kwargs = _split(type(self), kwargs, ("sigma",))
         oracle = oracle_lib.AgingEvolutionOracle(
-            objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-            max_retries_per_trial, max_consecutive_failed_trials, population_size=population_size,
-            sample_size=sample_size, warm_start=warm_start, identity_prob=identity_prob, **oracle_kw)
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            population_size=population_size,
+            sample_size=sample_size,
+            warm_start=warm_start,
+            identity_prob=identity_prob,
+            **oracle_kw,
+        )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
 
 
@@ -351,9 +449,22 @@ class ReinforceSearch(ControllerTuner):
     ``controller_kwargs={...}``).
     """
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, *, report_params=None, controller_kwargs=None, **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        report_params=None,
+        controller_kwargs=None,
+        **kwargs,
+    ):
         from keras_nas.controllers.reinforce import ReinforceController
 
         self.seed = seed
@@ -361,8 +472,16 @@ class ReinforceSearch(ControllerTuner):
         oracle_kw, kwargs = _split(type(self), kwargs, controller_opts)
         oracle_kw.update(controller_kwargs or {})
         oracle = oracle_lib.ReinforceOracle(
-            objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-            max_retries_per_trial, max_consecutive_failed_trials, **oracle_kw)
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kw,
+        )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
 
 
@@ -370,14 +489,34 @@ class RandomArchitectureSearch(ControllerTuner):
     """Uniform random search through the keras-nas oracle path (benchmark baseline;
     ``kt.RandomSearch`` is equivalent for users)."""
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, *, report_params=None, **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        report_params=None,
+        **kwargs,
+    ):
         self.seed = seed
         oracle_kw, kwargs = _split(type(self), kwargs)
         oracle = oracle_lib.RandomOracle(
-            objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-            max_retries_per_trial, max_consecutive_failed_trials, **oracle_kw)
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kw,
+        )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
 
 
@@ -390,9 +529,22 @@ class PredictorSearch(ControllerTuner):
     ``controller_kwargs={...}``.
     """
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=10, seed=None, hyperparameters=None,
-                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, *, report_params=None, controller_kwargs=None, **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        report_params=None,
+        controller_kwargs=None,
+        **kwargs,
+    ):
         from keras_nas.controllers.predictor import PredictorController
 
         self.seed = seed
@@ -400,6 +552,14 @@ class PredictorSearch(ControllerTuner):
         oracle_kw, kwargs = _split(type(self), kwargs, controller_opts)
         oracle_kw.update(controller_kwargs or {})
         oracle = oracle_lib.PredictorOracle(
-            objective, max_trials, seed, hyperparameters, allow_new_entries, tune_new_entries,
-            max_retries_per_trial, max_consecutive_failed_trials, **oracle_kw)
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kw,
+        )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
