@@ -11,7 +11,7 @@ Resumable: finished cells are appended (flushed) to ``<out>.partial.csv`` after 
 re-running the same command skips them. The final CSV is written atomically (temp file +
 os.replace) once every cell has both seeds; ``--partial`` writes it from whatever is finished.
 
-    python benchmarks/digits_nb201.py                              # the table (400 cells x 2 seeds)
+    python benchmarks/digits_nb201.py                              # the table (300 cells x 2 seeds)
     python benchmarks/digits_nb201.py --cells 40 --set epochs=3 --out /tmp/pilot.csv   # a pilot
 
 Run it on one core: it sets TensorFlow's intra/inter-op threads to ``--threads`` (1).
@@ -214,7 +214,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "--cells", type=int, default=400, help="cells in the sample (landmarks included)"
+        "--cells", type=int, default=300, help="cells in the sample (landmarks included)"
     )
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
