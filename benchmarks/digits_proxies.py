@@ -50,7 +50,7 @@ def main(argv=None):
         functools.partial(
             build_nb201_network,
             dg.parse_cell(r["arch"]),
-            input_shape=(p.image_size,) * 2 + (1,),
+            input_shape=(dg.input_size(p),) * 2 + (1,),
             num_classes=10,
             channels=p.channels,
             num_cells=p.num_cells,
