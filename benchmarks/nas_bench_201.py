@@ -385,7 +385,8 @@ def main(argv=None):
     if args.eff_runs:
         seeds = list(range(args.seed0, args.seed0 + args.eff_runs))
         for algo in eff_algos:
-            step = 2 if algo in ("rs", "rea", "reinforce") else 5
+            # proxy variants: one run per chunk (a run can take minutes), so --log keeps every finished run
+            step = 1 if algo.endswith("_proxy") else 2 if algo in ("rs", "rea", "reinforce") else 5
             for i in range(0, len(seeds), step):
                 tasks.append(("eff", args.table_dir, algo, "cifar10", seeds[i : i + step], args.eff_cap, False, rkw, pkw,
                               0.0) + extra)
