@@ -1,5 +1,6 @@
 """NAS-Bench-201 multi-trial search benchmark: random search, aging evolution, REINFORCE,
-predictor-guided search (``PredictorOracle``) and Optuna's default TPE.
+predictor-guided search (``PredictorOracle``), Optuna's default TPE, and the proxy-assisted
+variants (``rea_proxy``, ``reinforce_proxy``, ``predictor_proxy``: any algorithm name + ``_proxy``).
 
 Runs keras-nas's real keras-tuner Oracles (``RandomOracle``, ``AgingEvolutionOracle``,
 ``ReinforceOracle``, ``PredictorOracle``; Optuna ``TPESampler()`` driven ask/tell by a small
@@ -20,9 +21,21 @@ validation accuracy in the table minus the chosen cell's), the **sample-efficien
 until the cell with the best ``cifar10_valid`` is evaluated, capped at ``--eff-cap``) and the
 oracle overhead per trial around trial 500 (``--overhead-at``).
 
+Proxy-assisted variants (``<algo>_proxy``): the same oracle with ``proxy=`` a callable returning the
+searched dataset's synflow from ``benchmarks/data/nb201_proxies.csv`` (``TableProxy``; the
+sample-efficiency protocol uses the CIFAR-10 column), ``proxy_samples`` / ``proxy_candidates`` from
+``--proxy-samples`` / ``--proxy-candidates`` (default: the oracle's). Proxy time is counted in the
+budget: ``--proxy-costs 0,0.4`` runs every proxy variant once per value, charging that many simulated
+seconds per proxy evaluation (``NASBench201.simulate(proxy_cost_s=...)``; 0 = the published protocol,
+where a precomputed table costs nothing); ``--include-overhead`` adds their wall time too. The
+sample-efficiency table also reports the proxy evaluations spent until the target was found.
+
     python benchmarks/nas_bench_201.py --runs 100 --jobs 2
     python benchmarks/nas_bench_201.py --algos rs,rea,reinforce,tpe,predictor --runs 100 --runs-other 30 \
         --eff-runs 30 --jobs 2 --seed0 1001   # needs optuna (pip install keras-nas[bench])
+    python benchmarks/nas_bench_201.py --algos rea,rea_proxy,reinforce,reinforce_proxy,predictor,predictor_proxy \
+        --datasets cifar10 --proxy-costs 0,0.4 --eff-runs 30 --seed0 1001
+    python benchmarks/nas_bench_201.py --measure-proxy-cost   # seconds to build + score one network
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ NAMES = {
     "tpe": "Optuna TPESampler()",
     "predictor": "PredictorOracle",
 }
+PROXY_TABLE = os.path.join(HERE, "data", "nb201_proxies.csv")
 
 # REINFORCE settings (see benchmarks/README.md, nas_bench_201): NB201's EMA 0.9 and update after
 # every architecture (batch 1, as NB201's reinforce.py); LSTM controller with ENAS's tanh logit
@@ -109,7 +123,14 @@ class OptunaTPEController(Controller):
         raise NotImplementedError("the Optuna adapter does not resume (benchmark only)")
 
 
-def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = None):
+def make_factory(
+    algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = None, proxy=None, proxy_kwargs=None
+):
+    """``algo`` of rs, rea, reinforce, tpe, predictor, or any of them + ``_proxy`` (then ``proxy``, a
+    callable ``values -> float``, and ``proxy_kwargs`` go to the oracle)."""
+    if algo.endswith("_proxy"):
+        base = make_factory(algo[: -len("_proxy")], reinforce_kwargs, predictor_kwargs)
+        return functools.partial(base, proxy=proxy, **(proxy_kwargs or {}))
     from keras_nas.tuning.oracle import (
         AgingEvolutionOracle,
         ControllerOracle,
@@ -152,6 +173,62 @@ def make_factory(algo: str, reinforce_kwargs: dict, predictor_kwargs: dict = Non
 
 
 _BENCH = None
+_PROXY_COLUMNS: dict = {}
+
+
+def load_proxy_column(path: str, ds: str, name: str = "synflow") -> np.ndarray:
+    """``<ds>_<name>`` of the proxy table, indexed by NAS-Bench-201 arch_index."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    col = np.array([float(r[f"{ds}_{name}"]) for r in rows])
+    if [int(r["arch_index"]) for r in rows] != list(range(len(rows))):
+        raise ValueError(f"{path}: arch_index must be 0..{len(rows) - 1} in order")
+    return col
+
+
+class TableProxy:
+    """A callable proxy ``values -> float``: the precomputed score of the cell (picklable)."""
+
+    def __init__(self, bench, scores):
+        self.bench, self.scores = bench, scores
+
+    def __call__(self, values) -> float:
+        return float(self.scores[self.bench.index_of(values)])
+
+
+def measure_proxy_cost(n: int = 10, name: str = "synflow", seed: int = 0) -> float:
+    """Mean seconds to build one random NAS-Bench-201 network (``build_nb201_network``, CIFAR-10 size) and score
+    it with ``keras_nas.proxies.score`` -- what a tuner's ``proxy="synflow"`` costs per call. Three warm-up cells
+    (tracing) are not counted."""
+    import random
+
+    from keras_nas import build_nb201_network
+    from keras_nas.proxies import score
+    from keras_nas.space.nb201 import NB201Space
+
+    space, rng = NB201Space(), random.Random(seed)
+    times = []
+    for i in range(n + 3):
+        cell = space.decode({d.name: rng.choice(d.options) for d in space.decisions})
+        t0 = time.perf_counter()
+        score(build_nb201_network(cell), name)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def label(algo: str, proxy_cost: float) -> str:
+    """Result key: ``algo``, or ``algo@<cost>s`` for a proxy variant run with proxy time charged."""
+    return f"{algo}@{proxy_cost:g}s" if algo.endswith("_proxy") and proxy_cost else algo
+
+
+def display_name(key: str) -> str:
+    algo, _, cost = key.partition("@")
+    base = algo[: -len("_proxy")] if algo.endswith("_proxy") else algo
+    name = NAMES[base] + (" + synflow" if algo.endswith("_proxy") else "")
+    return name + (f" ({cost}/eval charged)" if cost else "")
 
 
 def _fresh_oracle(bench, factory, seed, max_trials, directory, metric):
@@ -182,17 +259,18 @@ def evals_to_best(bench, factory, seed, cap):
     target = int(np.argmax(signal))
     with tempfile.TemporaryDirectory(prefix="nb201_eff_") as d:
         oracle = _fresh_oracle(bench, factory, seed, cap, d, "val_acc_200ep")
+        ctrl = getattr(oracle, "controller", None)
         for n in range(1, cap + 1):
             trial = oracle.create_trial("nb201-sim")
             if trial.status != kt.engine.trial.TrialStatus.RUNNING:
-                return None
+                return None, int(getattr(ctrl, "num_proxy_calls", 0) or 0)
             i = bench.index_of(trial.hyperparameters.values)
             oracle.update_trial(trial.trial_id, {"val_acc_200ep": float(signal[i])})
             trial.status = kt.engine.trial.TrialStatus.COMPLETED
             oracle.end_trial(trial)
             if i == target:
-                return n
-    return None
+                return n, int(getattr(ctrl, "num_proxy_calls", 0) or 0)
+    return None, int(getattr(ctrl, "num_proxy_calls", 0) or 0)
 
 
 def overhead_profile(bench, factory, seed, upto, window):
@@ -226,14 +304,33 @@ def overhead_profile(bench, factory, seed, upto, window):
 def _worker(task):
     global _BENCH
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    mode, table_dir, algo, ds, seeds, arg, include_overhead, rkw, pkw = task
+    (
+        mode,
+        table_dir,
+        algo,
+        ds,
+        seeds,
+        arg,
+        include_overhead,
+        rkw,
+        pkw,
+        proxy_cost,
+        xkw,
+        proxy_table,
+    ) = task
     if _BENCH is None:
         _BENCH = NASBench201(table_dir)
-    factory = make_factory(algo, rkw, pkw)
+    proxy = None
+    if algo.endswith("_proxy"):
+        if ds not in _PROXY_COLUMNS:
+            _PROXY_COLUMNS[ds] = load_proxy_column(proxy_table, ds)
+        proxy = TableProxy(_BENCH, _PROXY_COLUMNS[ds])
+    factory = make_factory(algo, rkw, pkw, proxy, xkw)
     out = []
     for s in seeds:
         if mode == "eff":
-            out.append((mode, algo, ds, s, evals_to_best(_BENCH, factory, s, arg)))
+            n, calls = evals_to_best(_BENCH, factory, s, arg)
+            out.append((mode, algo, ds, s, n, calls))
             continue
         if mode == "ovh":
             out.append(
@@ -253,12 +350,13 @@ def _worker(task):
             seed=s,
             include_overhead=include_overhead,
             write_files=False,
+            proxy_cost_s=proxy_cost,
         )
         sig = _BENCH.acc12[(ds, "valid")]
         regret = float(sig.max() - sig[r.best_index])
         out.append(
             (
-                algo,
+                label(algo, proxy_cost),
                 ds,
                 s,
                 int(r.best_index),
@@ -267,6 +365,7 @@ def _worker(task):
                 r.controller_s,
                 r.results,
                 regret,
+                r.proxy_calls,
             )
         )
     return out
@@ -293,7 +392,11 @@ def main(argv=None):
         help="runs for CIFAR-100/ImageNet16-120 (default --runs)",
     )
     ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
-    ap.add_argument("--algos", default="rs,rea,reinforce", help="of rs,rea,reinforce,tpe,predictor")
+    ap.add_argument(
+        "--algos",
+        default="rs,rea,reinforce",
+        help="of rs,rea,reinforce,tpe,predictor, each also with _proxy (e.g. rea_proxy: + synflow)",
+    )
     ap.add_argument("--table-dir", default=os.path.join(REPO, "..", "shared", "nas-bench-201"))
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
     ap.add_argument(
@@ -343,7 +446,37 @@ def main(argv=None):
     ap.add_argument(
         "--priority", default="", help="comma-separated algorithms whose chunks run first"
     )
+    ap.add_argument(
+        "--proxy-table", default=PROXY_TABLE, help="synflow per cell (nb201_proxy_table.py)"
+    )
+    ap.add_argument(
+        "--proxy-samples", type=int, default=None, help="proxy_samples (default: the oracle's)"
+    )
+    ap.add_argument(
+        "--proxy-candidates",
+        type=int,
+        default=None,
+        help="proxy_candidates (default: the oracle's)",
+    )
+    ap.add_argument(
+        "--proxy-costs",
+        default="0",
+        help="comma-separated simulated seconds charged per proxy evaluation; one budgeted run of every "
+        "proxy variant per value (0 = the published protocol: a precomputed table costs nothing)",
+    )
+    ap.add_argument(
+        "--measure-proxy-cost",
+        action="store_true",
+        help="only measure the seconds of building + scoring one network with synflow, and exit",
+    )
     args = ap.parse_args(argv)
+    if args.measure_proxy_cost:
+        load = os.getloadavg()
+        print(
+            f"synflow (build + score) per NB201 network: {measure_proxy_cost():.3f} s "
+            f"(load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end)"
+        )
+        return
 
     datasets = [canonical_dataset(d) for d in args.datasets.split(",") if d]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
@@ -354,6 +487,19 @@ def main(argv=None):
     )
     rkw = FACTORIZED_KWARGS if args.factorized else REINFORCE_KWARGS
     pkw = dict(PREDICTOR_KWARGS, **json.loads(args.predictor_kwargs))
+    xkw = {
+        k: v
+        for k, v in (
+            ("proxy_samples", args.proxy_samples),
+            ("proxy_candidates", args.proxy_candidates),
+        )
+        if v is not None
+    }
+    proxy_costs = [float(c) for c in args.proxy_costs.split(",") if c.strip()]
+    extra = (xkw, args.proxy_table)
+    for a in algos + eff_algos:
+        if (a[: -len("_proxy")] if a.endswith("_proxy") else a) not in NAMES:
+            ap.error(f"unknown algorithm {a!r}")
     bench = NASBench201(args.table_dir)  # fail early with a clear message
     del bench
     tasks = []
@@ -363,24 +509,28 @@ def main(argv=None):
         budget = args.budget if args.budget is not None else BUDGETS[ds]
         for algo in algos:
             seeds = list(range(args.seed0, args.seed0 + runs))
-            for i in range(0, runs, chunk):
-                tasks.append(
-                    (
-                        "budget",
-                        args.table_dir,
-                        algo,
-                        ds,
-                        seeds[i : i + chunk],
-                        budget,
-                        args.include_overhead,
-                        rkw,
-                        pkw,
+            for cost in proxy_costs if algo.endswith("_proxy") else [0.0]:
+                for i in range(0, runs, chunk):
+                    tasks.append(
+                        (
+                            "budget",
+                            args.table_dir,
+                            algo,
+                            ds,
+                            seeds[i : i + chunk],
+                            budget,
+                            args.include_overhead,
+                            rkw,
+                            pkw,
+                            cost,
+                        )
+                        + extra
                     )
-                )
     if args.eff_runs:
         seeds = list(range(args.seed0, args.seed0 + args.eff_runs))
         for algo in eff_algos:
-            step = 2 if algo in ("rs", "rea", "reinforce") else 5
+            # proxy variants: one run per chunk (a run can take minutes), so --log keeps every finished run
+            step = 1 if algo.endswith("_proxy") else 2 if algo in ("rs", "rea", "reinforce") else 5
             for i in range(0, len(seeds), step):
                 tasks.append(
                     (
@@ -393,7 +543,9 @@ def main(argv=None):
                         False,
                         rkw,
                         pkw,
+                        0.0,
                     )
+                    + extra
                 )
     if args.overhead_at:
         for algo in algos:
@@ -408,7 +560,9 @@ def main(argv=None):
                     False,
                     rkw,
                     pkw,
+                    0.0,
                 )
+                + extra
             )
     # Order: --priority algorithms first (a run cut short still has the comparison that matters),
     # then the slow chunks first.
@@ -442,12 +596,26 @@ def main(argv=None):
     eff = [r for r in results if r[0] == "eff"]
     ovh = [r for r in results if r[0] == "ovh"]
     results = [r for r in results if r[0] not in ("eff", "ovh")]
+    # Result keys in --algos order (proxy variants once per charged cost); older --log files lack proxy fields.
+    keys = list(dict.fromkeys(r[0] for r in results))
+    keys.sort(
+        key=lambda k: (
+            algos.index(k.partition("@")[0]) if k.partition("@")[0] in algos else len(algos),
+            k,
+        )
+    )
+    proxied = any(k.partition("@")[0].endswith("_proxy") for k in keys + eff_algos)
 
     print(f"NAS-Bench-201 simulated search; table dir {os.path.abspath(args.table_dir)}")
     print(
         "budgets (simulated s): "
         + ", ".join(f"{d} {args.budget or BUDGETS[d]:.0f}" for d in datasets)
         + f"; include_overhead={args.include_overhead}; REINFORCE {rkw}; PredictorOracle {pkw or 'defaults'}"
+        + (
+            f"; proxy options {xkw or 'defaults'}, proxy costs {proxy_costs} s/eval"
+            if proxied
+            else ""
+        )
     )
     print(
         "Per-dataset search (each dataset searched with its own 12-epoch valid accuracy, NATS style);"
@@ -457,13 +625,14 @@ def main(argv=None):
     )
     hdr = (
         "| algo | dataset | runs | archs/run | test acc (ours) | regret (12-ep valid) | published (NB201) "
-        "| overhead ms/trial | controller ms/trial |"
+        "| overhead ms/trial | controller ms/trial |" + (" proxy evals/run |" if proxied else "")
     )
     print(hdr)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * (10 if proxied else 9))
     for ds in datasets:
-        for algo in algos:
-            rs = [r for r in results if r[0] == algo and r[1] == ds]
+        for key in keys:
+            algo = key
+            rs = [r for r in results if r[0] == key and r[1] == ds]
             if not rs:
                 continue
             acc = np.array([r[7][f"{ds}_test"] for r in rs])
@@ -473,9 +642,11 @@ def main(argv=None):
             ctl = 1000 * sum(r[6] for r in rs) / trials
             pub = PUBLISHED.get(algo, {}).get(ds)
             pub = f"{pub[0]:.2f} ± {pub[1]:.2f}" if pub else "—"
+            px = f" {sum(r[9] if len(r) > 9 else 0 for r in rs) / len(rs):.0f} |" if proxied else ""
             print(
-                f"| {NAMES[algo]} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± {acc.std():.2f} "
-                f"| {reg.mean():.3f} ± {reg.std() / np.sqrt(len(reg)):.3f} | {pub} | {ovh_ms:.2f} | {ctl:.2f} |"
+                f"| {display_name(key)} | {ds} | {len(rs)} | {trials / len(rs):.0f} | {acc.mean():.2f} ± "
+                f"{acc.std():.2f} | {reg.mean():.3f} ± {reg.std() / np.sqrt(len(reg)):.3f} | {pub} | {ovh_ms:.2f} "
+                f"| {ctl:.2f} |{px}"
             )
     if "cifar10" in datasets:
         print(
@@ -483,7 +654,7 @@ def main(argv=None):
         )
         print("| algo | runs | C10 test | C100 test | IN16 test | published C10 / C100 / IN16 |")
         print("|---|---|---|---|---|---|")
-        for algo in algos:
+        for algo in keys:
             rs = [r for r in results if r[0] == algo and r[1] == "cifar10"]
             if not rs:
                 continue
@@ -496,7 +667,7 @@ def main(argv=None):
                 if algo in PUBLISHED
                 else "—"
             )
-            print(f"| {NAMES[algo]} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
+            print(f"| {display_name(algo)} | {len(rs)} | " + " | ".join(cols) + f" | {pub} |")
     if eff:
         print(
             f"\nSample efficiency (signal: 200-epoch cifar10_valid, no budget; evaluations, repeats included, until "
@@ -504,10 +675,12 @@ def main(argv=None):
         )
         print(
             "| algo | runs | median | mean (found only) | 25th / 75th percentile | found within cap |"
+            + (" proxy evals/run (median) |" if proxied else "")
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|" + ("---|" if proxied else ""))
         for algo in eff_algos:
             ns = [r[4] for r in eff if r[1] == algo]
+            calls = [r[5] if len(r) > 5 else 0 for r in eff if r[1] == algo]
             if not ns:
                 continue
             x = np.array([n if n is not None else np.inf for n in ns], dtype=float)
@@ -526,10 +699,13 @@ def main(argv=None):
                 np.percentile(x, q, method="lower" if not np.all(np.isfinite(x)) else "linear")
                 for q in (25, 50, 75)
             )
+            px = f" {np.median(calls):.0f} |" if proxied else ""
             print(
-                f"| {NAMES[algo]} | {len(x)} | {fmt(med)} | {found.mean() if len(found) else float('nan'):.0f} "
-                f"| {fmt(q25)} / {fmt(q75)} | {len(found)}/{len(x)} |"
+                f"| {display_name(algo)} | {len(x)} | {fmt(med)} | {found.mean() if len(found) else float('nan'):.0f} "
+                f"| {fmt(q25)} / {fmt(q75)} | {len(found)}/{len(x)} |{px}"
             )
+            if len(x) <= 40:
+                print(f"  {algo} values: " + ", ".join(fmt(v) for v in sorted(x)))
     if ovh:
         n = args.overhead_at
         print(
@@ -542,7 +718,7 @@ def main(argv=None):
             for r in ovh:
                 if r[1] == algo:
                     m, mx, c = r[4]
-                    print(f"| {NAMES[algo]} | {m:.1f} | {mx:.1f} | {c:.1f} |")
+                    print(f"| {display_name(algo)} | {m:.1f} | {mx:.1f} | {c:.1f} |")
     print("\noptimum (test): " + ", ".join(f"{d} {OPTIMUM[d]}" for d in DATASETS))
     print(f"wall time {wall:.0f} s with {args.jobs} job(s)")
 

@@ -174,6 +174,50 @@ def test_encoding_onehot_and_nb201_paths():
     assert enc(cut)[30:].sum() == 0  # nothing reaches the output
 
 
+def test_equivalence_key_marks_functionally_identical_cells():
+    space = nb201_space()
+    enc = Encoding(space, path=True)
+    cut = {n: "nor_conv_3x3" for n in space.names}
+    cut["edge_0_1"] = "none"  # node 1 gets nothing: the ops on 1->2 and 1->3 do not matter
+    other = dict(cut, edge_1_2="avg_pool_3x3", edge_1_3="skip_connect")
+    assert enc.equivalence_key(cut) == enc.equivalence_key(other)
+    assert enc.equivalence_key(cut) != enc.equivalence_key(dict(cut, edge_0_3="skip_connect"))
+    assert Encoding(space).equivalence_key(cut) is None  # no path encoding: no known equivalence
+
+
+def test_equivalent_cells_are_never_proposed_twice():
+    space = nb201_space()
+    enc = Encoding(space, path=True)
+    rng = np.random.default_rng(0)
+
+    def reward(v):
+        return float(sum(o == "nor_conv_3x3" for o in v.values())) + 0.01 * rng.random()
+
+    for skip in (True, False):
+        c = PredictorController(seed=4, num_initial=5, skip_equivalent=skip)
+        keys = []
+        for _ in range(60):
+            v = c.propose(space)
+            keys.append(enc.equivalence_key(v))
+            c.observe(v, reward(v), space)
+        if skip:  # every proposal is a new function (the space has 6,466 of them)
+            assert len(set(keys)) == len(keys)
+    assert len(set(keys)) < len(keys)  # without skipping, equivalent variants do get proposed
+    # restored mid-way, the same future (the equivalence set is rebuilt from the state)
+    a = PredictorController(seed=9, num_initial=4, refit_all_until=3)
+    for i in range(12):
+        v = a.propose(space)
+        a.observe(v, reward(v), space)
+    b = PredictorController(seed=9, num_initial=4, refit_all_until=3)
+    b.set_state(json.loads(json.dumps(a.get_state())))
+    for _ in range(6):
+        va, vb = a.propose(space), b.propose(space)
+        assert va == vb
+        r = float(len(set(va.values())))
+        a.observe(va, r, space)
+        b.observe(vb, r, space)
+
+
 def test_continuous_and_numeric_params_encode():
     kt = pytest.importorskip("keras_tuner")
     hp = kt.HyperParameters()
