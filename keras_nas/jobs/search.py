@@ -14,10 +14,11 @@ from typing import Any, Callable, Optional
 
 from keras_nas import families, rundir
 from keras_nas.jobs import advice, common
+from keras_nas.jobs import oneshot as oneshot_job
 from keras_nas.rundir import BEST_GENOTYPE, PROJECT_NAME, RUN_JSON, JobError
 
 SPACES = tuple(families.FAMILIES)
-CONTROLLERS = ("evolution", "reinforce", "predictor", "random")
+CONTROLLERS = ("evolution", "reinforce", "predictor", "random") + oneshot_job.CONTROLLERS  # one-shot: jobs/oneshot.py
 EARLY_STOPPING = ("none", "median", "asha")
 # keras_nas.proxies.NAMES, spelled out so the CLI checks --proxy without importing TensorFlow
 PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "params", "flops")
@@ -229,6 +230,8 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--space must be one of {list(SPACES)}, got {cfg.space!r}.")
     if cfg.controller not in CONTROLLERS:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
+    if cfg.controller in oneshot_job.CONTROLLERS:
+        oneshot_job.check_oneshot_config(cfg)
     if cfg.early_stopping not in EARLY_STOPPING:
         raise JobError(f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}.")
     if not isinstance(cfg.early_stopping_eta, int) or cfg.early_stopping_eta < 2:
@@ -291,6 +294,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     """Run (or resume) a search; return the summary that is also written to ``run.json``."""
     check_search_config(cfg)
     check_resume(cfg)
+    if cfg.controller in oneshot_job.CONTROLLERS:
+        return oneshot_job.run_oneshot(cfg, log)
     t0 = time.time()
     from keras_nas import data as data_lib
     from keras_nas import reporting, visualize
@@ -438,6 +443,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
 
 
 def search_summary_text(s: dict) -> str:
+    if s.get("job") == "oneshot":
+        return oneshot_job.summary_text(s)
     from keras_nas import visualize
 
     b, files, out = s["best"], s["files"], s["config"]["output_dir"]
