@@ -45,8 +45,9 @@ class Loop:
     """Shared weights + architecture training (see the module docstring)."""
 
     def __init__(self, space, model, architect, data, *, batch_size, seed, epochs, optimizer, grad_clip,
-                 eval_batches, distribute):
+                 eval_batches, distribute, run_eagerly=False):
         self.space, self.model, self.architect = space, model, architect
+        self.run_eagerly = bool(run_eagerly)
         self.x_train, self.y_train, self.x_val, self.y_val = data
         self.batch_size, self.seed, self.epochs = int(batch_size), int(seed), int(epochs)
         self.grad_clip = grad_clip
@@ -99,12 +100,11 @@ class Loop:
             opt.apply_gradients(zip(grads, variables))
             return loss_sum, correct
 
-        @tf.function
         def step(x, y, seed, tau, path, global_batch):
             out = self.strategy.run(replica, args=(x, y, seed, tau, path, global_batch))
             return [self._sum(o) for o in out]
 
-        return step
+        return self._compile(step)
 
     def _arch_step_fn(self):
         model, arch = self.model, self.architect
@@ -120,11 +120,10 @@ class Loop:
             arch.arch_optimizer.apply_gradients(zip(grads, variables))
             return loss_sum
 
-        @tf.function
         def step(x, y, seed, tau, global_batch):
             return self._sum(self.strategy.run(replica, args=(x, y, seed, tau, global_batch)))
 
-        return step
+        return self._compile(step)
 
     def _eval_fn(self):
         model = self.model
@@ -133,12 +132,16 @@ class Loop:
             logits = model(x, path=path, training=True)
             return self._metrics(y, logits)
 
-        @tf.function(reduce_retracing=True)
         def evaluate(x, y, path):
             out = self.strategy.run(replica, args=(x, y, path))
             return [self._sum(o) for o in out]
 
-        return evaluate
+        return self._compile(evaluate, reduce_retracing=True)
+
+    def _compile(self, fn, **kwargs):
+        """``fn`` as a ``tf.function``, or as it is with ``run_eagerly`` (no tracing: for tiny
+        networks and few steps, e.g. tests, running op by op is faster than tracing the step)."""
+        return fn if self.run_eagerly else tf.function(fn, **kwargs)
 
     def _fn(self, name):
         if name not in self._fns:

@@ -180,8 +180,8 @@ def search(x_train=None, y_train=None, x_val=None, y_val=None, *, space: str = "
            reg_scale: float = 1e-3, beta_reg: float = 0.0, tau_max: float = 10.0, tau_min: float = 0.1,
            num_samples: int = 100, eval_batches: Optional[int] = None, population_size: int = 0,
            sample_size: int = 0, enas_controller_steps: Optional[int] = None,
-           controller_learning_rate: float = 0.0035, distribute=None, tensorboard: bool = True,
-           log: Optional[Callable[[str], Any]] = None) -> OneShotResult:
+           controller_learning_rate: float = 0.0035, distribute=None, run_eagerly: bool = False,
+           tensorboard: bool = True, log: Optional[Callable[[str], Any]] = None) -> OneShotResult:
     """Run (or resume) a one-shot architecture search; see the module docstring and ``docs/oneshot.md``.
 
     Args:
@@ -213,6 +213,10 @@ def search(x_train=None, y_train=None, x_val=None, y_val=None, *, space: str = "
       controller_learning_rate: the ENAS controller's Adam learning rate.
       directory: checkpoint, state, TensorBoard and ``best_genotype.json`` (None: nothing written).
       distribute: a ``tf.distribute.Strategy`` (e.g. MirroredStrategy); None: the default strategy.
+      run_eagerly: run the steps op by op instead of as traced ``tf.function``s. Tracing a step
+        costs seconds per strategy; for tiny networks and a few steps (tests, smoke runs) eager is
+        faster, for real searches much slower. Same results either way (not a setting that a
+        resumed search must repeat).
       log: called with one progress line per epoch (e.g. ``print``).
     """
     import keras
@@ -324,7 +328,7 @@ def search(x_train=None, y_train=None, x_val=None, y_val=None, *, space: str = "
     architect = make_architect(strategy, oss, seed=seed, epochs=epochs, options=options)
     loop = Loop(oss, model, architect, (xt, yt, xv, yv), batch_size=batch_size, seed=seed, epochs=epochs,
                 optimizer=_make_optimizer(optimizer, lr, lr_min, lr_schedule, momentum, wd), grad_clip=grad_clip,
-                eval_batches=eval_batches, distribute=distribute)
+                eval_batches=eval_batches, distribute=distribute, run_eagerly=run_eagerly)
     trace, done, total_seconds = [], 0, 0.0
     if saved is not None:
         state = loop.restore(ckpt_path)
