@@ -54,7 +54,9 @@ def _search_flags() -> flags.FlagValues:
     d = SearchConfig()
     fv = flags.FlagValues()
     flags.DEFINE_enum("space", d.space, SPACES, "Search space: NASNet/AmoebaNet cells, NAS-Bench-201 cell, or macro CNN.", flag_values=fv)
-    flags.DEFINE_enum("controller", d.controller, CONTROLLERS, "Search algorithm: aging evolution, REINFORCE, predictor-guided (BANANAS-style), or random.", flag_values=fv)
+    flags.DEFINE_enum("controller", d.controller, CONTROLLERS, "Search algorithm: trial-based aging evolution, REINFORCE, predictor-guided (BANANAS-style) or random; "
+                      "or one-shot (one weight-sharing supernet, --space=nb201 or nasnet = the DARTS cell space; "
+                      "docs/oneshot.md): darts, drnas, gdas, enas, spos, supernet-evolution.", flag_values=fv)
     from keras_nas.data import NPZ_HELP
 
     flags.DEFINE_string("data", d.data, "Dataset: 'digits' (embedded, offline), PATH.npz, cifar10, cifar100, mnist, "

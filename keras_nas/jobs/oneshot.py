@@ -4,11 +4,13 @@ Why a module of its own: a one-shot search trains one supernet instead of keras-
 shares the search job's flags (:class:`~keras_nas.jobs.search.SearchConfig`), data loading and run
 directory, but nothing of its tuner. ``jobs/search.py`` hands these controllers over here.
 
-Flags, as the one-shot search reads them: ``--space`` nb201 (the NB201 cell; the DARTS cell space
-for nasnet is planned); ``--epochs`` supernet epochs (default :data:`DEFAULT_EPOCHS`);
+Flags, as the one-shot search reads them: ``--space`` nb201 (the NB201 cell) or nasnet (the DARTS
+cell space: ``--num_blocks`` nodes per cell, ``--ops`` the candidates, ``none`` added as the
+supernet's "edge off" op; ``--ops=darts`` is DARTS' own set); ``--epochs`` supernet epochs (default :data:`DEFAULT_EPOCHS`);
 ``--filters``/``--num_cells`` the supernet's C and N; ``--learning_rate`` Adam's (cosine to 0);
 ``--max_trials`` the children the final selection scores (spos, supernet-evolution, enas);
-``--population_size``/``--sample_size`` supernet-evolution's P and S.
+``--population_size``/``--sample_size`` supernet-evolution's P and S; ``--run_eagerly`` runs the
+steps untraced (tiny runs, tests).
 
 The run directory (``--output_dir``) holds ``checkpoint.npz`` and ``oneshot.json`` (state and
 trace, after every epoch: running the same command again resumes), ``best_genotype.json`` and
@@ -29,15 +31,14 @@ from keras_nas.rundir import BEST_GENOTYPE, RUN_JSON, JobError
 
 CONTROLLERS = ("darts", "drnas", "gdas", "enas", "spos", "supernet-evolution")
 DEFAULT_EPOCHS = 20
-SPACE_OF = {"nb201": "nb201"}  # --space -> keras_nas.oneshot space (nasnet -> the DARTS cell space: planned)
+SPACE_OF = {"nb201": "nb201", "nasnet": "darts"}  # --space -> keras_nas.oneshot space
 
 
 def check_oneshot_config(cfg) -> None:
     """Raise :class:`JobError` naming the flag for settings a one-shot search cannot use."""
     if cfg.space not in SPACE_OF:
-        raise JobError(f"--controller={cfg.controller} searches --space=nb201 only (the DARTS cell space for "
-                       f"--space=nasnet is not implemented yet), not {cfg.space!r}; pass --space=nb201, or use a "
-                       "trial-based --controller.")
+        raise JobError(f"--controller={cfg.controller} searches --space=nb201 or --space=nasnet (the DARTS cell "
+                       f"space), not {cfg.space!r}; pass one of those, or use a trial-based --controller.")
     if cfg.proxy:
         raise JobError(f"--proxy applies to trial-based searches, not --controller={cfg.controller}; drop it.")
     if (cfg.early_stopping or "none") != "none":
@@ -68,14 +69,21 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
             if os.path.exists(path):
                 os.remove(path)
     epochs = cfg.epochs or DEFAULT_EPOCHS
+    ops = None
+    if cfg.space == "nasnet":  # the DARTS cell space: --ops, plus 'none' (a child's unselected edges)
+        from keras_nas.space import ops as ops_lib
+
+        vocab = ops_lib.resolve_vocabulary(cfg.ops.split(",") if "," in cfg.ops else cfg.ops)
+        ops = vocab if ops_lib.NONE in vocab else (ops_lib.NONE, *vocab)
     try:
         r = oneshot.search(ds.x_train, ds.y_train, ds.x_val, ds.y_val, space=SPACE_OF[cfg.space],
                            strategy=cfg.controller, epochs=epochs, batch_size=cfg.batch_size, seed=cfg.seed,
-                           channels=cfg.filters, num_cells=cfg.num_cells, num_blocks=cfg.num_blocks,
+                           channels=cfg.filters, num_cells=cfg.num_cells, num_blocks=cfg.num_blocks, ops=ops,
                            num_classes=ds.num_classes, optimizer="adam", learning_rate=cfg.learning_rate,
                            learning_rate_min=0.0, num_samples=cfg.max_trials, population_size=cfg.population_size,
                            sample_size=cfg.sample_size, directory=cfg.output_dir,
-                           distribute=common.strategy(cfg.strategy), tensorboard=cfg.tensorboard, log=log)
+                           distribute=common.strategy(cfg.strategy), run_eagerly=cfg.run_eagerly,
+                           tensorboard=cfg.tensorboard, log=log)
     except oneshot.OneShotError as e:
         raise JobError(f"{e} (--output_dir={cfg.output_dir}; --overwrite starts afresh)") from None
     arch = r.architecture

@@ -32,7 +32,7 @@ import numpy as np
 
 from keras_nas import atomic
 from keras_nas.oneshot.architect import STRATEGIES, entropy
-from keras_nas.oneshot.spaces import PLANNED_SPACES, SPACES, get_space
+from keras_nas.oneshot.spaces import SPACES, get_space
 
 CHECKPOINT = "checkpoint.npz"
 STATE_JSON = "oneshot.json"
@@ -49,7 +49,7 @@ class OneShotError(ValueError):
 class OneShotResult:
     """What :func:`search` returns.
 
-    ``architecture``: the derived ``NB201Cell`` (space ``nb201``).
+    ``architecture``: the derived ``NB201Cell`` (space ``nb201``) or ``Genotype`` (space ``darts``).
     ``trace``: one record per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``learning_rate``,
     ``seconds``, and where the strategy has them ``arch_loss``, ``probabilities`` (E x K architecture
     weights, or the ENAS controller's probabilities along its most likely child), ``entropy``,
@@ -79,7 +79,8 @@ class OneShotResult:
         return self.architecture
 
     def build(self, **kwargs):
-        """The derived architecture as a Keras model (``build_nb201_network`` / ``build_network``)."""
+        """The derived architecture as a Keras model (``build_nb201_network`` / ``build_network``;
+        ``channels`` is taken for ``build_network``'s ``filters``)."""
         return get_space(self.space, self.settings.get("ops"), self.settings.get("num_blocks", 4)).build_network(
             self.architecture, **kwargs)
 
@@ -188,12 +189,13 @@ def search(x_train=None, y_train=None, x_val=None, y_val=None, *, space: str = "
       x_train, y_train: images (N, H, W, C) and integer labels; trains the shared weights.
       x_val, y_val: validation split; learns the architecture (DARTS, DrNAS, GDAS), rewards the ENAS
         controller and scores children (SPOS/RSPS, evolution, ENAS, the derived cell).
-      space: ``"nb201"`` (NAS-Bench-201 cell, ``build_nb201_network``); ``"darts"`` (the DARTS cell
-        space) is planned, not implemented yet.
+      space: ``"nb201"`` (NAS-Bench-201 cell, ``build_nb201_network``) or ``"darts"`` (the DARTS
+        cell space: normal + reduction cell of ``num_blocks`` nodes, a ``Genotype`` for
+        ``build_network``; ``ops`` must include ``none``; default ``DARTS_OPS``).
       strategy: ``darts``, ``drnas``, ``gdas``, ``spos``, ``supernet-evolution`` or ``enas``.
       epochs: supernet training epochs (each ``floor(len(x_train) / batch_size)`` steps).
       channels, num_cells: the supernet's (and derived network's) C and N; ``num_blocks``: nodes
-        per cell of the (planned) darts space; ``ops``: candidate ops (default: the space's all).
+        per cell of the darts space; ``ops``: candidate ops (default: the space's all).
       num_classes: default ``max(label) + 1``.
       optimizer, learning_rate, learning_rate_min, lr_schedule, momentum, weight_decay, grad_clip:
         the shared weights' optimizer: ``"sgd"`` (DARTS: lr 0.025 cosine to 0.001, momentum 0.9,
@@ -226,8 +228,6 @@ def search(x_train=None, y_train=None, x_val=None, y_val=None, *, space: str = "
     from keras_nas.oneshot.loop import Loop
 
     t0 = time.time()
-    if space in PLANNED_SPACES:
-        _fail(f"space={space!r} (the DARTS cell-space supernet) is not implemented yet; use space='nb201'.")
     if space not in SPACES:
         _fail(f"space must be one of {list(SPACES)}, got {space!r}.")
     if strategy not in STRATEGIES:
