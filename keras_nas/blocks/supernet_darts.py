@@ -103,6 +103,12 @@ class DartsMixedCell(Cell):
             states.append(acc)
         return ops.concatenate(states[2:], axis=-1)
 
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("genotype", None)  # a placeholder: the edges are mixed
+        cfg.update(num_blocks=self.num_blocks, op_names=list(self.op_names))
+        return cfg
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DartsSupernet(keras.Model):
