@@ -47,6 +47,18 @@ def check_oneshot_config(cfg) -> None:
         raise JobError(f"--cost is not supported by --controller={cfg.controller} yet; drop it.")
 
 
+def oneshot_ops(cfg):
+    """The candidate ops of the DARTS cell space (``--space=nasnet``): ``--ops`` plus ``none`` (a
+    child's unselected edges run it; derivation never keeps it); None for nb201 (all 5 NB201 ops).
+    Raises ValueError for an unknown vocabulary or op."""
+    if cfg.space != "nasnet":
+        return None
+    from keras_nas.space import ops as ops_lib
+
+    vocab = ops_lib.resolve_vocabulary(cfg.ops.split(",") if "," in cfg.ops else cfg.ops)
+    return vocab if ops_lib.NONE in vocab else (ops_lib.NONE, *vocab)
+
+
 def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
     """Run (or resume) a one-shot search described by a ``SearchConfig``; returns the ``run.json`` summary."""
     check_oneshot_config(cfg)
@@ -69,12 +81,7 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
             if os.path.exists(path):
                 os.remove(path)
     epochs = cfg.epochs or DEFAULT_EPOCHS
-    ops = None
-    if cfg.space == "nasnet":  # the DARTS cell space: --ops, plus 'none' (a child's unselected edges)
-        from keras_nas.space import ops as ops_lib
-
-        vocab = ops_lib.resolve_vocabulary(cfg.ops.split(",") if "," in cfg.ops else cfg.ops)
-        ops = vocab if ops_lib.NONE in vocab else (ops_lib.NONE, *vocab)
+    ops = oneshot_ops(cfg)
     try:
         r = oneshot.search(ds.x_train, ds.y_train, ds.x_val, ds.y_val, space=SPACE_OF[cfg.space],
                            strategy=cfg.controller, epochs=epochs, batch_size=cfg.batch_size, seed=cfg.seed,

@@ -284,8 +284,8 @@ def check_search_config(cfg: SearchConfig):
                            f"({cfg.population_size}).")
     if cfg.space == "nasnet" and cfg.image_size is not None and cfg.image_size < 4:
         raise JobError(f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4.")
-    try:
-        cfg.make_space()
+    try:  # one-shot: the DARTS cell space takes 'none' (--ops=darts), the trial-based nasnet space does not
+        oneshot_job.oneshot_ops(cfg) if cfg.controller in oneshot_job.CONTROLLERS else cfg.make_space()
     except ValueError as e:
         raise JobError(f"--ops={cfg.ops}: {e}") from None
 
