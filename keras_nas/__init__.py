@@ -34,6 +34,8 @@ _LAZY = {
     "NASNetHyperModel": "keras_nas.tuning.hypermodels",
     "NB201HyperModel": "keras_nas.tuning.hypermodels",
     "MacroHyperModel": "keras_nas.tuning.hypermodels",
+    "oneshot_search": "keras_nas.oneshot",  # keras_nas.oneshot.search under a name that is not the CLI's `search`
+    "OneShotResult": "keras_nas.oneshot",
 }
 _SUBMODULES = {
     "blocks",
@@ -49,10 +51,13 @@ _SUBMODULES = {
     "rundir",
     "jobs",
     "proxies",
+    "oneshot",
 }
 
 
 def __getattr__(name):
+    if name == "oneshot_search":
+        return importlib.import_module("keras_nas.oneshot").search
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     if name in _SUBMODULES:

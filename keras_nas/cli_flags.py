@@ -54,7 +54,9 @@ def search_flags() -> flags.FlagValues:
         "controller",
         d.controller,
         CONTROLLERS,
-        "Search algorithm: aging evolution, REINFORCE, predictor-guided (BANANAS-style), or random.",
+        "Search algorithm: trial-based aging evolution, REINFORCE, predictor-guided (BANANAS-style) "
+        "or random; or one-shot (one weight-sharing supernet, --space=nb201 or nasnet = the DARTS "
+        "cell space; docs/oneshot.md): darts, drnas, gdas, enas, spos, supernet-evolution.",
         flag_values=fv,
     )
     from keras_nas.data import NPZ_HELP

@@ -378,3 +378,70 @@ def test_predictor_controller_runs_from_the_cli(tmp_path):
     )
     s = search.run_search(cfg, log=lambda m: None)
     assert s["trials"]["completed"] == 3 and s["config"]["controller"] == "predictor"
+
+
+def test_oneshot_darts_search_and_train_from_the_cli(tmp_path, capsys):
+    """`keras-nas search --space=nasnet --controller=darts` (the DARTS cell-space supernet) on a tiny
+    .npz (16 training images: one step), then `keras-nas train --run_dir` retrains the derived
+    genotype; steps run eagerly (tiny)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "tiny.npz"
+    np.savez(
+        npz,
+        x_train=rng.random((20, 8, 8, 1), dtype=np.float32),
+        y_train=rng.integers(0, 2, 20),
+        x_test=rng.random((8, 8, 8, 1), dtype=np.float32),
+        y_test=rng.integers(0, 2, 8),
+    )
+    out = tmp_path / "run"
+    assert (
+        cli.main(
+            [
+                "search",
+                "--space=nasnet",
+                "--controller=darts",
+                f"--data={npz}",
+                f"--output_dir={out}",
+                "--epochs=1",
+                "--num_blocks=2",
+                "--ops=identity,sep_conv_3x3",
+                "--filters=2",
+                "--num_cells=1",
+                "--batch_size=16",
+                "--run_eagerly",
+                "--notensorboard",
+                "--seed=1",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "one-shot search (darts) finished" in text
+    run = json.loads((out / "run.json").read_text())
+    assert (
+        run["job"] == "oneshot"
+        and run["space"] == "nasnet"
+        and run["oneshot"]["strategy"] == "darts"
+    )
+    g = rundir.load_architecture(str(out))
+    assert g.normal.num_blocks == 2 and g.normal.concat == (2, 3) and "none" not in g.ops_used
+    assert set(g.ops_used) <= {"identity", "sep_conv_3x3"}
+    assert (
+        cli.main(
+            [
+                "train",
+                f"--run_dir={out}",
+                "--epochs=1",
+                "--num_cells=1",
+                "--filters=2",
+                "--batch_size=16",
+                "--run_eagerly",
+            ]
+        )
+        == 0
+    )
+    assert "held-out test accuracy" in capsys.readouterr().out
+    t = json.loads((out / "final" / "train.json").read_text())
+    assert t["architecture"] == str(g) and 0.0 <= t["test_accuracy"] <= 1.0

@@ -204,6 +204,38 @@ class Cell(keras.layers.Layer):
             return "reduce"
         return "project" if pp_shape[-1] != self.filters else "keep"
 
+    def _build_preprocess(self, prev_shape, pp_shape) -> list:
+        """The layers that make states 0 and 1 from ``[prev, prev_prev]``; returns their channels.
+        (Shared with the DARTS supernet's mixed cell, ``keras_nas.blocks.supernet_darts``.)"""
+        F, kw = self.filters, self._bn_kw()
+        self.pp_mode = self._prev_prev_mode(prev_shape, pp_shape)
+        self.preprocess0 = self._make(
+            ops_lib.FactorizedReduction(F, 1, name="preprocess0", **kw), prev_shape[-1]
+        )
+        self.preprocess1 = None
+        raw_pp_channels = (pp_shape or prev_shape)[-1]
+        if self.pp_mode in ("reduce", "project"):
+            stride = 2 if self.pp_mode == "reduce" else 1
+            self.preprocess1 = self._make(
+                ops_lib.FactorizedReduction(F, stride, name="preprocess1", **kw), raw_pp_channels
+            )
+        channels = [F, F if self.preprocess1 is not None else raw_pp_channels]
+        self.state_channels = channels  # grows with the block outputs in build()
+        return channels
+
+    def _preprocess(self, inputs, training) -> list:
+        """States 0 and 1 of the cell from its inputs (see the module docstring)."""
+        if isinstance(inputs, (list, tuple)):
+            prev, pp = inputs
+        else:
+            prev, pp = inputs, None
+        s0 = self.preprocess0.call_op(prev, training)
+        if self.preprocess1 is not None:
+            s1 = self.preprocess1.call_op(pp, training)
+        else:
+            s1 = pp if pp is not None else prev
+        return [s0, s1]
+
     def build(self, input_shape):
         if _is_shape_list(input_shape):
             if len(input_shape) != 2:
@@ -218,19 +250,7 @@ class Cell(keras.layers.Layer):
                 f"Cell {self.name} expects 4D (batch, height, width, channels) inputs, got {prev_shape}."
             )
         F, kw = self.filters, self._bn_kw()
-        self.pp_mode = self._prev_prev_mode(prev_shape, pp_shape)
-        self.preprocess0 = self._make(
-            ops_lib.FactorizedReduction(F, 1, name="preprocess0", **kw), prev_shape[-1]
-        )
-        self.preprocess1 = None
-        raw_pp_channels = (pp_shape or prev_shape)[-1]
-        if self.pp_mode in ("reduce", "project"):
-            stride = 2 if self.pp_mode == "reduce" else 1
-            self.preprocess1 = self._make(
-                ops_lib.FactorizedReduction(F, stride, name="preprocess1", **kw), raw_pp_channels
-            )
-        channels = [F, F if self.preprocess1 is not None else raw_pp_channels]
-        self.state_channels = channels
+        channels = self._build_preprocess(prev_shape, pp_shape)
         ops_list = []
         for b, blk in enumerate(self.genotype.blocks):
             for j, (i, name) in enumerate(zip(blk.inputs, blk.ops)):
@@ -278,16 +298,7 @@ class Cell(keras.layers.Layer):
     # ------------------------------------------------------------------- call
     def call(self, inputs, training=None):
         training = bool(training)
-        if isinstance(inputs, (list, tuple)):
-            prev, pp = inputs
-        else:
-            prev, pp = inputs, None
-        s0 = self.preprocess0.call_op(prev, training)
-        if self.preprocess1 is not None:
-            s1 = self.preprocess1.call_op(pp, training)
-        else:
-            s1 = pp if pp is not None else prev
-        states = [s0, s1]
+        states = self._preprocess(inputs, training)
         k = 0
         for blk in self.genotype.blocks:
             outs = []

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from keras_nas import families, rundir
 from keras_nas.jobs import advice, common
+from keras_nas.jobs import oneshot as oneshot_job
 from keras_nas.jobs.search_config import (  # noqa: F401 (re-exported: callers read them from here)
     CONTROLLERS,
     COST_HELP,
@@ -46,6 +47,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
     """Run (or resume) a search; return the summary that is also written to ``run.json``."""
     check_search_config(cfg)
     check_resume(cfg)
+    if cfg.controller in oneshot_job.CONTROLLERS:
+        return oneshot_job.run_oneshot(cfg, log)
     t0 = time.time()
     from keras_nas import data as data_lib
     from keras_nas import reporting, visualize
@@ -263,6 +266,8 @@ def run_search(cfg: SearchConfig, log: Callable[[str], Any] = print) -> dict:
 
 
 def search_summary_text(s: dict) -> str:
+    if s.get("job") == "oneshot":
+        return oneshot_job.summary_text(s)
     from keras_nas import visualize
 
     b, files, out = s["best"], s["files"], s["config"]["output_dir"]

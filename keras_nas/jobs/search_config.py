@@ -14,10 +14,12 @@ from typing import Any, Optional
 
 from keras_nas import families, rundir
 from keras_nas.jobs import advice
+from keras_nas.jobs import oneshot as oneshot_job
 from keras_nas.rundir import PROJECT_NAME, JobError
 
 SPACES = tuple(families.FAMILIES)
-CONTROLLERS = ("evolution", "reinforce", "predictor", "random")
+# one-shot controllers: keras_nas/jobs/oneshot.py
+CONTROLLERS = ("evolution", "reinforce", "predictor", "random") + oneshot_job.CONTROLLERS
 EARLY_STOPPING = ("none", "median", "asha")
 # keras_nas.proxies.NAMES, spelled out so the CLI checks --proxy without importing TensorFlow
 PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "params", "flops")
@@ -163,6 +165,8 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--space must be one of {list(SPACES)}, got {cfg.space!r}.")
     if cfg.controller not in CONTROLLERS:
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
+    if cfg.controller in oneshot_job.CONTROLLERS:
+        oneshot_job.check_oneshot_config(cfg)
     if cfg.early_stopping not in EARLY_STOPPING:
         raise JobError(
             f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}."
@@ -251,7 +255,10 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(
             f"--image_size {cfg.image_size} is too small: the NASNet network needs at least 4."
         )
-    try:
-        cfg.make_space()
+    try:  # one-shot: the DARTS cell space takes 'none' (--ops=darts), the trial-based one does not
+        if cfg.controller in oneshot_job.CONTROLLERS:
+            oneshot_job.oneshot_ops(cfg)
+        else:
+            cfg.make_space()
     except ValueError as e:
         raise JobError(f"--ops={cfg.ops}: {e}") from None
