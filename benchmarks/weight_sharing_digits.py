@@ -12,7 +12,7 @@ invocation by the derived cells' own trainings).
 Baselines given the same wall-clock (``--baselines``): aging evolution and the PredictorOracle's
 controller, ask/tell, each proposal trained from scratch with the search seed (``train_cell``), its
 ``val_accuracy`` the signal, until the budget (the median wall-clock of the one-shot searches of the
-invocation, or ``--baseline_seconds``) is spent; the answer is the best-val cell, scored like the
+invocation, or ``--baseline_seconds``; or ``--baseline_cells`` trainings) is spent; the answer is the best-val cell, scored like the
 one-shot cells.
 
     python benchmarks/weight_sharing_digits.py --strategies darts,drnas,gdas,enas,spos,supernet-evolution \\
@@ -102,7 +102,9 @@ def run_baseline(name, seed, budget_s, args):
         ctrl.observe(values, r["val_accuracy"], ps)
         if best is None or r["val_accuracy"] > best[1]:
             best = (cell, r["val_accuracy"])
-        if time.perf_counter() - t0 >= budget_s:
+        if (args.baseline_cells and n >= args.baseline_cells) or (
+            not args.baseline_cells and time.perf_counter() - t0 >= budget_s
+        ):
             break
     return best[0], time.perf_counter() - t0, n
 
@@ -122,6 +124,13 @@ def main(argv=None):
         "--tag", default="", help="label stored with each row (e.g. a settings variant)"
     )
     ap.add_argument("--baseline_seconds", type=float, default=None)
+    ap.add_argument(
+        "--baseline_cells",
+        type=int,
+        default=0,
+        help="give each baseline this many cell trainings instead of a wall-clock budget (the one-shot "
+        "searches' cost in cell trainings measured under their own load: the same cost on a noisy machine)",
+    )
     ap.add_argument("--population", type=int, default=5)
     ap.add_argument("--sample", type=int, default=2)
     ap.add_argument("--table", default=DEFAULT_TABLE)
@@ -190,8 +199,10 @@ def main(argv=None):
                     ),
                 )
             )
-    budget = args.baseline_seconds or (
-        statistics.median(oneshot_seconds) if oneshot_seconds else None
+    budget = (
+        args.baseline_cells
+        or args.baseline_seconds
+        or (statistics.median(oneshot_seconds) if oneshot_seconds else None)
     )
     for name in [b for b in args.baselines.split(",") if b]:
         if budget is None:
