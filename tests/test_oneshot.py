@@ -271,3 +271,10 @@ def test_darts_concentrates_on_the_op_that_can_see_the_pattern():
             p,
         )  # 0->1: the input of every later node
     assert np.mean(mass) > 0.55, mass  # 0.5: no preference (measured 0.59)
+
+
+def test_cli_architecture_learning_rate_follows_the_run_length():
+    from keras_nas.jobs import oneshot as job
+
+    assert job.arch_learning_rate(90) == 1e-2  # the digits runs: 3e-4 left the weights uniform
+    assert job.arch_learning_rate(50 * 390) == 3e-4  # DARTS' CIFAR-10 run keeps DARTS' rate

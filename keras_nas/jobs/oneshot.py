@@ -31,6 +31,18 @@ from keras_nas.rundir import BEST_GENOTYPE, RUN_JSON, JobError
 
 CONTROLLERS = ("darts", "drnas", "gdas", "enas", "spos", "supernet-evolution")
 DEFAULT_EPOCHS = 20
+# DARTS' architecture learning rate (3e-4) is made for ~20,000 steps (50 epochs of CIFAR-10); with a
+# few hundred it leaves the architecture weights uniform (measured on the digits table: 0.20 +- 0.01
+# after 90 steps), and 1e-2 worked there (benchmarks/README.md, weight-sharing section).
+SMALL_RUN_STEPS = 2000
+ARCH_LR_SMALL, ARCH_LR_DARTS = 1e-2, 3e-4
+
+
+def arch_learning_rate(steps: int) -> float:
+    """The architecture learning rate for a search of ``steps`` weight steps."""
+    return ARCH_LR_SMALL if steps < SMALL_RUN_STEPS else ARCH_LR_DARTS
+
+
 SPACE_OF = {"nb201": "nb201", "nasnet": "darts"}  # --space -> keras_nas.oneshot space
 
 
@@ -94,6 +106,11 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
                 os.remove(path)
     epochs = cfg.epochs or DEFAULT_EPOCHS
     ops = oneshot_ops(cfg)
+    steps = epochs * max(1, len(ds.y_train) // cfg.batch_size)
+    arch_lr = arch_learning_rate(steps)
+    log(
+        f"one-shot {cfg.controller}: {epochs} supernet epochs, {steps} steps, architecture learning rate {arch_lr:g}"
+    )
     try:
         r = oneshot.search(
             ds.x_train,
@@ -113,6 +130,7 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
             optimizer="adam",
             learning_rate=cfg.learning_rate,
             learning_rate_min=0.0,
+            arch_learning_rate=arch_lr,
             num_samples=cfg.max_trials,
             population_size=cfg.population_size,
             sample_size=cfg.sample_size,
