@@ -107,7 +107,53 @@ class AgingEvolutionOracle(ControllerOracle):
         return [dict(m) for m in self.controller.population]
 
 
-class ReinforceOracle(ControllerOracle):
+class _ForwardingOracle(ControllerOracle):
+    """An oracle whose keyword arguments that are not :class:`ControllerOracle` options go to
+    its controller's constructor (unknown ones are refused, naming both sets of valid names).
+
+    Subclasses name the controller (:meth:`controller_class`) and the oracle options the
+    controller keeps for itself (``kept_options``).
+    """
+
+    kept_options: frozenset = frozenset()
+
+    @classmethod
+    def controller_class(cls):
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
+        options = set(oracle_options()) - self.kept_options
+        oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in options}
+        _reject_unknown(type(self), kwargs, extra=_keyword_names(self.controller_class().__init__))
+        self._controller_kwargs = kwargs
+        super().__init__(
+            objective,
+            max_trials,
+            seed,
+            hyperparameters,
+            allow_new_entries,
+            tune_new_entries,
+            max_retries_per_trial,
+            max_consecutive_failed_trials,
+            **oracle_kwargs,
+        )
+
+    def make_controller(self):
+        return self.controller_class()(seed=self.seed, **self._controller_kwargs)
+
+
+class ReinforceOracle(_ForwardingOracle):
     """REINFORCE (policy-gradient) controller as a keras-tuner Oracle.
 
     Keyword arguments that are not :class:`ControllerOracle` options go to
@@ -115,43 +161,16 @@ class ReinforceOracle(ControllerOracle):
     the controller applies it, and takes ``"cube"``).
     """
 
-    def __init__(
-        self,
-        objective=None,
-        max_trials=10,
-        seed=None,
-        hyperparameters=None,
-        allow_new_entries=True,
-        tune_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        **kwargs,
-    ):
+    kept_options = frozenset({"reward_transform"})
+
+    @classmethod
+    def controller_class(cls):
         from keras_nas.controllers.reinforce import ReinforceController
 
-        options = set(oracle_options()) - {"reward_transform"}
-        oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in options}
-        _reject_unknown(type(self), kwargs, extra=_keyword_names(ReinforceController.__init__))
-        self._controller_kwargs = kwargs
-        super().__init__(
-            objective,
-            max_trials,
-            seed,
-            hyperparameters,
-            allow_new_entries,
-            tune_new_entries,
-            max_retries_per_trial,
-            max_consecutive_failed_trials,
-            **oracle_kwargs,
-        )
-
-    def make_controller(self):
-        from keras_nas.controllers.reinforce import ReinforceController
-
-        return ReinforceController(seed=self.seed, **self._controller_kwargs)
+        return ReinforceController
 
 
-class PredictorOracle(ControllerOracle):
+class PredictorOracle(_ForwardingOracle):
     """Predictor-guided (BANANAS-style) search as a keras-tuner Oracle.
 
     Keyword arguments that are not :class:`ControllerOracle` options go to
@@ -159,39 +178,11 @@ class PredictorOracle(ControllerOracle):
     ``acquisition``, ``num_candidates``, ``encoding``, ``warm_start`` ...).
     """
 
-    def __init__(
-        self,
-        objective=None,
-        max_trials=10,
-        seed=None,
-        hyperparameters=None,
-        allow_new_entries=True,
-        tune_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        **kwargs,
-    ):
+    @classmethod
+    def controller_class(cls):
         from keras_nas.controllers.predictor import PredictorController
 
-        oracle_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in set(oracle_options())}
-        _reject_unknown(type(self), kwargs, extra=_keyword_names(PredictorController.__init__))
-        self._controller_kwargs = kwargs
-        super().__init__(
-            objective,
-            max_trials,
-            seed,
-            hyperparameters,
-            allow_new_entries,
-            tune_new_entries,
-            max_retries_per_trial,
-            max_consecutive_failed_trials,
-            **oracle_kwargs,
-        )
-
-    def make_controller(self):
-        from keras_nas.controllers.predictor import PredictorController
-
-        return PredictorController(seed=self.seed, **self._controller_kwargs)
+        return PredictorController
 
 
 class RandomOracle(ControllerOracle):
