@@ -441,13 +441,12 @@ class AgingEvolution(ControllerTuner):
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
 
 
-class ReinforceSearch(ControllerTuner):
-    """REINFORCE controller search with ``kt.RandomSearch``'s arguments.
+class _ForwardingSearch(ControllerTuner):
+    """A tuner over a :class:`~keras_nas.tuning.oracle._ForwardingOracle`: keyword arguments that
+    are neither ``keras_tuner.Tuner``'s nor the oracle's options go to the controller (or pass
+    ``controller_kwargs={...}``). Subclasses name the oracle class (``oracle_class``)."""
 
-    Keyword arguments that are neither ``keras_tuner.Tuner``'s nor the oracle's options go
-    to ``keras_nas.controllers.reinforce.ReinforceController`` (or pass
-    ``controller_kwargs={...}``).
-    """
+    oracle_class = None
 
     def __init__(
         self,
@@ -465,13 +464,12 @@ class ReinforceSearch(ControllerTuner):
         controller_kwargs=None,
         **kwargs,
     ):
-        from keras_nas.controllers.reinforce import ReinforceController
-
         self.seed = seed
-        controller_opts = oracle_lib._keyword_names(ReinforceController.__init__)
+        controller = self.oracle_class.controller_class()
+        controller_opts = oracle_lib._keyword_names(controller.__init__)
         oracle_kw, kwargs = _split(type(self), kwargs, controller_opts)
         oracle_kw.update(controller_kwargs or {})
-        oracle = oracle_lib.ReinforceOracle(
+        oracle = self.oracle_class(
             objective,
             max_trials,
             seed,
@@ -483,6 +481,17 @@ class ReinforceSearch(ControllerTuner):
             **oracle_kw,
         )
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
+
+
+class ReinforceSearch(_ForwardingSearch):
+    """REINFORCE controller search with ``kt.RandomSearch``'s arguments.
+
+    Keyword arguments that are neither ``keras_tuner.Tuner``'s nor the oracle's options go
+    to ``keras_nas.controllers.reinforce.ReinforceController`` (or pass
+    ``controller_kwargs={...}``).
+    """
+
+    oracle_class = oracle_lib.ReinforceOracle
 
 
 class RandomArchitectureSearch(ControllerTuner):
@@ -520,7 +529,7 @@ class RandomArchitectureSearch(ControllerTuner):
         super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
 
 
-class PredictorSearch(ControllerTuner):
+class PredictorSearch(_ForwardingSearch):
     """Predictor-guided (BANANAS-style) search with ``kt.RandomSearch``'s arguments.
 
     Keyword arguments that are neither ``keras_tuner.Tuner``'s nor the oracle's options go to
@@ -529,37 +538,4 @@ class PredictorSearch(ControllerTuner):
     ``controller_kwargs={...}``.
     """
 
-    def __init__(
-        self,
-        hypermodel=None,
-        objective=None,
-        max_trials=10,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        *,
-        report_params=None,
-        controller_kwargs=None,
-        **kwargs,
-    ):
-        from keras_nas.controllers.predictor import PredictorController
-
-        self.seed = seed
-        controller_opts = oracle_lib._keyword_names(PredictorController.__init__)
-        oracle_kw, kwargs = _split(type(self), kwargs, controller_opts)
-        oracle_kw.update(controller_kwargs or {})
-        oracle = oracle_lib.PredictorOracle(
-            objective,
-            max_trials,
-            seed,
-            hyperparameters,
-            allow_new_entries,
-            tune_new_entries,
-            max_retries_per_trial,
-            max_consecutive_failed_trials,
-            **oracle_kw,
-        )
-        super().__init__(oracle, hypermodel, report_params=report_params, **kwargs)
+    oracle_class = oracle_lib.PredictorOracle
