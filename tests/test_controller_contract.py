@@ -115,6 +115,30 @@ def test_state_round_trip_gives_the_same_future(make, space_name):
     assert _drive(a, space, 8) == _drive(b, space, 8)
 
 
+def test_batches_and_released_proposals_never_break_it(make):
+    """propose_batch gives n complete proposals; releasing some and observing the rest keeps the
+    controller proposing complete values, and its state still round-trips."""
+    space = SPACES["cells"]
+    ctrl = make(2)
+    _drive(ctrl, space, 12)
+    for _ in range(3):
+        batch = ctrl.propose_batch(space, 3)
+        assert len(batch) == 3
+        for i, (v, _origin) in enumerate(batch):
+            v = space.complete(v, ctrl.sample_value)
+            assert set(v) == {p.name for p in space.active_params(v)}
+            if i:
+                ctrl.release(v, space)
+            else:
+                ctrl.observe(v, _reward(v), space)
+    assert len(_drive(ctrl, space, 4)) == 4
+    b = make(9)
+    b.set_state(json.loads(json.dumps(ctrl.get_state())))
+    if ctrl.get_arrays() is not None:
+        b.set_arrays({k: v.copy() for k, v in ctrl.get_arrays().items()})
+    assert _drive(ctrl, space, 3) == _drive(b, space, 3)
+
+
 def test_failed_rewards_never_break_it(make):
     space = SPACES["cells"]
     ctrl = make(1)

@@ -132,6 +132,30 @@ def test_ranked_moves_pick_the_best_scored_unseen_candidate():
     assert [ctrl.propose(tiny)["x"] for _ in range(4)] == ["a", "b", "c", "a"]
 
 
+def test_predictor_ranks_one_candidate_set_and_gets_its_unchosen_proposals_back():
+    """PredictorController.propose_batch: the n best of one acquisition pass, distinct and pending;
+    the wrapper releases the unchosen ones (they may come back), where discard would blacklist them."""
+    from keras_nas.controllers.predictor import PredictorController
+
+    inner = PredictorController(seed=5, num_initial=4)
+    _drive(inner, NB201, 6, reward=conv3)
+    batch = inner.propose_batch(NB201, 5)
+    keys = [inner._key(v) for v, _ in batch]
+    assert len(set(keys)) == 5 and all(o == "acquisition" for _, o in batch)
+    assert set(keys) <= set(inner.pending) and not inner.discarded
+    inner.release(batch[1][0], NB201)
+    assert keys[1] not in inner.pending and keys[1] not in inner._seen_keys()
+    inner.discard(batch[2][0], NB201)
+    assert keys[2] in inner.discarded and keys[2] in inner._seen_keys()
+
+    proxy = CountingProxy(conv3)
+    ctrl = ProxyAssisted(PredictorController(seed=6, num_initial=4), proxy, candidates=5, seed=6)
+    _drive(ctrl, NB201, 12, reward=lambda v: conv3(v) / 6)
+    assert ctrl.num_ranked > 0
+    assert not ctrl.inner.discarded and not ctrl.inner.pending  # unchosen: released, not banned
+    assert len(ctrl.inner.history) == 12
+
+
 def test_proxy_calls_are_counted_exactly():
     proxy = CountingProxy()
     ctrl = ProxyAssisted(RandomController(seed=5), proxy, samples=40, candidates=4, seed=5)

@@ -64,8 +64,23 @@ class Controller(abc.ABC):
         REINFORCE gives it a defined update). Larger reward is better."""
 
     def discard(self, values: Mapping[str, Any], space: ParamSpace) -> None:
-        """A proposal (``values``, normally the last one) was rejected -- a duplicate, or a candidate a
-        proxy ranked lower -- and will never be observed."""
+        """A proposal (``values``, normally the last one) was rejected -- e.g. it duplicates an
+        earlier trial -- and will never be observed (see :meth:`release` for "not this time")."""
+
+    def propose_batch(self, space: ParamSpace, n: int) -> list:
+        """``n`` proposals at once, as ``(values, origin)`` pairs, for a caller that keeps some and
+        hands the others back through :meth:`release` (proxy-ranked moves). Default: ``n`` calls of
+        :meth:`propose`; a model-based controller can rank one candidate set instead."""
+        out = []
+        for _ in range(int(n)):
+            values = self.propose(space)
+            out.append((values, self.last_origin))
+        return out
+
+    def release(self, values: Mapping[str, Any], space: ParamSpace) -> None:
+        """A proposal the caller did not use this time (it kept another of a batch) and that may be
+        proposed again later. Default: :meth:`discard`."""
+        self.discard(values, space)
 
     def warm_up(
         self, ranked: Sequence[tuple], space: ParamSpace, top: Optional[int] = None

@@ -363,11 +363,51 @@ class PredictorController(Controller):
         return m * sd + mu, s * sd
 
     def _acquire(self, space):
+        scored = self._acquisition(space)
+        if scored is None:
+            self.last_origin = "random"
+            return self._random_unseen(space), None
+        cands, m, score = scored
+        i = int(np.argmax(score))
+        self.last_origin = "acquisition"
+        mu, sd = self._y_scale
+        return cands[i], float(m[i] * sd + mu)
+
+    def propose_batch(self, space: ParamSpace, n: int) -> list:
+        """The ``n`` best candidates of one acquisition pass (one candidate set, one Thompson
+        draw), each registered as a proposal; before the model phase, ``n`` plain proposals."""
+        n = int(n)
+        if n <= 1 or self.num_warm < len(self.warm_start):
+            return super().propose_batch(space, n)
+        if self.num_initial_done < self.num_initial or len(self._ok) < 2:
+            return super().propose_batch(space, n)
+        scored = self._acquisition(space)
+        if scored is None:
+            return super().propose_batch(space, n)
+        cands, m, score = scored
+        mu, sd = self._y_scale
+        out = []
+        for i in np.argsort(-score, kind="stable")[:n]:
+            values = cands[int(i)]
+            self.num_proposed += 1
+            self.pending[self._key(values)] = {"values": values, "pred": float(m[i] * sd + mu)}
+            self._mark_seen(values)
+            out.append((values, "acquisition"))
+        self.last_origin = "acquisition"
+        return out
+
+    def release(self, values: Mapping[str, Any], space: ParamSpace = None) -> None:
+        """Not used this time: forget the proposal (unlike :meth:`discard`, it may come back)."""
+        key = self._key(values)
+        if self.pending.pop(key, None) is not None:
+            self._seen = self._seen_equiv = None  # derived sets: rebuilt without it
+
+    def _acquisition(self, space):
+        """(candidates, predicted means, acquisition scores), or None without candidates."""
         enc = self._ensure_model(space)
         cands = self._candidates(space)
         if not cands:
-            self.last_origin = "random"
-            return self._random_unseen(space), None
+            return None
         m, s = self._model.predict(enc.matrix(cands))
         rng = np.random.default_rng(self.rng.getrandbits(62))
         if self.exploit_prob and rng.random() < self.exploit_prob:
@@ -381,10 +421,7 @@ class PredictorController(Controller):
             best = (max(h["reward"] for h in self._ok) - mu) / sd
             z = (m - best) / np.maximum(s, 1e-12)
             score = (m - best) * _norm_cdf(z) + s * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        i = int(np.argmax(score))
-        self.last_origin = "acquisition"
-        mu, sd = self._y_scale
-        return cands[i], float(m[i] * sd + mu)
+        return cands, m, score
 
     def _candidates(self, space) -> list:
         seen = self._seen_keys()

@@ -15,7 +15,9 @@ proxy evaluations in two places:
   so it observes them as its first trials (a predictor's prior).
 * **Ranked moves** (``candidates`` = C > 1): each later proposal asks the inner controller for C
   proposals, scores them, and keeps the best-scored one not proposed before (the best-scored one
-  if all were); the others are handed back through ``discard``. Proposals the inner controller
+  if all were); the others are handed back through ``release`` (they may be proposed again).
+  The C proposals come from the inner controller's ``propose_batch`` (the predictor ranks one
+  candidate set instead of running C acquisitions). Proposals the inner controller
   marks as its initial phase or a deliberate re-evaluation (``last_origin`` ``"warm"``,
   ``"random"`` or ``"identity"``) are taken as they are, and with probability ``explore`` the
   first candidate is taken unranked (Abdelfattah et al.'s notebook keeps a random move 25% of
@@ -217,10 +219,10 @@ class ProxyAssisted(Controller):
             or (self.explore and self.rng.random() < self.explore)
         ):
             return self._chosen(first, origin, space)
-        cands = [(first, origin)]
-        for _ in range(self.candidates - 1):
-            v = space.complete(self.inner.propose(space), self.inner.sample_value)
-            cands.append((v, self.inner.last_origin))
+        cands = [(first, origin)] + [
+            (space.complete(v, self.inner.sample_value), o)
+            for v, o in self.inner.propose_batch(space, self.candidates - 1)
+        ]
         scored = [
             (self.score(v, space), _key(space, v) not in self.seen, i)
             for i, (v, _) in enumerate(cands)
@@ -230,7 +232,7 @@ class ProxyAssisted(Controller):
         ]  # unseen first, then score, then order
         for i, (v, _) in enumerate(cands):
             if i != best:
-                self.inner.discard(v, space)
+                self.inner.release(v, space)
         self.num_ranked += 1
         return self._chosen(cands[best][0], cands[best][1], space, scored[best][0])
 
