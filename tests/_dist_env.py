@@ -2,6 +2,7 @@
 
 import os
 import socket
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -10,6 +11,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_listening(port: int, proc, limit_s: float) -> bool:
+    """Wait until the chief accepts connections on ``port`` (True); False once ``proc`` has exited
+    or ``limit_s`` (a hang guard: pass a load-scaled limit) has passed."""
+    end = time.monotonic() + limit_s
+    while proc.poll() is None and time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
 
 
 def cluster_env(port: int) -> dict:

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import pytest
-from _dist_env import cluster_env, free_port, stop_all
+from _dist_env import cluster_env, free_port, stop_all, wait_until_listening
 from _timing import scaled, wait_while_progressing
 
 pytest.importorskip("keras_tuner")
@@ -164,7 +165,8 @@ def test_paused_worker_exits_once_the_chief_is_done(tmp_path):
     instead of waiting in keras-tuner's one-hour gRPC timeout."""
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    base = cluster_env(free_port())
+    port = free_port()
+    base = cluster_env(port)
     ev = str(tmp_path / "events.log")
     procs, logs = {}, {}
     n_trials = 4
@@ -177,6 +179,8 @@ def test_paused_worker_exits_once_the_chief_is_done(tmp_path):
                 stdout=logs[tid],
                 stderr=subprocess.STDOUT,
             )
+            if tid == "chief":  # workers wait at most chief_timeout_s (5 s) for it to come up
+                assert wait_until_listening(port, procs[tid], scaled(STALL_S)), "chief not up"
         seen, last_change = -1, time.monotonic()
         while not any(e[:2] == ["start", "tuner0"] for e in _events(ev)):
             events = _events(ev)
@@ -203,3 +207,55 @@ def test_paused_worker_exits_once_the_chief_is_done(tmp_path):
     )
     assert paused in [t for t, *_ in summary["expired"]]  # its trial was handed over
     assert "no longer answers" in (tmp_path / "tuner0.log").read_text()
+
+
+def test_worker_started_after_the_chief_finished_exits(tmp_path):
+    """A worker whose first call comes after the chief has finished (it started late, e.g. on a
+    loaded machine) leaves within its chief_timeout_s with a clear message. keras-tuner's first
+    call waits an hour for a chief (``wait_for_ready``): test_distributed.py's tuner0 hung so in
+    CI while tuner1 ran every trial and the chief exited."""
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    base = dict(cluster_env(free_port()), TRIAL_SLEEP_S="0.1")
+    ev = str(tmp_path / "events.log")
+    procs, logs = {}, {}
+
+    def start(tid, **env):
+        logs[tid] = open(tmp_path / f"{tid}.log", "a")
+        procs[tid] = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), "2"],
+            env=dict(base, KERASTUNER_TUNER_ID=tid, **env),
+            stdout=logs[tid],
+            stderr=subprocess.STDOUT,
+        )
+
+    try:
+        start("chief")
+        start("tuner1")
+        assert wait_while_progressing([procs["chief"], procs["tuner1"]], [tmp_path], STALL_S)
+        assert procs["chief"].returncode == 0, (tmp_path / "chief.log").read_text()[-3000:]
+        start("tuner0", CHIEF_TIMEOUT_S="2")  # the chief has exited: its port is closed
+        assert wait_while_progressing([procs["tuner0"]], [tmp_path / "tuner0.log"], 30), (
+            "a worker started after the chief finished hangs"
+        )
+    finally:
+        stop_all(procs, logs)
+    log = (tmp_path / "tuner0.log").read_text()
+    assert procs["tuner0"].returncode == 0, log[-3000:]
+    assert "no chief answered" in log and "chief_timeout_s=2" in log, log[-3000:]
+    assert not any(e[:2] == ["start", "tuner0"] for e in _events(ev))
+
+
+def test_fail_fast_client_gives_up_on_a_missing_chief(monkeypatch):
+    """The worker's first call waits at most chief_timeout_s (keras-tuner passes timeout=3600)."""
+    from keras_tuner.src import protos
+
+    from keras_nas.tuning import internals
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(free_port()))  # nothing listens there
+    client = internals.fail_fast_client(types.SimpleNamespace(stub=None), 0.5)
+    request = protos.get_service().CreateTrialRequest(tuner_id="tuner0")
+    with pytest.raises(internals.ChiefGone, match="no chief answered"):
+        client.stub.CreateTrial(request, wait_for_ready=True, timeout=3600)
+    assert not client.stub.connected

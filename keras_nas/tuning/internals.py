@@ -345,18 +345,26 @@ def set_project_dir(oracle, directory, project_name) -> None:
 
 
 class ChiefGone(kt.errors.FatalError):
-    """The chief stopped answering after the search was under way: it finished (or was
-    restarted elsewhere); a worker that was paused or cut off exits instead of waiting."""
+    """No chief answered the worker within ``chief_timeout_s``: it finished (before this worker
+    connected, or while the worker was paused or cut off), was restarted elsewhere, or never
+    started. The worker exits instead of waiting in keras-tuner's one-hour gRPC timeout."""
+
+
+# Pauses between a worker's attempts to reach a chief that is not listening (first, longest).
+# gRPC's default starts at 1 s and grows to 120 s: a worker that started before its chief could
+# sleep through the chief's whole (short) search, then wait for a chief that has gone.
+RECONNECT_BACKOFF_MS = (100, 500)
 
 
 class _FailFastStub:
-    """Wraps the worker's gRPC stub: until the first answer every call waits for the chief as
-    keras-tuner does (one-hour timeout), so workers may start before it. After that a call waits
-    at most ``timeout`` s for the chief (long enough for a restarted chief to come back), then
-    raises :class:`ChiefGone` (keras-tuner would wait an hour for a chief that has finished)."""
+    """Wraps the worker's gRPC stub: every call waits at most ``timeout`` s for the chief (from
+    the first call on: long enough for a chief that starts after its workers, or restarts, to
+    come up), then raises :class:`ChiefGone`. keras-tuner waits an hour (``wait_for_ready``), so
+    a worker whose first call came after the chief had finished hung for an hour."""
 
-    def __init__(self, stub, timeout):
-        self._stub, self._timeout, self.connected = stub, float(timeout), False
+    def __init__(self, stub, timeout, target=""):
+        self._stub, self._timeout, self._target = stub, float(timeout), target
+        self.connected = False  # the chief has answered once
 
     def __getattr__(self, name):
         import grpc
@@ -364,20 +372,26 @@ class _FailFastStub:
         fn = getattr(self._stub, name)
 
         def call(request, **kw):
-            if self.connected:
-                kw["timeout"] = min(float(kw.get("timeout") or self._timeout), self._timeout)
+            kw["timeout"] = min(float(kw.get("timeout") or self._timeout), self._timeout)
             try:
                 out = fn(request, **kw)
             except grpc.RpcError as e:
-                if self.connected and e.code() in (
+                if e.code() not in (
                     grpc.StatusCode.UNAVAILABLE,
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                 ):
+                    raise
+                if self.connected:
                     raise ChiefGone(
                         f"keras-nas worker: the chief no longer answers ({e.code().name}); the search "
                         "has finished or moved, so this worker exits."
                     ) from None
-                raise
+                raise ChiefGone(
+                    f"keras-nas worker: no chief answered at {self._target} within "
+                    f"chief_timeout_s={self._timeout:g} s ({e.code().name}): the search has finished "
+                    "before this worker connected, or its chief is not running (start the chief, or "
+                    "raise chief_timeout_s if it starts later than its workers); this worker exits."
+                ) from None
             self.connected = True
             return out
 
@@ -385,6 +399,19 @@ class _FailFastStub:
 
 
 def fail_fast_client(client, timeout: float):
-    """Make an ``OracleClient``'s calls fail fast once the chief has answered (see :class:`_FailFastStub`)."""
-    client.stub = _FailFastStub(client.stub, timeout)
+    """Give an ``OracleClient`` a channel that retries a missing chief often
+    (:data:`RECONNECT_BACKOFF_MS`) and calls that give up after ``timeout`` s (see :class:`_FailFastStub`)."""
+    import grpc
+    from keras_tuner.src import protos
+
+    target = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    first, longest = RECONNECT_BACKOFF_MS
+    channel = grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.initial_reconnect_backoff_ms", first),
+            ("grpc.max_reconnect_backoff_ms", longest),
+        ],
+    )
+    client.stub = _FailFastStub(protos.get_service_grpc().OracleStub(channel), timeout, target)
     return client

@@ -91,9 +91,11 @@ class ControllerTuner(reporting.ResultsSummaryMixin, internals.WalledTuner):
     * ``results_summary()`` shows each trial's architecture (genotype string) rather than its raw
       decisions (``raw=True`` adds them).
     * Distributed: workers send a heartbeat every ``heartbeat_interval_s`` while a trial runs
-      and sleep ``idle_sleep_s`` when the chief answers IDLE. Once connected, a worker whose chief
-      stops answering for ``chief_timeout_s`` (it finished, or was restarted elsewhere) leaves
-      ``search()`` at once instead of waiting in keras-tuner's one-hour gRPC timeout; a worker
+      and sleep ``idle_sleep_s`` when the chief answers IDLE. A worker whose chief does not
+      answer for ``chief_timeout_s`` (it finished, even before this worker's first call; was
+      restarted elsewhere; or has not started) leaves ``search()`` with a message instead of
+      waiting in keras-tuner's one-hour gRPC timeout: start the chief first, or raise
+      ``chief_timeout_s`` when it may start later than its workers; a worker
       paused past the chief's ``heartbeat_timeout_s`` finds its trial handed over: its late
       reports are ignored and it carries on with the next trial, or exits when none is left.
     """
