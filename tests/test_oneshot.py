@@ -180,6 +180,26 @@ def test_deterministic_for_a_seed():
         np.testing.assert_allclose(ra["probabilities"], rb["probabilities"], atol=1e-6)
 
 
+@pytest.mark.parametrize("strategy", ["drnas", "enas"])
+def test_warmup_epochs_train_only_the_shared_weights(strategy):
+    """During the warm-up the architecture does not move (no architecture step, no controller
+    phase) while the shared weights train; afterwards it learns."""
+    xt, yt, xv, yv = _data(seed=4)
+    kw = dict(TINY, epochs=3, strategy=strategy, seed=2, arch_learning_rate=0.5)
+    r = search(xt, yt, xv, yv, warmup_epochs=2, **kw)
+    first, second, third = (np.asarray(t["probabilities"]) for t in r.trace)
+    np.testing.assert_array_equal(first, second)  # frozen through both warm-up epochs
+    assert not np.allclose(second, third, atol=1e-6)  # learns in the first epoch after
+    if strategy == "drnas":
+        assert "arch_loss" not in r.trace[1] and "arch_loss" in r.trace[2]
+    else:
+        assert r.trace[1].get("controller_reward") is None
+        assert r.trace[2]["controller_reward"] is not None
+    assert r.trace[0]["train_loss"] != r.trace[1]["train_loss"]  # the weights did train
+    cold = search(xt, yt, xv, yv, **kw)
+    assert not np.allclose(np.asarray(cold.trace[0]["probabilities"]), first, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [
@@ -192,6 +212,8 @@ def test_deterministic_for_a_seed():
         (dict(learning_rate=-1), ["learning_rate"]),
         (dict(tau_min=2.0, tau_max=1.0), ["tau_min"]),
         (dict(num_classes=2), ["num_classes", "labels"]),
+        (dict(warmup_epochs=2), ["warmup_epochs", "smaller than epochs"]),
+        (dict(warmup_epochs=-1), ["warmup_epochs"]),
     ],
 )
 def test_bad_arguments_name_the_problem(kwargs, words):

@@ -81,7 +81,13 @@ class Architect:
         self.seed = int(seed)
         self.epochs = int(epochs)
         self.opt = options
+        self.warmup_epochs = int(options.get("warmup_epochs", 0) or 0)
         self.E, self.K = space.num_edges, space.num_ops
+
+    def learns(self, epoch: int) -> bool:
+        """False during the warm-up epochs: the shared weights train on uniformly sampled (or,
+        for gradient strategies, uniformly mixed) children and the architecture stays put."""
+        return epoch >= self.warmup_epochs
 
     # called under the distribution strategy's scope
     def create_variables(self):
@@ -94,7 +100,7 @@ class Architect:
     def weight_arch(self, seed, tau, path):
         raise NotImplementedError
 
-    def host_path(self, rng):
+    def host_path(self, rng, epoch):
         return None
 
     def probabilities(self):
@@ -242,7 +248,7 @@ class Spos(Architect):
     def weight_arch(self, seed, tau, path):
         return None, path
 
-    def host_path(self, rng):
+    def host_path(self, rng, epoch):
         return self.space.random_path(rng)
 
     def select(self, loop):
@@ -311,11 +317,15 @@ class Enas(Architect):
     def weight_arch(self, seed, tau, path):
         return None, path
 
-    def host_path(self, rng):
+    def host_path(self, rng, epoch):
+        if not self.learns(epoch):
+            return self.space.random_path(rng)
         values = self.controller.propose(self.ps)
         return self.space.path_of(self.search_space.decode(values))
 
     def after_epoch(self, loop, epoch):
+        if not self.learns(epoch):
+            return
         rewards = []
         for _ in range(self.opt["enas_controller_steps"]):
             values = self.controller.propose(self.ps)

@@ -178,13 +178,14 @@ class Loop:
         val_order = np.random.default_rng([self.seed, epoch, 2]).permutation(n_val)
         path_rng = np.random.default_rng([self.seed, epoch, 1])
         tau = np.float32(self.architect.tau(epoch))
+        arch_step = self.architect.has_arch_step and self.architect.learns(epoch)
         if self.architect.has_arch_step:
             self.architect.epoch_var.assign(float(epoch))
         loss = correct = arch_loss = 0.0
         seen = 0
         for i in range(self.steps_per_epoch):
             g = epoch * self.steps_per_epoch + i
-            if self.architect.has_arch_step:
+            if arch_step:
                 vi = np.take(val_order, np.arange(i * bs, (i + 1) * bs), mode="wrap")
                 xv, yv = self.x_val[vi], self.y_val[vi]
                 arch_loss += float(
@@ -198,7 +199,7 @@ class Loop:
                 )
             idx = order[i * bs : (i + 1) * bs]
             path = (
-                self.architect.host_path(path_rng)
+                self.architect.host_path(path_rng, epoch)
                 if self.architect.host_sampled
                 else self._dummy_path
             )
@@ -223,7 +224,7 @@ class Loop:
             "learning_rate": float(_current_lr(self.optimizer)),
             "seconds": None,
         }
-        if self.architect.has_arch_step:
+        if arch_step:
             rec["arch_loss"] = arch_loss / max(self.steps_per_epoch, 1)
         if self.architect.name == "gdas":
             rec["tau"] = float(tau)

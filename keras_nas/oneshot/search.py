@@ -22,7 +22,6 @@ At the end it writes ``best_genotype.json`` (what ``keras-nas train --genotype``
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -32,17 +31,24 @@ import numpy as np
 
 from keras_nas import atomic
 from keras_nas.oneshot.architect import STRATEGIES, entropy
+from keras_nas.oneshot.arguments import (  # OneShotError: re-exported
+    SETTING_ADDED_LATER,
+    OneShotError,
+    _check_data,
+    _fail,
+    _fingerprint,
+    _positive_float,
+    _positive_int,
+)
 from keras_nas.oneshot.spaces import SPACES, get_space
+
+__all__ = ["OneShotError", "OneShotResult", "search"]
 
 CHECKPOINT = "checkpoint.npz"
 STATE_JSON = "oneshot.json"
 BEST_GENOTYPE = "best_genotype.json"  # keras_nas.rundir.BEST_GENOTYPE
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("cosine", "constant")
-
-
-class OneShotError(ValueError):
-    """A one-shot search cannot run with these arguments; the message names the argument and the fix."""
 
 
 @dataclasses.dataclass
@@ -89,91 +95,6 @@ class OneShotResult:
         d = dataclasses.asdict(self)
         d["architecture"] = str(self.architecture)
         return d
-
-
-def _fail(msg):
-    raise OneShotError(msg)
-
-
-def _check_data(x_train, y_train, x_val, y_val, batch_size, distribute):
-    arrays = []
-    for name, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
-        if x is None or y is None:
-            _fail(
-                f"x_{name} and y_{name} are required: pass the images (N, H, W, C) and integer labels (N,) of the "
-                f"{'training' if name == 'train' else 'validation'} split."
-            )
-        x, y = np.asarray(x), np.asarray(y)
-        if x.ndim != 4:
-            _fail(
-                f"x_{name} must be images shaped (N, height, width, channels), got shape {x.shape}; add a channel "
-                "axis to grey images (x[..., None])."
-            )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1 or len(y) != len(x):
-            _fail(
-                f"y_{name} must hold one integer label per image ({len(x)}), got shape {y.shape}; one-hot labels "
-                "must be turned into indices (y.argmax(-1))."
-            )
-        if not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.equal(np.mod(y, 1), 0)):
-                _fail(
-                    f"y_{name} must hold integer class indices, got {y.dtype} values like {y[:3]}."
-                )
-            y = y.astype(np.int64)
-        if len(y) and y.min() < 0:
-            _fail(f"y_{name} has negative labels; classes must be 0..num_classes-1.")
-        if not np.all(np.isfinite(x)):
-            _fail(f"x_{name} holds NaN or infinite values; clean or drop those images.")
-        arrays += [x.astype(np.float32), y.astype(np.int32)]
-    xt, yt, xv, yv = arrays
-    if xt.shape[1:] != xv.shape[1:]:
-        _fail(
-            f"x_train images are {xt.shape[1:]} but x_val images are {xv.shape[1:]}; give both the same shape."
-        )
-    if len(xt) < batch_size:
-        _fail(
-            f"batch_size {batch_size} is larger than the training split ({len(xt)} images): an epoch would have "
-            f"no step. Lower batch_size to at most {len(xt)}."
-        )
-    if len(xv) == 0:
-        _fail(
-            "x_val is empty; the architecture is learnt and chosen on validation data: hold some images out."
-        )
-    replicas = distribute.num_replicas_in_sync if distribute is not None else 1
-    if batch_size < replicas or len(xv) < replicas:
-        _fail(
-            f"batch_size ({batch_size}) and the validation split ({len(xv)}) must hold at least one image per "
-            f"replica of the distribution strategy ({replicas})."
-        )
-    return xt, yt, xv, yv
-
-
-def _positive_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        _fail(f"{name} must be an integer >= {lo}, got {v!r}.")
-    return int(v)
-
-
-def _positive_float(name, v, allow_zero=False):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        _fail(f"{name} must be a number, got {v!r}.")
-    if not np.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
-        _fail(
-            f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}."
-        )
-    return f
-
-
-def _fingerprint(arrays) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
 
 
 def _make_optimizer(name, lr, lr_min, schedule, momentum, weight_decay):
@@ -230,6 +151,7 @@ def search(
     population_size: int = 0,
     sample_size: int = 0,
     enas_controller_steps: Optional[int] = None,
+    warmup_epochs: int = 0,
     controller_learning_rate: float = 0.0035,
     distribute=None,
     run_eagerly: bool = False,
@@ -265,6 +187,10 @@ def search(
       eval_batches: validation batches a child is scored on (None: the whole split).
       population_size, sample_size: supernet-evolution's P and S (0: from num_samples).
       enas_controller_steps: controller updates per epoch (default: steps per epoch).
+      warmup_epochs: the first epochs train only the shared weights, on uniformly sampled
+        children (spos-style; darts/drnas: uniform mixing, no architecture step; enas: random
+        children, no controller phase), so that the architecture is learnt from shared weights that
+        already mean something (PC-DARTS' and ProxylessNAS' warm-up). Must be < ``epochs``.
       controller_learning_rate: the ENAS controller's Adam learning rate.
       directory: checkpoint, state, TensorBoard and ``best_genotype.json`` (None: nothing written).
       distribute: a ``tf.distribute.Strategy`` (e.g. MirroredStrategy); None: the default strategy.
@@ -338,6 +264,12 @@ def search(
         )
     if eval_batches is not None:
         eval_batches = _positive_int("eval_batches", eval_batches)
+    warmup_epochs = _positive_int("warmup_epochs", warmup_epochs, lo=0)
+    if warmup_epochs >= epochs:
+        _fail(
+            f"warmup_epochs ({warmup_epochs}) must be smaller than epochs ({epochs}): the "
+            "architecture is learnt only after the warm-up."
+        )
     try:
         oss = get_space(space, None if ops is None else tuple(ops), num_blocks)
     except ValueError as e:
@@ -384,6 +316,7 @@ def search(
         population_size=int(population_size),
         sample_size=int(sample_size),
         enas_controller_steps=int(enas_controller_steps or steps),
+        warmup_epochs=warmup_epochs,
         controller_learning_rate=float(controller_learning_rate),
         replicas=distribute.num_replicas_in_sync if distribute is not None else 1,
     )
@@ -412,7 +345,11 @@ def search(
                 _fail(
                     f"{ckpt_path} is unreadable ({e}); delete it to start afresh, or use another directory."
                 )
-            diff = [k for k in settings if saved["settings"].get(k) != settings[k]]
+            diff = [
+                k
+                for k in settings
+                if saved["settings"].get(k, SETTING_ADDED_LATER.get(k)) != settings[k]
+            ]
             if saved.get("data") != data_id:
                 diff.append("the data (x_train, y_train, x_val, y_val)")
             if diff:
