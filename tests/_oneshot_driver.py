@@ -33,9 +33,18 @@ def main():
 
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         from keras_nas.oneshot import search
+        from keras_nas.oneshot.loop import clip_summed_gradients
 
+        def replica_grads(clip):
+            rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+            g = [tf.fill([3], tf.cast(rid, tf.float32) + 1.0), None]
+            return clip_summed_gradients(g, clip, strategy.num_replicas_in_sync)[0]
+
+        out = {"clip": {}}
+        for clip in (1.0, 100.0):  # the summed gradient [3, 3, 3] has norm 5.196
+            summed = strategy.reduce("SUM", strategy.run(replica_grads, args=(clip,)), axis=None)
+            out["clip"][str(clip)] = summed.numpy().tolist()
         xt, yt, xv, yv = data(48)
-        out = {}
         for name in ("darts",):
             r = search(
                 xt,

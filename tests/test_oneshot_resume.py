@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from _timing import scaled, wait_while_progressing
 
@@ -107,6 +108,9 @@ def test_loop_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     p = _start(tmp_path, "mirrored", result)
     _finish(p, tmp_path, [])
     out = json.loads(result.read_text())
+    # clipping acts on the gradient summed over the replicas ([1,1,1] + [2,2,2]), as on one device
+    np.testing.assert_allclose(out["clip"]["1.0"], [3**-0.5] * 3, rtol=1e-5)
+    np.testing.assert_allclose(out["clip"]["100.0"], [3.0] * 3, rtol=1e-6)
     for name in ("darts",):
         assert out[name]["replicas"] == 2
         NB201Cell.parse(out[name]["architecture"])

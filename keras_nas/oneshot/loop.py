@@ -22,7 +22,8 @@ moving averages of a supernet mix every child and describe none of them.
 Distribution: variables are created under ``strategy.scope()``; a step splits its batch over the
 replicas (``experimental_distribute_values_from_function``), each replica's loss is its sum over
 ``global batch``, Keras' optimizer all-reduces the gradients. With one replica this is the plain
-single-device step. (Gradient clipping is applied per replica before the all-reduce.)
+single-device step. Gradient clipping acts on the all-reduced gradient, as on one device
+(:func:`clip_summed_gradients`).
 
 Checkpoints: one ``checkpoint.npz`` holding every variable (model, optimizers, architecture),
 the controller's arrays and the JSON state, written atomically (``keras_nas.atomic``: temp file
@@ -117,7 +118,7 @@ class Loop:
             variables = model.trainable_variables
             grads = tape.gradient(loss, variables)
             if self.grad_clip:
-                grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+                grads = clip_summed_gradients(grads, self.grad_clip, self.replicas)
             opt.apply_gradients(zip(grads, variables))
             return loss_sum, correct
 
@@ -300,6 +301,23 @@ class Loop:
     def read_state(path: str) -> dict:
         with np.load(path) as z:
             return json.loads(z["state"].tobytes().decode("utf-8"))
+
+
+def clip_summed_gradients(grads, clip_norm, replicas=1):
+    """Scale this replica's ``grads`` so that their sum over the replicas (what the optimizer
+    applies) has global norm at most ``clip_norm``: the norm is taken of the all-reduced gradient,
+    so clipping means the same with any number of replicas. ``None`` gradients (ops off the
+    sampled path) stay ``None``."""
+    present = [g for g in grads if g is not None]
+    if not present:
+        return grads
+    if replicas > 1:
+        present = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, present
+        )
+    # tf.clip_by_global_norm's factor, from the summed gradient's norm
+    scale = clip_norm * tf.minimum(1.0 / tf.linalg.global_norm(present), 1.0 / clip_norm)
+    return [None if g is None else g * scale for g in grads]
 
 
 def _current_lr(opt):
