@@ -200,6 +200,15 @@ def search_flags() -> flags.FlagValues:
         flag_values=fv,
     )
     flags.DEFINE_integer(
+        "warmup_epochs",
+        d.warmup_epochs,
+        "One-shot controllers: first epochs that train only the shared weights, on uniformly "
+        "sampled children (-1 = auto: half the epochs for enas, where it was measured to help, "
+        "0 for the others).",
+        lower_bound=-1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
         "sample_size",
         d.sample_size,
         "Aging evolution tournament size S (0 = P // 2 up to 100 trials, else ceil(P / 4)).",

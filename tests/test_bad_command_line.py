@@ -441,6 +441,31 @@ CLI_ROWS = [
         r"index 9 out of range",
     ),
     (
+        "search-warmup-not-one-shot",
+        ["search", "--output_dir={tmp}/new", "--warmup_epochs=3"],
+        1,
+        r"--warmup_epochs applies to one-shot controllers",
+    ),
+    (
+        "search-warmup-too-long",
+        [
+            "search",
+            "--output_dir={tmp}/new",
+            "--controller=enas",
+            "--space=nb201",
+            "--epochs=4",
+            "--warmup_epochs=4",
+        ],
+        1,
+        r"--warmup_epochs=4 must be smaller than the supernet's --epochs \(4\)",
+    ),
+    (
+        "search-warmup-negative",
+        ["search", "--output_dir={tmp}/new", "--controller=enas", "--warmup_epochs=-2"],
+        2,
+        r"flag --warmup_epochs=-2",
+    ),
+    (
         "show-png-in-missing-dir",
         ["show", "nasnet_a", "--png={tmp}/nodir/cells.png"],
         2,

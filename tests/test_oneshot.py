@@ -300,3 +300,12 @@ def test_cli_architecture_learning_rate_follows_the_run_length():
 
     assert job.arch_learning_rate(90) == 1e-2  # the digits runs: 3e-4 left the weights uniform
     assert job.arch_learning_rate(50 * 390) == 3e-4  # DARTS' CIFAR-10 run keeps DARTS' rate
+
+
+def test_cli_warm_up_defaults_to_half_the_epochs_for_enas_only():
+    from keras_nas.jobs import oneshot as job
+    from keras_nas.jobs.search_config import SearchConfig
+
+    assert job.warmup_epochs(SearchConfig(controller="enas"), 40) == 20  # measured to help ENAS
+    assert job.warmup_epochs(SearchConfig(controller="drnas"), 40) == 0
+    assert job.warmup_epochs(SearchConfig(controller="darts", warmup_epochs=3), 40) == 3

@@ -9,7 +9,8 @@ cell space: ``--num_blocks`` nodes per cell, ``--ops`` the candidates, ``none`` 
 supernet's "edge off" op; ``--ops=darts`` is DARTS' own set); ``--epochs`` supernet epochs (default :data:`DEFAULT_EPOCHS`);
 ``--filters``/``--num_cells`` the supernet's C and N; ``--learning_rate`` Adam's (cosine to 0);
 ``--max_trials`` the children the final selection scores (spos, supernet-evolution, enas);
-``--population_size``/``--sample_size`` supernet-evolution's P and S; ``--run_eagerly`` runs the
+``--population_size``/``--sample_size`` supernet-evolution's P and S; ``--warmup_epochs`` the
+epochs that train only the shared weights (default: half for enas); ``--run_eagerly`` runs the
 steps untraced (tiny runs, tests).
 
 The run directory (``--output_dir``) holds ``checkpoint.npz`` and ``oneshot.json`` (state and
@@ -63,6 +64,20 @@ def check_oneshot_config(cfg) -> None:
         )
     if (cfg.cost or "none") != "none":
         raise JobError(f"--cost is not supported by --controller={cfg.controller} yet; drop it.")
+    epochs = cfg.epochs or DEFAULT_EPOCHS
+    if cfg.warmup_epochs >= epochs:
+        raise JobError(
+            f"--warmup_epochs={cfg.warmup_epochs} must be smaller than the supernet's --epochs "
+            f"({epochs}): the architecture is learnt only after the warm-up."
+        )
+
+
+def warmup_epochs(cfg, epochs: int) -> int:
+    """``--warmup_epochs``, with -1 resolved: half the epochs for enas (its controller learns
+    from shared weights that already mean something; measured on the digits table), else 0."""
+    if cfg.warmup_epochs >= 0:
+        return cfg.warmup_epochs
+    return epochs // 2 if cfg.controller == "enas" else 0
 
 
 def oneshot_ops(cfg):
@@ -108,8 +123,10 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
     ops = oneshot_ops(cfg)
     steps = epochs * max(1, len(ds.y_train) // cfg.batch_size)
     arch_lr = arch_learning_rate(steps)
+    warmup = warmup_epochs(cfg, epochs)
     log(
-        f"one-shot {cfg.controller}: {epochs} supernet epochs, {steps} steps, architecture learning rate {arch_lr:g}"
+        f"one-shot {cfg.controller}: {epochs} supernet epochs ({warmup} of warm-up), {steps} steps, "
+        f"architecture learning rate {arch_lr:g}"
     )
     try:
         r = oneshot.search(
@@ -131,6 +148,7 @@ def run_oneshot(cfg, log: Callable[[str], Any] = print) -> dict:
             learning_rate=cfg.learning_rate,
             learning_rate_min=0.0,
             arch_learning_rate=arch_lr,
+            warmup_epochs=warmup,
             num_samples=cfg.max_trials,
             population_size=cfg.population_size,
             sample_size=cfg.sample_size,

@@ -75,6 +75,7 @@ class SearchConfig:
     learning_rate: float = 0.003
     max_trials: int = 10
     population_size: int = 0  # 0: the oracle's default for max_trials
+    warmup_epochs: int = -1  # one-shot: -1 = auto (enas: epochs // 2, others 0)
     sample_size: int = 0
     objective: str = OBJECTIVE  # NAME[:min|:max], NAME in OBJECTIVES
     cost: str = "none"  # COSTS: measured per trial; a reward penalty only with cost_target
@@ -167,6 +168,11 @@ def check_search_config(cfg: SearchConfig):
         raise JobError(f"--controller must be one of {list(CONTROLLERS)}, got {cfg.controller!r}.")
     if cfg.controller in oneshot_job.CONTROLLERS:
         oneshot_job.check_oneshot_config(cfg)
+    elif cfg.warmup_epochs >= 0:
+        raise JobError(
+            f"--warmup_epochs applies to one-shot controllers "
+            f"({', '.join(oneshot_job.CONTROLLERS)}), not --controller={cfg.controller}; drop it."
+        )
     if cfg.early_stopping not in EARLY_STOPPING:
         raise JobError(
             f"--early_stopping must be one of {list(EARLY_STOPPING)}, got {cfg.early_stopping!r}."
