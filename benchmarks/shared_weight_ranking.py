@@ -1,0 +1,108 @@
+"""Rank disorder of shared weights, measured: does a trained supernet rank cells as training them does?
+
+A uniform single-path supernet (``keras_nas.oneshot.search(strategy="spos")``) is trained on the digits
+table's protocol (``keras_nas.benchmarks.digits_data.PROTOCOL``: 16x16 canvas, C=8, N=1, Adam 0.01 cosine,
+batch 64) for each number of epochs given; then ``--cells`` cells drawn from the table are scored with
+the shared weights (accuracy on the whole validation split, batch statistics) and compared with their
+accuracy when trained alone (the table's mean over two seeds): Spearman and Kendall rank correlation,
+plus the mean shared-weight accuracy. One JSON line per (seed, epochs) to stdout.
+
+    python benchmarks/shared_weight_ranking.py --epochs 10 40 100 200 --seeds 1 --cells 100
+
+Benchmark-only: the final selection of the ``spos`` strategy is swapped for one that scores the table's
+cells (``Spos.select``), everything else is the library's search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+DEFAULT_TABLE = os.path.join(REPO, "benchmarks", "data", "digits_nb201.csv")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--epochs", type=int, nargs="+", default=[10, 40, 100, 200])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ap.add_argument("--cells", type=int, default=100, help="table cells scored (a seeded draw)")
+    ap.add_argument("--table", default=DEFAULT_TABLE)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from scipy.stats import kendalltau, spearmanr
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from keras_nas.benchmarks import digits_nb201 as dg
+    from keras_nas.benchmarks.digits_data import PROTOCOL as P
+    from keras_nas.oneshot import architect, search
+    from keras_nas.space.nb201 import NB201Cell
+
+    rows = dg.load_table(args.table).rows
+    pick = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[: args.cells]]
+    data = dg.load_data(dg.PROTOCOL)
+    scored = {}
+
+    def score_table_cells(self, loop):
+        shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"])) for r in pick]
+        scored["shared"] = shared
+        return NB201Cell.parse(pick[int(np.argmax(shared))]["arch"]), []
+
+    architect.Spos.select = score_table_cells
+    truth = [r["accuracy_mean"] for r in pick]
+    for seed in args.seeds:
+        for epochs in args.epochs:
+            t0 = time.time()
+            r = search(
+                data["x_train"],
+                data["y_train"],
+                data["x_val"],
+                data["y_val"],
+                space="nb201",
+                strategy="spos",
+                epochs=epochs,
+                batch_size=P.batch_size,
+                seed=seed,
+                channels=P.channels,
+                num_cells=P.num_cells,
+                optimizer="adam",
+                learning_rate=P.learning_rate,
+                lr_schedule="cosine",
+                bn_momentum=P.bn_momentum,
+                bn_epsilon=P.bn_epsilon,
+                tensorboard=False,
+            )
+            shared = scored["shared"]
+            print(
+                json.dumps(
+                    dict(
+                        seed=seed,
+                        epochs=epochs,
+                        steps=epochs * (len(data["x_train"]) // P.batch_size),
+                        cells=len(pick),
+                        spearman=round(float(spearmanr(shared, truth).correlation), 3),
+                        kendall=round(float(kendalltau(shared, truth).correlation), 3),
+                        mean_shared_accuracy=round(float(np.mean(shared)), 3),
+                        final_train_accuracy=round(r.trace[-1]["train_accuracy"], 3),
+                        seconds=round(time.time() - t0, 1),
+                        load=round(os.getloadavg()[0], 2),
+                    )
+                ),
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
