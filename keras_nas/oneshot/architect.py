@@ -13,7 +13,9 @@ One class per strategy, all with the same small interface that the shared traini
   ENAS) return its op indices; ``after_epoch(loop)`` runs ENAS' controller phase;
 * ``probabilities()`` (E, K) for the trace; ``derive()`` the architecture after an epoch;
   ``select(loop)`` the final choice (argmax, RSPS sampling, evolution, ENAS sampling);
-* ``variables()`` / ``get_state()`` / ``set_state()`` / ``arrays()`` for checkpoints.
+* ``variables()`` / ``get_state()`` / ``set_state()`` / ``arrays()`` for checkpoints;
+* ``learns(epoch)``: False during the ``warmup_epochs`` (no architecture step, no controller
+  phase, ENAS samples children uniformly), True after.
 
 Strategies:
 
