@@ -5,7 +5,7 @@ children's ask/tell space, and strategies end to end on tiny data (eager steps: 
 import numpy as np
 import pytest
 
-from keras_nas.oneshot import search
+from keras_nas.oneshot import STRATEGIES, search
 from keras_nas.space.genotype import Genotype
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "identity", "sep_conv_3x3", "dil_conv_3x3")
@@ -119,7 +119,7 @@ def test_bad_ops_name_the_problem():
 
 
 # gdas and enas run in this space too (checked when it was written: ~12 s and ~30 s more here)
-@pytest.mark.parametrize("strategy", ["darts", "spos"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_strategy_end_to_end_in_the_darts_space(strategy):
     from keras_nas.blocks import build_network
 
@@ -130,11 +130,14 @@ def test_strategy_end_to_end_in_the_darts_space(strategy):
     assert isinstance(g, Genotype) and g.validate() is g and g.normal.concat == (2, 3)
     assert r.epochs == 2 and all(np.isfinite(t["train_loss"]) for t in r.trace)
     assert 0.0 <= r.val_accuracy <= 1.0
-    if strategy == "darts":
+    if strategy in ("darts", "drnas", "gdas"):  # one row per supernet edge (2 + 3 inputs x 2 cells)
         p = np.asarray(r.trace[-1]["probabilities"])
         assert p.shape == (10, len(ops))
         np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
-    if strategy == "spos":
+    if strategy == "enas":  # one row per controller decision (inputs and ops), zero-padded
+        p = np.asarray(r.trace[-1]["probabilities"])
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
+    if strategy in ("spos", "supernet-evolution", "enas"):
         assert r.candidates and r.candidates[0][0] == str(g)
     model = r.build(input_shape=(8, 8, 1), num_classes=3, channels=2, num_cells=1)
     assert model.count_params() > 0
