@@ -31,24 +31,14 @@ def one(args, rule: str, seed: int) -> dict:
     from keras_nas import cli
 
     cli._quiet()
+    from keras_nas.demo import DEMO_RETRAIN, DEMO_SEARCH
     from keras_nas.jobs import search, train
 
     run_dir = os.path.join(args.output_dir, f"{rule}_{seed}")
     t0 = time.time()
     cfg = search.SearchConfig(
-        space="nasnet",
-        controller="evolution",
-        data="digits",
-        image_size=16,
-        epochs=args.epochs,
-        num_cells=1,
-        filters=8,
-        num_blocks=3,
+        **{**DEMO_SEARCH, "epochs": args.epochs},
         max_trials=1000,
-        population_size=3,
-        sample_size=2,
-        batch_size=64,
-        learning_rate=0.003,
         output_dir=run_dir,
         seed=seed,
         overwrite=True,
@@ -73,18 +63,7 @@ def one(args, rule: str, seed: int) -> dict:
             epochs += args.early_stopping_epochs
         elif r.get("status") == "COMPLETED":
             epochs += args.epochs
-    tcfg = train.TrainConfig(
-        run_dir=run_dir,
-        epochs=8,
-        num_cells=1,
-        filters=16,
-        drop_path=0.1,
-        aux_head=True,
-        augment="shift",
-        batch_size=64,
-        learning_rate=0.003,
-        seed=seed,
-    )
+    tcfg = train.TrainConfig(run_dir=run_dir, seed=seed, **DEMO_RETRAIN)
     r = train.run_train(tcfg, log=lambda *a: None)
     return {
         "early_stopping": rule,

@@ -27,38 +27,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-DEMO = dict(
-    space="nasnet",
-    data="digits",
-    image_size=16,
-    num_cells=1,
-    filters=8,
-    num_blocks=3,
-    batch_size=64,
-    learning_rate=0.003,
-    overwrite=True,
-    tensorboard=False,
-)
-
 
 def retrain(run_dir: str, seed: int) -> dict:
+    from keras_nas.demo import DEMO_RETRAIN
     from keras_nas.jobs import train
 
     t0 = time.time()
     r = train.run_train(
-        train.TrainConfig(
-            run_dir=run_dir,
-            epochs=8,
-            num_cells=1,
-            filters=16,
-            drop_path=0.1,
-            aux_head=True,
-            augment="shift",
-            batch_size=64,
-            learning_rate=0.003,
-            seed=seed,
-        ),
-        log=lambda *a: None,
+        train.TrainConfig(run_dir=run_dir, seed=seed, **DEMO_RETRAIN), log=lambda *a: None
     )
     return {
         "retrain_seconds": round(time.time() - t0, 1),
@@ -68,26 +44,16 @@ def retrain(run_dir: str, seed: int) -> dict:
 
 
 def arm(args, name: str, seed: int, max_time=None) -> dict:
+    from keras_nas.demo import DEMO_SEARCH
     from keras_nas.jobs import search
 
     run_dir = os.path.join(args.output_dir, f"{name}_{seed}")
     t0 = time.time()
+    common = dict(DEMO_SEARCH, output_dir=run_dir, seed=seed, overwrite=True, tensorboard=False)
     if name == "evolution":
-        cfg = search.SearchConfig(
-            controller="evolution",
-            epochs=2,
-            max_trials=1000,
-            population_size=3,
-            sample_size=2,
-            max_time=max_time,
-            output_dir=run_dir,
-            seed=seed,
-            **DEMO,
-        )
-    else:
-        cfg = search.SearchConfig(
-            controller=name, epochs=args.epochs, output_dir=run_dir, seed=seed, **DEMO
-        )
+        cfg = search.SearchConfig(**common, max_trials=1000, max_time=max_time)
+    else:  # the same data, proxy network and optimiser; a one-shot controller and its epochs
+        cfg = search.SearchConfig(**{**common, "controller": name, "epochs": args.epochs})
     s = search.run_search(cfg, log=lambda *a: None)
     row = {
         "arm": name,

@@ -17,6 +17,34 @@ import os
 import sys
 import time
 
+# The demo's search (without its trial count, output and seed) and its retraining of the winner;
+# the benchmarks that compare against the demo (benchmarks/early_stopping_demo.py,
+# benchmarks/oneshot_darts_demo.py) use these same settings.
+DEMO_SEARCH = dict(
+    space="nasnet",
+    controller="evolution",
+    data="digits",
+    image_size=16,
+    epochs=2,
+    num_cells=1,
+    filters=8,
+    num_blocks=3,
+    population_size=3,
+    sample_size=2,
+    batch_size=64,
+    learning_rate=0.003,
+)
+DEMO_RETRAIN = dict(
+    epochs=8,
+    num_cells=1,
+    filters=16,
+    drop_path=0.1,
+    aux_head=True,
+    augment="shift",
+    batch_size=64,
+    learning_rate=0.003,
+)
+
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -31,41 +59,13 @@ def main(argv=None) -> int:
     log(
         f"keras-nas demo: aging-evolution search of NASNet cells on the embedded digits data -> {out}"
     )
-    cfg = search.SearchConfig(
-        space="nasnet",
-        controller="evolution",
-        data="digits",
-        image_size=16,
-        epochs=2,
-        num_cells=1,
-        filters=8,
-        num_blocks=3,
-        max_trials=6,
-        population_size=3,
-        sample_size=2,
-        batch_size=64,
-        learning_rate=0.003,
-        output_dir=out,
-        seed=0,
-        overwrite=True,
-    )
+    cfg = search.SearchConfig(**DEMO_SEARCH, max_trials=6, output_dir=out, seed=0, overwrite=True)
     s = search.run_search(cfg, log=log)
     log(search.search_summary_text(s))
     log(
         "\nretraining the best architecture (N=1, F=16, 8 epochs, drop path 0.1, auxiliary head, random shifts) ..."
     )
-    tcfg = train.TrainConfig(
-        run_dir=out,
-        epochs=8,
-        num_cells=1,
-        filters=16,
-        drop_path=0.1,
-        aux_head=True,
-        augment="shift",
-        batch_size=64,
-        learning_rate=0.003,
-        seed=0,
-    )
+    tcfg = train.TrainConfig(run_dir=out, seed=0, **DEMO_RETRAIN)
     r = train.run_train(tcfg, log=log)
     total = time.time() - t0
     log(
