@@ -274,16 +274,22 @@ class PredictorController(CandidateMixin, Controller):
             self.num_warm += 1
             self.num_initial_done += 1
             self.last_origin = "warm"
-        elif self.num_initial_done < self.num_initial or len(self._ok) < 2:
+        elif not self._model_ready():
             self.num_initial_done = min(self.num_initial_done + 1, self.num_initial)
             values = self._random_unseen(space)
             self.last_origin = "random"
         else:
             values, pred = self._acquire(space)
-        key = self._key(values)
-        self.pending[key] = {"values": values, "pred": pred}
-        self._mark_seen(values)
+        self._register(values, pred)
         return values
+
+    def _model_ready(self) -> bool:
+        """Past the initial design, with at least two results to fit."""
+        return self.num_initial_done >= self.num_initial and len(self._ok) >= 2
+
+    def _register(self, values, pred) -> None:
+        self.pending[self._key(values)] = {"values": values, "pred": pred}
+        self._mark_seen(values)
 
     def _random_unseen(self, space, tries=50):
         seen = self._seen_keys()
@@ -378,11 +384,8 @@ class PredictorController(CandidateMixin, Controller):
         """The ``n`` best candidates of one acquisition pass (one candidate set, one Thompson
         draw), each registered as a proposal; before the model phase, ``n`` plain proposals."""
         n = int(n)
-        if n <= 1 or self.num_warm < len(self.warm_start):
-            return super().propose_batch(space, n)
-        if self.num_initial_done < self.num_initial or len(self._ok) < 2:
-            return super().propose_batch(space, n)
-        scored = self._acquisition(space)
+        warm = self.num_warm < len(self.warm_start)
+        scored = None if n <= 1 or warm or not self._model_ready() else self._acquisition(space)
         if scored is None:
             return super().propose_batch(space, n)
         cands, m, score = scored
@@ -391,8 +394,7 @@ class PredictorController(CandidateMixin, Controller):
         for i in np.argsort(-score, kind="stable")[:n]:
             values = cands[int(i)]
             self.num_proposed += 1
-            self.pending[self._key(values)] = {"values": values, "pred": float(m[i] * sd + mu)}
-            self._mark_seen(values)
+            self._register(values, float(m[i] * sd + mu))
             out.append((values, "acquisition"))
         self.last_origin = "acquisition"
         return out
