@@ -34,11 +34,11 @@ from keras_nas.oneshot.architect import STRATEGIES, entropy
 from keras_nas.oneshot.arguments import (  # OneShotError: re-exported
     SETTING_ADDED_LATER,
     OneShotError,
-    _check_data,
-    _fail,
-    _fingerprint,
-    _positive_float,
-    _positive_int,
+    check_data,
+    fail,
+    fingerprint,
+    positive_float,
+    positive_int,
 )
 from keras_nas.oneshot.spaces import SPACES, get_space
 
@@ -208,23 +208,23 @@ def search(
 
     t0 = time.time()
     if space not in SPACES:
-        _fail(f"space must be one of {list(SPACES)}, got {space!r}.")
+        fail(f"space must be one of {list(SPACES)}, got {space!r}.")
     if strategy not in STRATEGIES:
-        _fail(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}.")
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    channels = _positive_int("channels", channels)
-    num_cells = _positive_int("num_cells", num_cells)
-    num_blocks = _positive_int("num_blocks", num_blocks)
-    num_samples = _positive_int("num_samples", num_samples)
-    seed = _positive_int("seed", seed, lo=0)
+        fail(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}.")
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    channels = positive_int("channels", channels)
+    num_cells = positive_int("num_cells", num_cells)
+    num_blocks = positive_int("num_blocks", num_blocks)
+    num_samples = positive_int("num_samples", num_samples)
+    seed = positive_int("seed", seed, lo=0)
     if optimizer not in OPTIMIZERS:
-        _fail(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}.")
+        fail(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}.")
     if lr_schedule not in LR_SCHEDULES:
-        _fail(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}.")
+        fail(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}.")
     if drnas_reg not in ("kl", "l2"):
-        _fail(f"drnas_reg must be 'kl' or 'l2', got {drnas_reg!r}.")
-    lr = _positive_float(
+        fail(f"drnas_reg must be 'kl' or 'l2', got {drnas_reg!r}.")
+    lr = positive_float(
         "learning_rate",
         0.025
         if optimizer == "sgd" and learning_rate is None
@@ -232,14 +232,14 @@ def search(
         if learning_rate is None
         else learning_rate,
     )
-    lr_min = _positive_float(
+    lr_min = positive_float(
         "learning_rate_min",
         (0.001 if optimizer == "sgd" else 0.0) if learning_rate_min is None else learning_rate_min,
         allow_zero=True,
     )
     if lr_min > lr:
-        _fail(f"learning_rate_min ({lr_min}) must not exceed learning_rate ({lr}).")
-    wd = _positive_float(
+        fail(f"learning_rate_min ({lr_min}) must not exceed learning_rate ({lr}).")
+    wd = positive_float(
         "weight_decay",
         (3e-4 if optimizer == "sgd" else 0.0) if weight_decay is None else weight_decay,
         allow_zero=True,
@@ -251,34 +251,34 @@ def search(
         ("reg_scale", reg_scale),
         ("beta_reg", beta_reg),
     ):
-        _positive_float(name, v, allow_zero=True)
+        positive_float(name, v, allow_zero=True)
     if not 0.0 <= float(bn_momentum) < 1.0:
-        _fail(f"bn_momentum must be in [0, 1), got {bn_momentum!r}.")
-    _positive_float("arch_learning_rate", arch_learning_rate)
-    _positive_float("controller_learning_rate", controller_learning_rate)
+        fail(f"bn_momentum must be in [0, 1), got {bn_momentum!r}.")
+    positive_float("arch_learning_rate", arch_learning_rate)
+    positive_float("controller_learning_rate", controller_learning_rate)
     if grad_clip is not None:
-        _positive_float("grad_clip", grad_clip)
+        positive_float("grad_clip", grad_clip)
     if not 0 < float(tau_min) <= float(tau_max):
-        _fail(
+        fail(
             f"GDAS temperatures need 0 < tau_min <= tau_max, got tau_min={tau_min!r}, tau_max={tau_max!r}."
         )
     if eval_batches is not None:
-        eval_batches = _positive_int("eval_batches", eval_batches)
-    warmup_epochs = _positive_int("warmup_epochs", warmup_epochs, lo=0)
+        eval_batches = positive_int("eval_batches", eval_batches)
+    warmup_epochs = positive_int("warmup_epochs", warmup_epochs, lo=0)
     if warmup_epochs >= epochs:
-        _fail(
+        fail(
             f"warmup_epochs ({warmup_epochs}) must be smaller than epochs ({epochs}): the "
             "architecture is learnt only after the warm-up."
         )
     try:
         oss = get_space(space, None if ops is None else tuple(ops), num_blocks)
     except ValueError as e:
-        _fail(str(e))
-    xt, yt, xv, yv = _check_data(x_train, y_train, x_val, y_val, batch_size, distribute)
+        fail(str(e))
+    xt, yt, xv, yv = check_data(x_train, y_train, x_val, y_val, batch_size, distribute)
     n_cls = int(max(yt.max(), yv.max())) + 1
     if num_classes is not None:
-        if _positive_int("num_classes", num_classes) < n_cls:
-            _fail(
+        if positive_int("num_classes", num_classes) < n_cls:
+            fail(
                 f"num_classes={num_classes} but the labels go up to {n_cls - 1}; raise num_classes or drop it."
             )
         n_cls = int(num_classes)
@@ -320,7 +320,7 @@ def search(
         controller_learning_rate=float(controller_learning_rate),
         replicas=distribute.num_replicas_in_sync if distribute is not None else 1,
     )
-    data_id = _fingerprint([xt, yt, xv, yv])
+    data_id = fingerprint([xt, yt, xv, yv])
     say = log or (lambda _m: None)
 
     # -- resume -----------------------------------------------------------------------------
@@ -328,7 +328,7 @@ def search(
     saved = None
     if directory is not None:
         if os.path.exists(directory) and not os.path.isdir(directory):
-            _fail(
+            fail(
                 f"directory {directory!r} is a file; pass a directory (new or one of an earlier search)."
             )
         os.makedirs(directory, exist_ok=True)
@@ -342,7 +342,7 @@ def search(
             try:
                 saved = _L.read_state(ckpt_path)
             except (OSError, ValueError, KeyError) as e:
-                _fail(
+                fail(
                     f"{ckpt_path} is unreadable ({e}); delete it to start afresh, or use another directory."
                 )
             diff = [
@@ -353,7 +353,7 @@ def search(
             if saved.get("data") != data_id:
                 diff.append("the data (x_train, y_train, x_val, y_val)")
             if diff:
-                _fail(
+                fail(
                     f"directory {directory!r} holds a search with other settings ({', '.join(diff)}); resuming would "
                     "mix them. Use the same arguments, another directory, or delete it to start afresh."
                 )
