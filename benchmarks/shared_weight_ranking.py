@@ -25,6 +25,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TABLE = os.path.join(REPO, "benchmarks", "data", "digits_nb201.csv")
 
 
@@ -44,6 +45,8 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from weight_sharing_digits import protocol_search_kwargs
+
     from keras_nas.benchmarks import digits_nb201 as dg
     from keras_nas.benchmarks.digits_data import PROTOCOL as P
     from keras_nas.oneshot import architect, search
@@ -69,19 +72,7 @@ def main(argv=None):
                 data["y_train"],
                 data["x_val"],
                 data["y_val"],
-                space="nb201",
-                strategy="spos",
-                epochs=epochs,
-                batch_size=P.batch_size,
-                seed=seed,
-                channels=P.channels,
-                num_cells=P.num_cells,
-                optimizer="adam",
-                learning_rate=P.learning_rate,
-                lr_schedule="cosine",
-                bn_momentum=P.bn_momentum,
-                bn_epsilon=P.bn_epsilon,
-                tensorboard=False,
+                **protocol_search_kwargs("spos", seed, epochs),
             )
             shared = scored["shared"]
             print(

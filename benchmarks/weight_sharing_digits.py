@@ -55,14 +55,14 @@ def score_cell(cell, table, cache, timings):
     return sum(accs) / 2, accs, False
 
 
-def run_oneshot(strategy, seed, args, data):
+def protocol_search_kwargs(strategy, seed, epochs):
+    """``keras_nas.oneshot.search`` arguments for the table protocol's network and training."""
     from keras_nas.benchmarks.digits_data import PROTOCOL as P
-    from keras_nas.oneshot import search
 
-    kw = dict(
+    return dict(
         space="nb201",
         strategy=strategy,
-        epochs=args.epochs,
+        epochs=epochs,
         batch_size=P.batch_size,
         seed=seed,
         channels=P.channels,
@@ -74,6 +74,12 @@ def run_oneshot(strategy, seed, args, data):
         bn_epsilon=P.bn_epsilon,
         tensorboard=False,
     )
+
+
+def run_oneshot(strategy, seed, args, data):
+    from keras_nas.oneshot import search
+
+    kw = protocol_search_kwargs(strategy, seed, args.epochs)
     kw.update(json.loads(args.search_kwargs or "{}"))
     r = search(data["x_train"], data["y_train"], data["x_val"], data["y_val"], **kw)
     return r.architecture, r.seconds, r.epochs, r.trace
@@ -164,6 +170,23 @@ def main(argv=None):
         dg.train_cell(LANDMARK, s)
         timings.append(time.perf_counter() - t0)
 
+    def unit():  # seconds of one cell training from scratch, median so far
+        return round(statistics.median(timings), 2) if timings else None
+
+    def scored(method, seed, cell, secs):
+        """The fields every row has: the found cell, its trained accuracy and percentile."""
+        mean, accs, in_table = score_cell(cell, table, cache, timings)
+        return dict(
+            method=method,
+            seed=seed,
+            cell=str(cell),
+            accuracy_mean=mean,
+            accuracy_seeds=accs,
+            in_table=in_table,
+            percentile=table.percentile(mean),
+            search_seconds=round(secs, 1),
+        )
+
     def emit(row):
         row["tag"] = args.tag
         row["load"] = round(os.getloadavg()[0], 2)
@@ -177,26 +200,16 @@ def main(argv=None):
                 continue
             cell, secs, epochs, trace = run_oneshot(strategy, seed, args, data)
             oneshot_seconds.append(secs)
-            mean, accs, in_table = score_cell(cell, table, cache, timings)
             emit(
                 dict(
-                    method=strategy,
-                    seed=seed,
-                    cell=str(cell),
-                    accuracy_mean=mean,
-                    accuracy_seeds=accs,
-                    in_table=in_table,
-                    percentile=table.percentile(mean),
-                    search_seconds=round(secs, 1),
+                    **scored(strategy, seed, cell, secs),
                     supernet_epochs=epochs,
                     epochs=args.epochs,
                     final_probabilities=(trace[-1].get("probabilities") if trace else None),
                     epoch_seconds=[round(t.get("seconds", 0.0), 1) for t in trace],
                     shared_val_accuracy=[t.get("val_accuracy") for t in trace],
                     derived_per_epoch=[t.get("derived") for t in trace],
-                    cell_training_seconds=(
-                        round(statistics.median(timings), 2) if timings else None
-                    ),
+                    cell_training_seconds=unit(),
                 )
             )
     budget = (
@@ -215,22 +228,12 @@ def main(argv=None):
             if (name, seed, args.tag) in done:
                 continue
             cell, secs, n = run_baseline(name, seed, budget, args)
-            mean, accs, in_table = score_cell(cell, table, cache, timings)
             emit(
                 dict(
-                    method=name,
-                    seed=seed,
-                    cell=str(cell),
-                    accuracy_mean=mean,
-                    accuracy_seeds=accs,
-                    in_table=in_table,
-                    percentile=table.percentile(mean),
-                    search_seconds=round(secs, 1),
+                    **scored(name, seed, cell, secs),
                     budget_seconds=round(budget, 1),
                     cells_trained=n,
-                    cell_training_seconds=(
-                        round(statistics.median(timings), 2) if timings else None
-                    ),
+                    cell_training_seconds=unit(),
                 )
             )
     return 0
