@@ -5,9 +5,13 @@ table's protocol (``keras_nas.benchmarks.digits_data.PROTOCOL``: 16x16 canvas, C
 batch 64) for each number of epochs given; then ``--cells`` cells drawn from the table are scored with
 the shared weights (accuracy on the whole validation split, batch statistics) and compared with their
 accuracy when trained alone (the table's mean over two seeds): Spearman and Kendall rank correlation,
-plus the mean shared-weight accuracy. One JSON line per (seed, epochs) to stdout.
+plus the mean shared-weight accuracy, and where the cells that the shared weights rank first land in
+the table: the table percentile of the top-ranked cell and the mean of the top 5 (what a strategy that
+picks children by shared-weight accuracy -- spos, supernet-evolution, ENAS -- can at best pick from these
+cells). One JSON line per (seed, epochs) to stdout.
 
     python benchmarks/shared_weight_ranking.py --epochs 10 40 100 200 --seeds 1 --cells 100
+    python benchmarks/shared_weight_ranking.py --epochs 40 100 200 --seeds 1 2 3 --cells 0   # all cells
 
 Benchmark-only: the final selection of the ``spos`` strategy is swapped for one that scores the table's
 cells (``Spos.select``), everything else is the library's search.
@@ -35,7 +39,10 @@ def main(argv=None):
     )
     ap.add_argument("--epochs", type=int, nargs="+", default=[10, 40, 100, 200])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
-    ap.add_argument("--cells", type=int, default=100, help="table cells scored (a seeded draw)")
+    ap.add_argument(
+        "--cells", type=int, default=100, help="table cells scored (a seeded draw; 0: all)"
+    )
+    ap.add_argument("--batch_size", type=int, default=None, help="supernet batch (protocol's: 64)")
     ap.add_argument("--table", default=DEFAULT_TABLE)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -48,45 +55,50 @@ def main(argv=None):
     from weight_sharing_digits import protocol_search_kwargs
 
     from keras_nas.benchmarks import digits_nb201 as dg
-    from keras_nas.benchmarks.digits_data import PROTOCOL as P
     from keras_nas.oneshot import architect, search
     from keras_nas.space.nb201 import NB201Cell
 
-    rows = dg.load_table(args.table).rows
-    pick = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[: args.cells]]
+    table = dg.load_table(args.table)
+    rows = table.rows
+    pick = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[: args.cells or None]]
     data = dg.load_data(dg.PROTOCOL)
     scored = {}
 
     def score_table_cells(self, loop):
+        scored["t"] = time.time()
         shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"])) for r in pick]
         scored["shared"] = shared
         return NB201Cell.parse(pick[int(np.argmax(shared))]["arch"]), []
 
     architect.Spos.select = score_table_cells
     truth = [r["accuracy_mean"] for r in pick]
+    percentile = np.array([table.percentile(a) for a in truth])
     for seed in args.seeds:
         for epochs in args.epochs:
             t0 = time.time()
-            r = search(
-                data["x_train"],
-                data["y_train"],
-                data["x_val"],
-                data["y_val"],
-                **protocol_search_kwargs("spos", seed, epochs),
-            )
+            kw = protocol_search_kwargs("spos", seed, epochs)
+            if args.batch_size:
+                kw["batch_size"] = args.batch_size
+            r = search(data["x_train"], data["y_train"], data["x_val"], data["y_val"], **kw)
             shared = scored["shared"]
+            train_seconds = scored["t"] - t0
+            top = np.argsort(-np.asarray(shared), kind="stable")
             print(
                 json.dumps(
                     dict(
                         seed=seed,
                         epochs=epochs,
-                        steps=epochs * (len(data["x_train"]) // P.batch_size),
+                        batch_size=kw["batch_size"],
+                        steps=epochs * (len(data["x_train"]) // kw["batch_size"]),
                         cells=len(pick),
                         spearman=round(float(spearmanr(shared, truth).correlation), 3),
                         kendall=round(float(kendalltau(shared, truth).correlation), 3),
                         mean_shared_accuracy=round(float(np.mean(shared)), 3),
+                        top1_percentile=round(float(percentile[top[0]]), 1),
+                        top5_percentile=round(float(percentile[top[:5]].mean()), 1),
                         final_train_accuracy=round(r.trace[-1]["train_accuracy"], 3),
                         seconds=round(time.time() - t0, 1),
+                        train_seconds=round(train_seconds, 1),
                         load=round(os.getloadavg()[0], 2),
                     )
                 ),
