@@ -111,6 +111,18 @@ class PredictorController(CandidateMixin, Controller):
         random share and two-edit probability grow (x2 after one patience, up to x4).
       ard: with the path encoding, the GP gets one length scale for the one-hot part and one for
         the paths (both chosen on the marginal-likelihood grid).
+      enumerate_max: when the space is all categorical, unconditional and has at most this many
+        architectures (0: never), it is encoded once and the acquisition scores *every* unseen
+        one (one per equivalence class with ``skip_equivalent``) instead of the candidates.
+      pool_temp: with the whole space scored, the Thompson draws' std is multiplied by this.
+      stall_global: score the whole space only while the search stalls (``stall_patience``).
+      global_top: score the candidates plus the whole space's ``global_top`` best predicted means.
+      length_scales: the GP's length-scale grid (multiples of sqrt(number of decisions)).
+      joint_top, pool_beta: one *joint* posterior draw over the ``joint_top`` best by
+        ``mean + pool_beta * std`` (GP only) instead of independent draws.
+      gp_kernel: ``"product"`` (one SE kernel), ``"additive"`` (one-hot + path kernels summed) or
+        ``"path"`` (path part only); the last two with ``ard``.
+      parent_min_dist: parents chosen greedily by rank, each this many edits from the others.
     """
 
     def __init__(
@@ -140,6 +152,15 @@ class PredictorController(CandidateMixin, Controller):
         exploit_prob: float = 0.0,
         stall_patience: int = 30,
         ard: bool = True,
+        enumerate_max: int = 0,
+        joint_top: int = 0,
+        pool_beta: float = 2.0,
+        pool_temp: float = 1.0,
+        stall_global: bool = False,
+        length_scales: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+        gp_kernel: str = "product",
+        parent_min_dist: int = 0,
+        global_top: int = 0,
     ):
         super().__init__(seed)
         if predictor not in PREDICTORS:
@@ -191,6 +212,18 @@ class PredictorController(CandidateMixin, Controller):
         self.exploit_prob = float(exploit_prob)
         self.stall_patience = int(stall_patience)
         self.ard = bool(ard)
+        self.enumerate_max = int(enumerate_max)
+        self.joint_top = int(joint_top)
+        self.pool_beta = float(pool_beta)
+        self.pool_temp = float(pool_temp)
+        self.stall_global = bool(stall_global)
+        self.length_scales = tuple(float(x) for x in length_scales)
+        if gp_kernel not in ("product", "additive", "path"):
+            raise ValueError(f"gp_kernel must be product, additive or path, got {gp_kernel!r}.")
+        self.gp_kernel = gp_kernel
+        self.parent_min_dist = int(parent_min_dist)
+        self.global_top = int(global_top)
+        self._table = self._table_key = None
         self._reset_state()
 
     def _reset_state(self):
@@ -216,6 +249,7 @@ class PredictorController(CandidateMixin, Controller):
             None  # equivalence keys of _seen (derived; see _equiv_seen)
         )
         self._ok: list = []  # successful history entries, observation order
+        self._pool_pred = None  # (model key, means, stds) over the space table (derived)
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
@@ -341,11 +375,13 @@ class PredictorController(CandidateMixin, Controller):
                 self.ard and enc.path is not None
             ):  # one length scale for the one-hot part, one for the paths
                 groups = [np.arange(enc.path_offset), np.arange(enc.path_offset, enc.dim)]
-            if hparams is not None and len(hparams) != (3 if groups else 2):
+                if self.gp_kernel == "path":
+                    groups = groups[1:]
+            if hparams is not None and len(hparams) != (len(groups) + 1 if groups else 2):
                 hparams = None
-            model = GaussianProcess(groups=groups).fit(
-                X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams
-            )
+            model = GaussianProcess(
+                self.length_scales, groups=groups, additive=self.gp_kernel == "additive"
+            ).fit(X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams)
             self.gp_hparams = [float(h) for h in model.hparams]
         else:
             model = MLPEnsemble(
@@ -378,7 +414,7 @@ class PredictorController(CandidateMixin, Controller):
         i = int(np.argmax(score))
         self.last_origin = "acquisition"
         mu, sd = self._y_scale
-        return cands[i], float(m[i] * sd + mu)
+        return dict(cands[i]), float(m[i] * sd + mu)
 
     def propose_batch(self, space: ParamSpace, n: int) -> list:
         """The ``n`` best candidates of one acquisition pass (one candidate set, one Thompson
@@ -392,7 +428,7 @@ class PredictorController(CandidateMixin, Controller):
         mu, sd = self._y_scale
         out = []
         for i in np.argsort(-score, kind="stable")[:n]:
-            values = cands[int(i)]
+            values = dict(cands[int(i)])
             self.num_proposed += 1
             self._register(values, float(m[i] * sd + mu))
             out.append((values, "acquisition"))
@@ -408,15 +444,43 @@ class PredictorController(CandidateMixin, Controller):
     def _acquisition(self, space):
         """(candidates, predicted means, acquisition scores), or None without candidates."""
         enc = self._ensure_model(space)
-        cands = self._candidates(space)
-        if not cands:
-            return None
-        m, s = self._model.predict(enc.matrix(cands))
+        table = self._space_table(space, enc)
+        if table is not None and (
+            self.global_top or (self.stall_global and self._stall_factor() == 1)
+        ):
+            table = None
+        temp = 1.0
+        if table is not None:
+            temp = self.pool_temp
+            idx = self._table_pool(table, enc)
+            if not len(idx):
+                return None
+            cands = [table.rows[j] for j in idx]
+            m, s = self._table_predict(table, idx)
+        else:
+            cands = self._candidates(space)
+            full = self._space_table(space, enc) if self.global_top else None
+            if full is not None:  # + the whole space's best predicted means
+                idx = self._table_pool(full, enc)
+                mt, _ = self._table_predict(full, idx)
+                have = {enc.equivalence_key(v) for v in cands} | {self._key(v) for v in cands}
+                for j in idx[np.argsort(-mt, kind="stable")[: self.global_top]]:
+                    v = full.rows[j]
+                    if enc.equivalence_key(v) not in have and self._key(v) not in have:
+                        cands.append(v)
+            if not cands:
+                return None
+            m, s = self._model.predict(enc.matrix(cands))
         rng = np.random.default_rng(self.rng.getrandbits(62))
         if self.exploit_prob and rng.random() < self.exploit_prob:
             score = m
+        elif self.joint_top and isinstance(self._model, GaussianProcess):
+            top = np.argsort(-(m + self.pool_beta * s), kind="stable")[: self.joint_top]
+            X = table.X[idx[top]] if table is not None else enc.matrix([cands[j] for j in top])
+            score = np.full(len(m), -np.inf)
+            score[top] = self._model.sample_joint(X, rng)
         elif self.acquisition == "its":
-            score = m + s * rng.standard_normal(len(m))
+            score = m + temp * s * rng.standard_normal(len(m))
         elif self.acquisition == "ucb":
             score = m + self.beta * s
         else:
