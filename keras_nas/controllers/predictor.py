@@ -118,11 +118,6 @@ class PredictorController(CandidateMixin, Controller):
       stall_global: score the whole space only while the search stalls (``stall_patience``).
       global_top: score the candidates plus the whole space's ``global_top`` best predicted means.
       length_scales: the GP's length-scale grid (multiples of sqrt(number of decisions)).
-      joint_top, pool_beta: one *joint* posterior draw over the ``joint_top`` best by
-        ``mean + pool_beta * std`` (GP only) instead of independent draws.
-      gp_kernel: ``"product"`` (one SE kernel), ``"additive"`` (one-hot + path kernels summed) or
-        ``"path"`` (path part only); the last two with ``ard``.
-      parent_min_dist: parents chosen greedily by rank, each this many edits from the others.
     """
 
     def __init__(
@@ -153,13 +148,9 @@ class PredictorController(CandidateMixin, Controller):
         stall_patience: int = 30,
         ard: bool = True,
         enumerate_max: int = 0,
-        joint_top: int = 0,
-        pool_beta: float = 2.0,
         pool_temp: float = 1.0,
         stall_global: bool = False,
         length_scales: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
-        gp_kernel: str = "product",
-        parent_min_dist: int = 0,
         global_top: int = 0,
     ):
         super().__init__(seed)
@@ -213,15 +204,9 @@ class PredictorController(CandidateMixin, Controller):
         self.stall_patience = int(stall_patience)
         self.ard = bool(ard)
         self.enumerate_max = int(enumerate_max)
-        self.joint_top = int(joint_top)
-        self.pool_beta = float(pool_beta)
         self.pool_temp = float(pool_temp)
         self.stall_global = bool(stall_global)
         self.length_scales = tuple(float(x) for x in length_scales)
-        if gp_kernel not in ("product", "additive", "path"):
-            raise ValueError(f"gp_kernel must be product, additive or path, got {gp_kernel!r}.")
-        self.gp_kernel = gp_kernel
-        self.parent_min_dist = int(parent_min_dist)
         self.global_top = int(global_top)
         self._table = self._table_key = None
         self._reset_state()
@@ -375,13 +360,11 @@ class PredictorController(CandidateMixin, Controller):
                 self.ard and enc.path is not None
             ):  # one length scale for the one-hot part, one for the paths
                 groups = [np.arange(enc.path_offset), np.arange(enc.path_offset, enc.dim)]
-                if self.gp_kernel == "path":
-                    groups = groups[1:]
-            if hparams is not None and len(hparams) != (len(groups) + 1 if groups else 2):
+            if hparams is not None and len(hparams) != (3 if groups else 2):
                 hparams = None
-            model = GaussianProcess(
-                self.length_scales, groups=groups, additive=self.gp_kernel == "additive"
-            ).fit(X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams)
+            model = GaussianProcess(self.length_scales, groups=groups).fit(
+                X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams
+            )
             self.gp_hparams = [float(h) for h in model.hparams]
         else:
             model = MLPEnsemble(
@@ -464,9 +447,10 @@ class PredictorController(CandidateMixin, Controller):
                 idx = self._table_pool(full, enc)
                 mt, _ = self._table_predict(full, idx)
                 have = {enc.equivalence_key(v) for v in cands} | {self._key(v) for v in cands}
+                have.discard(None)  # no equivalence known: keys only
                 for j in idx[np.argsort(-mt, kind="stable")[: self.global_top]]:
                     v = full.rows[j]
-                    if enc.equivalence_key(v) not in have and self._key(v) not in have:
+                    if not have.intersection((enc.equivalence_key(v), self._key(v))):
                         cands.append(v)
             if not cands:
                 return None
@@ -474,11 +458,6 @@ class PredictorController(CandidateMixin, Controller):
         rng = np.random.default_rng(self.rng.getrandbits(62))
         if self.exploit_prob and rng.random() < self.exploit_prob:
             score = m
-        elif self.joint_top and isinstance(self._model, GaussianProcess):
-            top = np.argsort(-(m + self.pool_beta * s), kind="stable")[: self.joint_top]
-            X = table.X[idx[top]] if table is not None else enc.matrix([cands[j] for j in top])
-            score = np.full(len(m), -np.inf)
-            score[top] = self._model.sample_joint(X, rng)
         elif self.acquisition == "its":
             score = m + temp * s * rng.standard_normal(len(m))
         elif self.acquisition == "ucb":

@@ -26,20 +26,6 @@ class CandidateMixin:
         simple = not any(
             p.conditions for p in space.params
         )  # no conditional params: mutate in place
-        if self.parent_min_dist > 0:  # the best trials, each >= min_dist edits from the ones before
-            chosen = []
-            for h in ranked:
-                v = h["values"]
-                if all(
-                    sum(v.get(n) != c.get(n) for n in space.names) >= self.parent_min_dist
-                    for c in chosen
-                ):
-                    chosen.append(v)
-                    if len(chosen) >= k:
-                        break
-            ranked = [h for h in ranked if h["values"] in chosen] + [
-                h for h in ranked if h["values"] not in chosen
-            ]
         parents = [space.complete(h["values"], self.sample_value) for h in ranked[:k]]
         mutable = [p for p in space.params if p.continuous or len(p.options) > 1]
         g = self._stall_factor()

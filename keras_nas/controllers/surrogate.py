@@ -226,14 +226,7 @@ class GaussianProcess:
     :class:`Encoding`) gives each group its own length scale (a grouped ARD kernel), all
     searched on the grid."""
 
-    def __init__(
-        self,
-        length_scales=(0.5, 1.0, 2.0, 4.0),
-        noises=(1e-3, 1e-2, 1e-1),
-        groups=None,
-        additive=False,
-    ):
-        self.additive = bool(additive)
+    def __init__(self, length_scales=(0.5, 1.0, 2.0, 4.0), noises=(1e-3, 1e-2, 1e-1), groups=None):
         self.length_scales = tuple(length_scales)  # multiples of sqrt(number of decisions)
         self.noises = tuple(noises)
         self.groups = None if groups is None else [np.asarray(g) for g in groups]
@@ -252,11 +245,8 @@ class GaussianProcess:
         e = 0.0
         for D, ls in zip(Ds, lss):
             ell = ls * scale
-            if self.additive:
-                e = e + np.exp(-D / (2 * ell * ell)) / len(Ds)
-            else:
-                e = e - D / (2 * ell * ell)
-        return e if self.additive else np.exp(e)
+            e = e - D / (2 * ell * ell)
+        return np.exp(e)
 
     def fit(self, X, y, rng=None, scale=1.0, hparams=None):
         """``hparams=(length-scale multiple(s)..., noise)`` skips the grid search (re-use of earlier ones)."""
@@ -298,17 +288,6 @@ class GaussianProcess:
         V = _tri_solve(self.C, Ks.T)
         var = self.s2 * np.maximum(1.0 + self.eta - (V * V).sum(0), 1e-12)
         return mean, np.sqrt(var)
-
-    def sample_joint(self, Xs, rng):
-        """One draw of the (noisy) posterior at the rows of ``Xs`` jointly (their correlations
-        kept), in target units."""
-        Ks = self._kernel(self._dists(Xs, self.X), self.hparams[:-1], self.scale)
-        V = _tri_solve(self.C, Ks.T)
-        cov = self._kernel(self._dists(Xs, Xs), self.hparams[:-1], self.scale) - V.T @ V
-        cov[np.diag_indices(len(Xs))] += self.eta + 1e-8
-        w, U = np.linalg.eigh(self.s2 * (cov + cov.T) / 2)
-        z = rng.standard_normal(len(Xs))
-        return Ks @ self.alpha + U @ (np.sqrt(np.maximum(w, 0.0)) * z)
 
 
 def _tri_solve(C, B):
