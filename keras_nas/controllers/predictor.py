@@ -26,6 +26,8 @@ Loop (one :meth:`PredictorController.propose`):
    edge or on no input -> output route do not matter; ``skip_equivalent``). When the best
    result is ``stall_patience`` (30) or more results old, the random share and the two-edit
    probability grow (x2, x3, x4 with the age), so a search stuck in one region looks further.
+   Opt-in (``enumerate_max``): on a small all-categorical space, score every unseen cell instead
+   (measured on NAS-Bench-201, not better there: see the README).
 4. **Acquisition.** ``"its"`` (default; independent Thompson sampling, BANANAS' choice: one
    draw from ``N(mean, std)`` per candidate), ``"ucb"`` (``mean + beta * std``) or ``"ei"``
    (expected improvement over the best). The argmax is proposed.
