@@ -9,7 +9,9 @@ best-``cifar10_valid`` cell is evaluated, up to ``--cap``). Use it on the *tunin
 (budget 1..40, efficiency 1..30); the reported seeds (1001..) are for the real script.
 
     python benchmarks/nb201_predictor_tuning.py --name defaults --kw '{}'
-    python benchmarks/nb201_predictor_tuning.py --name whole --kw '{"enumerate_max": 20000}'
+    python benchmarks/nb201_predictor_tuning.py --name no-ard --kw '{"ard": false}'
+
+(The whole-space variants of the README's follow-up table need the code at commit ``9419049``.)
 
 Prints one JSON line per variant (and appends it to ``--out`` when given): mean test accuracy,
 mean regret, ``top2`` (share of runs ending on one of the two best 12-epoch cells), the failed

@@ -26,8 +26,6 @@ Loop (one :meth:`PredictorController.propose`):
    edge or on no input -> output route do not matter; ``skip_equivalent``). When the best
    result is ``stall_patience`` (30) or more results old, the random share and the two-edit
    probability grow (x2, x3, x4 with the age), so a search stuck in one region looks further.
-   Opt-in (``enumerate_max``): on a small all-categorical space, score every unseen cell instead
-   (measured on NAS-Bench-201, not better there: see the README).
 4. **Acquisition.** ``"its"`` (default; independent Thompson sampling, BANANAS' choice: one
    draw from ``N(mean, std)`` per candidate), ``"ucb"`` (``mean + beta * std``) or ``"ei"``
    (expected improvement over the best). The argmax is proposed.
@@ -113,13 +111,6 @@ class PredictorController(CandidateMixin, Controller):
         random share and two-edit probability grow (x2 after one patience, up to x4).
       ard: with the path encoding, the GP gets one length scale for the one-hot part and one for
         the paths (both chosen on the marginal-likelihood grid).
-      enumerate_max: when the space is all categorical, unconditional and has at most this many
-        architectures (0: never), it is encoded once and the acquisition scores *every* unseen
-        one (one per equivalence class with ``skip_equivalent``) instead of the candidates.
-      pool_temp: with the whole space scored, the Thompson draws' std is multiplied by this.
-      stall_global: score the whole space only while the search stalls (``stall_patience``).
-      global_top: score the candidates plus the whole space's ``global_top`` best predicted means.
-      length_scales: the GP's length-scale grid (multiples of sqrt(number of decisions)).
     """
 
     def __init__(
@@ -149,11 +140,6 @@ class PredictorController(CandidateMixin, Controller):
         exploit_prob: float = 0.0,
         stall_patience: int = 30,
         ard: bool = True,
-        enumerate_max: int = 0,
-        pool_temp: float = 1.0,
-        stall_global: bool = False,
-        length_scales: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
-        global_top: int = 0,
     ):
         super().__init__(seed)
         if predictor not in PREDICTORS:
@@ -205,12 +191,6 @@ class PredictorController(CandidateMixin, Controller):
         self.exploit_prob = float(exploit_prob)
         self.stall_patience = int(stall_patience)
         self.ard = bool(ard)
-        self.enumerate_max = int(enumerate_max)
-        self.pool_temp = float(pool_temp)
-        self.stall_global = bool(stall_global)
-        self.length_scales = tuple(float(x) for x in length_scales)
-        self.global_top = int(global_top)
-        self._table = self._table_key = None
         self._reset_state()
 
     def _reset_state(self):
@@ -236,7 +216,6 @@ class PredictorController(CandidateMixin, Controller):
             None  # equivalence keys of _seen (derived; see _equiv_seen)
         )
         self._ok: list = []  # successful history entries, observation order
-        self._pool_pred = None  # (model key, means, stds) over the space table (derived)
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
@@ -364,7 +343,7 @@ class PredictorController(CandidateMixin, Controller):
                 groups = [np.arange(enc.path_offset), np.arange(enc.path_offset, enc.dim)]
             if hparams is not None and len(hparams) != (3 if groups else 2):
                 hparams = None
-            model = GaussianProcess(self.length_scales, groups=groups).fit(
+            model = GaussianProcess(groups=groups).fit(
                 X, (y - mu) / sd, rng, scale=math.sqrt(nd), hparams=hparams
             )
             self.gp_hparams = [float(h) for h in model.hparams]
@@ -399,7 +378,7 @@ class PredictorController(CandidateMixin, Controller):
         i = int(np.argmax(score))
         self.last_origin = "acquisition"
         mu, sd = self._y_scale
-        return dict(cands[i]), float(m[i] * sd + mu)
+        return cands[i], float(m[i] * sd + mu)
 
     def propose_batch(self, space: ParamSpace, n: int) -> list:
         """The ``n`` best candidates of one acquisition pass (one candidate set, one Thompson
@@ -413,7 +392,7 @@ class PredictorController(CandidateMixin, Controller):
         mu, sd = self._y_scale
         out = []
         for i in np.argsort(-score, kind="stable")[:n]:
-            values = dict(cands[int(i)])
+            values = cands[int(i)]
             self.num_proposed += 1
             self._register(values, float(m[i] * sd + mu))
             out.append((values, "acquisition"))
@@ -429,39 +408,15 @@ class PredictorController(CandidateMixin, Controller):
     def _acquisition(self, space):
         """(candidates, predicted means, acquisition scores), or None without candidates."""
         enc = self._ensure_model(space)
-        table = self._space_table(space, enc)
-        if table is not None and (
-            self.global_top or (self.stall_global and self._stall_factor() == 1)
-        ):
-            table = None
-        temp = 1.0
-        if table is not None:
-            temp = self.pool_temp
-            idx = self._table_pool(table, enc)
-            if not len(idx):
-                return None
-            cands = [table.rows[j] for j in idx]
-            m, s = self._table_predict(table, idx)
-        else:
-            cands = self._candidates(space)
-            full = self._space_table(space, enc) if self.global_top else None
-            if full is not None:  # + the whole space's best predicted means
-                idx = self._table_pool(full, enc)
-                mt, _ = self._table_predict(full, idx)
-                have = {enc.equivalence_key(v) for v in cands} | {self._key(v) for v in cands}
-                have.discard(None)  # no equivalence known: keys only
-                for j in idx[np.argsort(-mt, kind="stable")[: self.global_top]]:
-                    v = full.rows[j]
-                    if not have.intersection((enc.equivalence_key(v), self._key(v))):
-                        cands.append(v)
-            if not cands:
-                return None
-            m, s = self._model.predict(enc.matrix(cands))
+        cands = self._candidates(space)
+        if not cands:
+            return None
+        m, s = self._model.predict(enc.matrix(cands))
         rng = np.random.default_rng(self.rng.getrandbits(62))
         if self.exploit_prob and rng.random() < self.exploit_prob:
             score = m
         elif self.acquisition == "its":
-            score = m + temp * s * rng.standard_normal(len(m))
+            score = m + s * rng.standard_normal(len(m))
         elif self.acquisition == "ucb":
             score = m + self.beta * s
         else:

@@ -6,18 +6,11 @@ history and changes nothing but its RNG."""
 
 from __future__ import annotations
 
-import itertools
-
-import numpy as np
-
 from keras_nas.controllers.params import Param
-
-_TABLES: dict = {}  # the last SpaceTable built (derived from the space alone; shared)
 
 
 class CandidateMixin:
-    """``_candidates(space)``, the whole-space pool (``_table_pool``) and their helpers, for
-    PredictorController."""
+    """``_candidates(space)`` and its helpers, for PredictorController."""
 
     def _candidates(self, space) -> list:
         seen = self._seen_keys()
@@ -85,49 +78,6 @@ class CandidateMixin:
             add(self.random_values(space))
         return out
 
-    def _space_table(self, space, enc):
-        """The whole space, encoded (:class:`SpaceTable`), when ``enumerate_max`` allows; else None."""
-        if self.enumerate_max <= 0:
-            return None
-        if self._table_key != id(enc):
-            ck = (enc.names, tuple(p.options for p in space.params), enc.path is not None)
-            if _TABLES.get("key") != (ck, self.enumerate_max):
-                try:
-                    t = SpaceTable(space, enc, self._key, self.enumerate_max)
-                except ValueError:
-                    t = None
-                _TABLES.update(key=(ck, self.enumerate_max), table=t)
-            self._table = _TABLES["table"]
-            self._table_key = id(enc)
-        return self._table
-
-    def _table_pool(self, table, enc):
-        """Rows never finished, pending or discarded (and, with ``skip_equivalent``, one row per
-        equivalence class none of whose members was)."""
-        free = np.ones(len(table.rows), dtype=bool)
-        for k in self._seen_keys():
-            j = table.index.get(k)
-            if j is not None:
-                free[j] = False
-        equiv = self._equiv_seen(enc)
-        if equiv is None:
-            return np.flatnonzero(free)
-        ok = np.ones(len(table.reps), dtype=bool)
-        ok[[table.class_of_key[e] for e in equiv if e in table.class_of_key]] = False
-        reps = table.reps
-        return reps[ok & free[reps]]
-
-    def _table_predict(self, table, idx):
-        """Model predictions for table rows, cached until the model changes."""
-        if self._pool_pred is None or self._pool_pred[0] != self._model_key:
-            nan = np.full(len(table.rows), np.nan)
-            self._pool_pred = (self._model_key, nan, nan.copy())
-        _, m, s = self._pool_pred
-        todo = idx[np.isnan(m[idx])]
-        if len(todo):
-            m[todo], s[todo] = self._model.predict(table.X[todo])
-        return m[idx], s[idx]
-
     def _stall_factor(self) -> int:
         """1, or g = 1 + (results since the best one) // ``stall_patience`` (at most 4): the
         candidates' random share and two-edit probability are multiplied by g (capped at 0.5 / 1)."""
@@ -158,31 +108,3 @@ class CandidateMixin:
         q = abs(p0 + self.rng.gauss(0.0, self.sigma)) % 2.0
         q = 2.0 - q if q > 1.0 else q
         return p.from_prob(q)
-
-
-class SpaceTable:
-    """Every architecture of a small space (all decisions categorical, no conditions, at most
-    ``limit`` combinations), encoded once: ``rows`` (value dicts), ``X`` (their encodings),
-    ``index`` (key -> row), ``cls`` (equivalence class of each row) and ``reps`` (the first row
-    of each class). Derived from the space alone, so it is never part of the state."""
-
-    def __init__(self, space, enc, key, limit: int):
-        params = list(space.params)
-        if any(p.continuous or p.conditions for p in params):
-            raise ValueError("not enumerable")
-        size = 1
-        for p in params:
-            size *= len(p.options)
-        if not params or size > limit:
-            raise ValueError("not enumerable")
-        names = [p.name for p in params]
-        self.rows = [dict(zip(names, c)) for c in itertools.product(*(p.options for p in params))]
-        self.X = enc.matrix(self.rows)
-        self.index = {key(v): i for i, v in enumerate(self.rows)}
-        classes, cls = {}, np.empty(len(self.rows), dtype=np.int64)
-        for i, v in enumerate(self.rows):
-            e = enc.equivalence_key(v)
-            cls[i] = classes.setdefault(i if e is None else e, len(classes))
-        self.cls = cls
-        self.reps = np.unique(cls, return_index=True)[1]
-        self.class_of_key = {e: c for e, c in classes.items() if not isinstance(e, int)}
