@@ -168,34 +168,11 @@ class AgingEvolutionController(Controller):
         candidates = [p for p in mutable if p.kind == kind]
         p = candidates[self.rng.randrange(len(candidates))]
         child = dict(values)
-        child[p.name] = self._different_value(p, values[p.name])
+        child[p.name] = p.mutated(values[p.name], self.rng, self.sigma)
         self.num_mutations += 1
         self.last_origin = "mutation"
         # Keep the mutated value; conditionals it (de)activates are redrawn/dropped.
         return space.complete(child, self.sample_value)
-
-    def _different_value(self, p: Param, current):
-        if not p.continuous:
-            others = [o for o in p.options if o != current]
-            return others[self.rng.randrange(len(others))]
-        try:
-            p0 = p.to_prob(current)
-        except Exception:  # value outside the hp's range: restart from a random point
-            p0 = self.rng.random()
-        for _ in range(20):
-            q = p0 + self.rng.gauss(0.0, self.sigma)
-            q = abs(q) % 2.0  # reflect into [0, 1]
-            q = 2.0 - q if q > 1.0 else q
-            v = p.from_prob(q)
-            if v != current:
-                return v
-        for _ in range(100):  # a very narrow continuous range: fall back to uniform draws
-            v = p.from_prob(self.rng.random())
-            if v != current:
-                return v
-        raise ValueError(
-            f"Cannot mutate {p.name!r}: every value maps to {current!r}; widen its range."
-        )
 
     def warm_up(self, ranked, space: ParamSpace, top: Optional[int] = None) -> list:
         """Proxy warm-up: the best-ranked architectures become the initial population. They take the

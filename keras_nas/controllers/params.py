@@ -62,6 +62,32 @@ class Param:
             return float(self.hp.value_to_prob(value))
         return (self.options.index(value) + 0.5) / len(self.options)
 
+    def mutated(self, current, rng, sigma: float):
+        """A value different from ``current`` (the mutation of aging evolution and of the
+        predictor's candidates): another option drawn uniformly, or for a continuous param a
+        Gaussian step of std ``sigma`` in probability space, reflected into [0, 1] and redrawn
+        until the value changes. ``rng`` is a ``random.Random``."""
+        if not self.continuous:
+            others = [o for o in self.options if o != current]
+            return others[rng.randrange(len(others))]
+        try:
+            p0 = self.to_prob(current)
+        except Exception:  # value outside the hp's range: restart from a random point
+            p0 = rng.random()
+        for _ in range(20):
+            q = abs(p0 + rng.gauss(0.0, sigma)) % 2.0  # reflect into [0, 1]
+            q = 2.0 - q if q > 1.0 else q
+            v = self.from_prob(q)
+            if v != current:
+                return v
+        for _ in range(100):  # a very narrow continuous range: fall back to uniform draws
+            v = self.from_prob(rng.random())
+            if v != current:
+                return v
+        raise ValueError(
+            f"Cannot mutate {self.name!r}: every value maps to {current!r}; widen its range."
+        )
+
     def bins(self, k: int = 10) -> tuple:
         """A categorical view: the options, or ``k`` evenly spaced quantiles of a continuous param."""
         if not self.continuous:

@@ -6,8 +6,6 @@ history and changes nothing but its RNG."""
 
 from __future__ import annotations
 
-from keras_nas.controllers.params import Param
-
 
 class CandidateMixin:
     """``_candidates(space)`` and its helpers, for PredictorController."""
@@ -94,17 +92,5 @@ class CandidateMixin:
             return dict(values)
         p = active[self.rng.randrange(len(active))]
         child = dict(values)
-        child[p.name] = self._different_value(p, values[p.name])
+        child[p.name] = p.mutated(values[p.name], self.rng, self.sigma)
         return child if simple else space.complete(child, self.sample_value)
-
-    def _different_value(self, p: Param, current):
-        if not p.continuous:
-            others = [o for o in p.options if o != current]
-            return others[self.rng.randrange(len(others))]
-        try:
-            p0 = p.to_prob(current)
-        except Exception:
-            p0 = self.rng.random()
-        q = abs(p0 + self.rng.gauss(0.0, self.sigma)) % 2.0
-        q = 2.0 - q if q > 1.0 else q
-        return p.from_prob(q)
