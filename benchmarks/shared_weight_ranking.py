@@ -12,6 +12,8 @@ cells). One JSON line per (seed, epochs) to stdout.
 
     python benchmarks/shared_weight_ranking.py --epochs 10 40 100 200 --seeds 1 --cells 100
     python benchmarks/shared_weight_ranking.py --epochs 40 100 200 --seeds 1 2 3 --cells 0   # all cells
+    python benchmarks/shared_weight_ranking.py --strategy enas --epochs 40 --seeds 1 2 3 --cells 0 \
+        --search_kwargs '{"warmup_epochs": 20, "eval_batches": 4}'   # ENAS's own supernet
 
 Benchmark-only: the final selection of the ``spos`` strategy is swapped for one that scores the table's
 cells (``Spos.select``), everything else is the library's search.
@@ -43,6 +45,13 @@ def main(argv=None):
         "--cells", type=int, default=100, help="table cells scored (a seeded draw; 0: all)"
     )
     ap.add_argument("--batch_size", type=int, default=None, help="supernet batch (protocol's: 64)")
+    ap.add_argument(
+        "--strategy",
+        default="spos",
+        choices=["spos", "enas"],
+        help="whose supernet training (enas: the controller's children after any warm-up)",
+    )
+    ap.add_argument("--search_kwargs", default="", help="JSON of extra search() arguments")
     ap.add_argument("--table", default=DEFAULT_TABLE)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -66,19 +75,21 @@ def main(argv=None):
 
     def score_table_cells(self, loop):
         scored["t"] = time.time()
-        shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"])) for r in pick]
+        every = len(loop.val_batches())  # the whole val split, whatever eval_batches says
+        shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"]), batches=every) for r in pick]
         scored["shared"] = shared
         return NB201Cell.parse(pick[int(np.argmax(shared))]["arch"]), []
 
-    architect.Spos.select = score_table_cells
+    architect.ARCHITECTS[args.strategy].select = score_table_cells
     truth = [r["accuracy_mean"] for r in pick]
     percentile = np.array([table.percentile(a) for a in truth])
     for seed in args.seeds:
         for epochs in args.epochs:
             t0 = time.time()
-            kw = protocol_search_kwargs("spos", seed, epochs)
+            kw = protocol_search_kwargs(args.strategy, seed, epochs)
             if args.batch_size:
                 kw["batch_size"] = args.batch_size
+            kw.update(json.loads(args.search_kwargs or "{}"))
             r = search(data["x_train"], data["y_train"], data["x_val"], data["y_val"], **kw)
             shared = scored["shared"]
             train_seconds = scored["t"] - t0
@@ -86,6 +97,8 @@ def main(argv=None):
             print(
                 json.dumps(
                     dict(
+                        strategy=args.strategy,
+                        search_kwargs=args.search_kwargs,
                         seed=seed,
                         epochs=epochs,
                         batch_size=kw["batch_size"],
