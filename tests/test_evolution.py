@@ -198,3 +198,32 @@ def test_continuous_gaussian_step():
     assert (
         sum(steps) / len(steps) < 0.06
     )  # a local step (mean |N(0, .05)| = 0.04), not a uniform redraw (0.25)
+
+
+def test_param_mutated_always_changes_the_value_or_says_why():
+    """``Param.mutated`` (evolution's and the predictor's mutation): another option, or a step
+    that is redrawn until a stepped continuous value really changes; a param whose every
+    value is the same gets an error that names it."""
+    kt = pytest.importorskip("keras_tuner")
+    from keras_nas.controllers.params import Param
+    from keras_nas.tuning.spaces import param_space_from_hyperparameters
+
+    hp = kt.HyperParameters()
+    hp.Choice("act", ["relu", "gelu", "tanh"])
+    hp.Float("drop", 0.0, 0.5, step=0.1)  # a small step often lands on the same value
+    ps = param_space_from_hyperparameters(hp)
+    rng = random.Random(0)
+    for p, current in zip(ps.params, ("gelu", 0.2)):
+        for _ in range(300):
+            v = p.mutated(current, rng, sigma=0.02)
+            assert v != current and ParamSpace.is_valid(p, v)
+
+    class Constant:  # every probability maps to one value
+        def prob_to_value(self, q):
+            return 1.0
+
+        def value_to_prob(self, v):
+            return 0.5
+
+    with pytest.raises(ValueError, match="'flat'.*widen its range"):
+        Param("flat", None, hp=Constant()).mutated(1.0, rng, sigma=0.1)
