@@ -55,13 +55,10 @@ def main(argv=None):
     ap.add_argument("--table", default=DEFAULT_TABLE)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
     from scipy.stats import kendalltau, spearmanr
+    from weight_sharing_digits import protocol_search_kwargs, tensorflow_with_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from weight_sharing_digits import protocol_search_kwargs
+    tensorflow_with_threads(args.threads)
 
     from keras_nas.benchmarks import digits_nb201 as dg
     from keras_nas.oneshot import architect, search

@@ -55,6 +55,17 @@ def score_cell(cell, table, cache, timings):
     return sum(accs) / 2, accs, False
 
 
+def tensorflow_with_threads(threads):
+    """Import TensorFlow quietly, limited to ``threads`` CPU threads (the benchmarks' setting:
+    one thread per job keeps timings comparable on a shared machine)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return tf
+
+
 def protocol_search_kwargs(strategy, seed, epochs):
     """``keras_nas.oneshot.search`` arguments for the table protocol's network and training."""
     from keras_nas.benchmarks.digits_data import PROTOCOL as P
@@ -146,11 +157,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    tensorflow_with_threads(args.threads)
     from keras_nas.benchmarks import digits_nb201 as dg
 
     table = dg.load_table(args.table)
