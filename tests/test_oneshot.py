@@ -309,3 +309,39 @@ def test_cli_warm_up_defaults_to_half_the_epochs_for_enas_only():
     assert job.warmup_epochs(SearchConfig(controller="enas"), 40) == 20  # measured to help ENAS
     assert job.warmup_epochs(SearchConfig(controller="drnas"), 40) == 0
     assert job.warmup_epochs(SearchConfig(controller="darts", warmup_epochs=3), 40) == 3
+
+
+@pytest.mark.parametrize("shaping, most", [("nb201", 0.97), ("micro", 0.38)])
+def test_enas_controller_shaping_bounds_how_far_the_policy_can_concentrate(shaping, most):
+    """NAS-Bench-201's ENAS (logits / 5, then 2.5 tanh) lets one op take ~0.97 of an edge; ENAS'
+    micro shaping (1.1 tanh, / 2.5 for ops) keeps every op under ~0.38, however large the logits."""
+    from keras_nas.oneshot.architect import make_architect
+    from keras_nas.oneshot.spaces import NB201OneShot
+
+    opts = dict(controller_learning_rate=0.0035, enas_controller=shaping)
+    a = make_architect("enas", NB201OneShot(), seed=0, epochs=2, options=opts)
+    a.create_variables()
+    c = a.controller
+    c.probabilities(a.ps, {p.name: p.options[0] for p in a.ps.params})  # builds the weights
+    w = {
+        k: (np.where(np.arange(v.size) == 0, 50.0, -50.0) if k.endswith("/b") else v)
+        for k, v in c.weights.items()
+    }
+    c.set_arrays(
+        {f"{s}/{k}": (v if s == "w" else np.zeros_like(v)) for k, v in w.items() for s in "wmv"}
+    )
+    top = a.probabilities().max(axis=1)
+    np.testing.assert_allclose(top, most, atol=0.01)
+
+
+def test_enas_controller_auto_is_the_space_reference_and_a_resumed_search_keeps_its_own(tmp_path):
+    xt, yt, xv, yv = _data(seed=6)
+    kw = dict(TINY, epochs=1, strategy="enas", seed=3, directory=str(tmp_path))
+    with pytest.raises(OneShotError, match="enas_controller"):
+        search(xt, yt, xv, yv, **{**kw, "enas_controller": "macro"})
+    first = search(xt, yt, xv, yv, enas_controller="micro", **kw)
+    # "auto" would be nb201 on this space, but the finished search ran with micro: returned as is
+    again = search(xt, yt, xv, yv, **kw)
+    assert again.epochs_this_run == 0 and str(again.architecture) == str(first.architecture)
+    with pytest.raises(OneShotError, match="enas_controller"):  # an explicit other shaping: refused
+        search(xt, yt, xv, yv, enas_controller="nb201", **kw)

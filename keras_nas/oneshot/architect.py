@@ -41,8 +41,11 @@ Strategies:
   (:class:`~keras_nas.controllers.evolution.AgingEvolutionController`, ask/tell) over children
   scored on the trained supernet (DetNAS, Chen et al. 2019).
 * ``enas`` -- keras-nas's REINFORCE LSTM controller (:class:`~keras_nas.controllers.reinforce.
-  ReinforceController`, ENAS' settings: 64 units, Adam 0.0035, tanh constant 1.1 / 2.5 for ops,
-  entropy 1e-4, baseline decay 0.99) samples children of the shared supernet. Each epoch: one
+  ReinforceController`, ENAS' settings: 64 units, Adam 0.0035, entropy 1e-4, baseline decay
+  0.99) samples children of the shared supernet. Its logit shaping (``enas_controller``) is that
+  of the reference ENAS for the space: ``"nb201"`` (NAS-Bench-201's ENAS: logits / 5, then
+  2.5 tanh, so an op can reach ~0.97) or ``"micro"`` (ENAS' micro search: 1.1 tanh, 0.44 for
+  ops, at most ~0.4 per op: the controller stays near uniform). Each epoch: one
   child per weight step, then a controller phase (``enas_controller_steps`` children, reward =
   accuracy on one validation batch with the shared weights). Final cell as ENAS: sample
   ``num_samples`` children, keep the best on validation.
@@ -59,6 +62,15 @@ import numpy as np
 import tensorflow as tf
 
 STRATEGIES = ("darts", "drnas", "gdas", "spos", "supernet-evolution", "enas")
+
+# ENAS controller logit shaping, as each reference implementation: NAS-Bench-201's ENAS
+# (AutoDL-Projects: temperature 5 then tanh 2.5) and ENAS' own micro (cell) search.
+ENAS_LOGITS = {
+    "nb201": {"temperature": 5.0, "tanh_constant": 2.5, "op_tanh_reduce": 1.0},
+    "micro": {"temperature": None, "tanh_constant": 1.1, "op_tanh_reduce": 2.5},
+}
+# the reference setting per search space (``enas_controller="auto"``)
+ENAS_LOGITS_FOR_SPACE = {"nb201": "nb201", "darts": "micro"}
 
 
 def _entropy(p: np.ndarray) -> float:
@@ -311,9 +323,8 @@ class Enas(Architect):
             learning_rate=self.opt["controller_learning_rate"],
             baseline_decay=0.99,
             entropy_weight=1e-4,
-            tanh_constant=1.1,
-            op_tanh_reduce=2.5,
             snapshot_every=1,
+            **ENAS_LOGITS[self.opt.get("enas_controller", "micro")],
         )
 
     def weight_arch(self, seed, tau, path):

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 
 # settings newer than some checkpoints: an old checkpoint without them ran with this value
-SETTING_ADDED_LATER = {"warmup_epochs": 0}
+SETTING_ADDED_LATER = {"warmup_epochs": 0, "enas_controller": "micro"}
 
 
 class OneShotError(ValueError):

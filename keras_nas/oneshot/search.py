@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from keras_nas import atomic
-from keras_nas.oneshot.architect import STRATEGIES, entropy
+from keras_nas.oneshot.architect import ENAS_LOGITS, ENAS_LOGITS_FOR_SPACE, STRATEGIES, entropy
 from keras_nas.oneshot.arguments import (  # OneShotError: re-exported
     SETTING_ADDED_LATER,
     OneShotError,
@@ -153,6 +153,7 @@ def search(
     enas_controller_steps: Optional[int] = None,
     warmup_epochs: int = 0,
     controller_learning_rate: float = 0.0035,
+    enas_controller: str = "auto",
     distribute=None,
     run_eagerly: bool = False,
     tensorboard: bool = True,
@@ -192,6 +193,10 @@ def search(
         children, no controller phase), so that the architecture is learnt from shared weights that
         already mean something (PC-DARTS' and ProxylessNAS' warm-up). Must be < ``epochs``.
       controller_learning_rate: the ENAS controller's Adam learning rate.
+      enas_controller: the ENAS controller's logit shaping: ``"nb201"`` (NAS-Bench-201's ENAS,
+        lets the policy concentrate), ``"micro"`` (ENAS' cell search, keeps it near uniform) or
+        ``"auto"``: the space's own (nb201 -> ``"nb201"``, darts -> ``"micro"``; a resumed search
+        keeps the one it started with).
       directory: checkpoint, state, TensorBoard and ``best_genotype.json`` (None: nothing written).
       distribute: a ``tf.distribute.Strategy`` (e.g. MirroredStrategy); None: the default strategy.
       run_eagerly: run the steps op by op instead of as traced ``tf.function``s. Tracing a step
@@ -256,6 +261,10 @@ def search(
         fail(f"bn_momentum must be in [0, 1), got {bn_momentum!r}.")
     positive_float("arch_learning_rate", arch_learning_rate)
     positive_float("controller_learning_rate", controller_learning_rate)
+    if enas_controller != "auto" and enas_controller not in ENAS_LOGITS:
+        fail(
+            f"enas_controller must be 'auto' or one of {sorted(ENAS_LOGITS)}, got {enas_controller!r}."
+        )
     if grad_clip is not None:
         positive_float("grad_clip", grad_clip)
     if not 0 < float(tau_min) <= float(tau_max):
@@ -318,6 +327,9 @@ def search(
         enas_controller_steps=int(enas_controller_steps or steps),
         warmup_epochs=warmup_epochs,
         controller_learning_rate=float(controller_learning_rate),
+        enas_controller=(
+            ENAS_LOGITS_FOR_SPACE[space] if enas_controller == "auto" else enas_controller
+        ),
         replicas=distribute.num_replicas_in_sync if distribute is not None else 1,
     )
     data_id = fingerprint([xt, yt, xv, yv])
@@ -344,6 +356,10 @@ def search(
             except (OSError, ValueError, KeyError) as e:
                 fail(
                     f"{ckpt_path} is unreadable ({e}); delete it to start afresh, or use another directory."
+                )
+            if enas_controller == "auto":  # keep the shaping the search started with
+                settings["enas_controller"] = saved["settings"].get(
+                    "enas_controller", SETTING_ADDED_LATER["enas_controller"]
                 )
             diff = [
                 k
