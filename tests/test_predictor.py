@@ -174,6 +174,28 @@ def test_encoding_onehot_and_nb201_paths():
     assert enc(cut)[30:].sum() == 0  # nothing reaches the output
 
 
+def test_contracted_encoding_counts_what_the_paths_compute():
+    """Identity ops drop out of a path's op sequence and the route does not matter: a conv
+    followed by a skip on 0-1-3 is the same feature as a conv on 0-3; cut paths set nothing."""
+    space = nb201_space()
+    enc = Encoding(space, contract=True)
+    assert enc.dim == 30 + 1 + 3 + 9 + 27  # sequences of 0..3 ops over conv1x1, conv3x3, pool
+    none = {n: "none" for n in space.names}
+    via_1 = dict(none, edge_0_1="nor_conv_3x3", edge_1_3="skip_connect")
+    direct = dict(none, edge_0_3="nor_conv_3x3")
+    assert np.array_equal(enc(via_1)[30:], enc(direct)[30:]) and enc(direct)[30:].sum() == 1
+    routes = Encoding(space, path=True)
+    assert not np.array_equal(routes(via_1)[30:], routes(direct)[30:])  # BANANAS: other routes
+    all_skip = {n: "skip_connect" for n in space.names}
+    one_skip = dict(none, edge_1_2="skip_connect", edge_0_1="skip_connect", edge_2_3="skip_connect")
+    assert enc(all_skip)[30:].sum() == 1  # four identity paths: one feature
+    assert np.array_equal(enc(all_skip)[30:], enc(one_skip)[30:])
+    cut = dict(all_skip, edge_0_3="none", edge_1_3="none", edge_2_3="none")
+    assert enc(cut)[30:].sum() == 0  # nothing reaches the output
+    # skipping equivalent cells keeps NB201's notion (active routes), not the coarser features
+    assert enc.equivalence_key(via_1) != enc.equivalence_key(direct)
+
+
 def test_equivalence_key_marks_functionally_identical_cells():
     space = nb201_space()
     enc = Encoding(space, path=True)
@@ -316,8 +338,8 @@ def test_path_encoding_on_plain_keras_tuner_nb201_space():
     from keras_nas.tuning.spaces import param_space_from_hyperparameters
 
     space = param_space_from_hyperparameters(hp)
-    c = PredictorController(seed=0)
-    assert c._encoding(space).dim == 130
+    assert PredictorController(seed=0)._encoding(space).dim == 70  # one-hot + contracted paths
+    assert PredictorController(seed=0, encoding="path")._encoding(space).dim == 130
     assert Encoding(toy_space(), path=True).path is None  # not a cell space: one-hot only
 
 

@@ -17,14 +17,23 @@ from keras_nas.controllers.params import ParamSpace
 from keras_nas.space.base import KIND_GENERIC, KIND_OP
 
 MAX_ONEHOT = 16  # numeric option lists longer than this are one scaled feature
+IDENTITY_OPS = ("skip_connect", "identity")  # ops that pass their input through unchanged
 _NORMAL = statistics.NormalDist()
 
 
 # -- encoding ----------------------------------------------------------------------------------
 class Encoding:
-    """Fixed-length float vector for a values dict over one :class:`ParamSpace`."""
+    """Fixed-length float vector for a values dict over one :class:`ParamSpace`.
 
-    def __init__(self, space: ParamSpace, path: bool = False):
+    ``path=True`` appends, for NAS-Bench-201-like cell spaces, BANANAS' path encoding: one
+    indicator per (input -> output route, op sequence). ``contract=True`` replaces it by what the
+    paths compute: one indicator per op sequence with the identity ops (:data:`IDENTITY_OPS`)
+    dropped, set when an uncut path carries it, whatever its route. ``conv-skip-conv`` on one route
+    and ``conv-conv`` on another are the same feature, and a skip path is the same identity
+    wherever it runs, so cells that build the same chains along different edges look alike
+    (measured on NB201: far fewer searches stuck in the wrong basin, ``benchmarks/README.md``)."""
+
+    def __init__(self, space: ParamSpace, path: bool = False, contract: bool = False):
         self.names = space.names
         self.slots = []  # (param, offset, mode, options index map)
         d = 0
@@ -43,11 +52,16 @@ class Encoding:
                 self.slots.append((p, d, "onehot", {o: i for i, o in enumerate(p.options)}))
                 d += len(p.options)
         self.path = None
-        if path:
+        self.contracted = None
+        if path or contract:
             self.path = _cell_paths(space)
             if self.path is not None:
                 self.path_offset = d
-                d += self.path["size"]
+                if contract:
+                    self.contracted = _contracted_vocabulary(self.path)
+                    d += len(self.contracted)
+                else:
+                    d += self.path["size"]
         self.dim = max(d, 1)
 
     def __call__(self, values: Mapping[str, Any]) -> np.ndarray:
@@ -69,7 +83,11 @@ class Encoding:
                     x[off] = p.to_prob(v)
                 except Exception:
                     x[off] = 0.5
-        if self.path is not None:
+        if self.contracted is not None:
+            for seq in _active_sequences(self.path, values):
+                key = tuple(o for o in seq if o not in IDENTITY_OPS)
+                x[self.path_offset + self.contracted[key]] = 1.0
+        elif self.path is not None:
             for j in _active_paths(self.path, values):
                 x[self.path_offset + j] = 1.0
         return x
@@ -140,6 +158,26 @@ def _cell_paths(space: ParamSpace):
         "ops": {o: i for i, o in enumerate(ops)},
         "size": size,
     }
+
+
+def _contracted_vocabulary(path) -> dict:
+    """Index of every op sequence without identity ops, from the empty one (a pure skip path)
+    up to the longest route."""
+    from itertools import product
+
+    ops = [o for o in path["ops"] if o not in IDENTITY_OPS]
+    longest = max(len(r) for r in path["routes"])
+    seqs = [t for n in range(longest + 1) for t in product(ops, repeat=n)]
+    return {t: i for i, t in enumerate(seqs)}
+
+
+def _active_sequences(path, values):
+    """The op sequence of every input -> output route that no ``none`` edge cuts."""
+    ops = path["ops"]
+    for r in path["routes"]:
+        seq = tuple(values.get(name) for name in r)
+        if all(o in ops for o in seq):
+            yield seq
 
 
 def _active_paths(path, values):
