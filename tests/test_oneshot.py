@@ -345,3 +345,8 @@ def test_enas_controller_auto_is_the_space_reference_and_a_resumed_search_keeps_
     assert again.epochs_this_run == 0 and str(again.architecture) == str(first.architecture)
     with pytest.raises(OneShotError, match="enas_controller"):  # an explicit other shaping: refused
         search(xt, yt, xv, yv, enas_controller="nb201", **kw)
+    # another strategy does not read it: an explicit value never blocks resuming it
+    kw_darts = dict(kw, strategy="darts", directory=str(tmp_path / "darts"))
+    done = search(xt, yt, xv, yv, **kw_darts)
+    again = search(xt, yt, xv, yv, enas_controller="micro", **kw_darts)
+    assert again.epochs_this_run == 0 and str(again.architecture) == str(done.architecture)

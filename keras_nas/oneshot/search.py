@@ -357,7 +357,9 @@ def search(
                 fail(
                     f"{ckpt_path} is unreadable ({e}); delete it to start afresh, or use another directory."
                 )
-            if enas_controller == "auto":  # keep the shaping the search started with
+            # keep the shaping the search started with (only ENAS reads it: never a reason to
+            # refuse resuming another strategy)
+            if enas_controller == "auto" or strategy != "enas":
                 settings["enas_controller"] = saved["settings"].get(
                     "enas_controller", SETTING_ADDED_LATER["enas_controller"]
                 )
