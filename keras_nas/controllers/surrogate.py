@@ -1,6 +1,6 @@
 """Surrogates for predictor-guided search: architecture encodings and the predictors.
 
-Why a module of its own: the encoding (one-hot decisions, BANANAS path encoding of cells) and
+Why a module of its own: the encoding (one-hot decisions, path encodings of cells) and
 the regression models (Gaussian process, MLP ensemble) are reusable by any model-based
 controller and testable alone; :mod:`keras_nas.controllers.predictor` is the search loop.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from itertools import product
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -163,8 +164,6 @@ def _cell_paths(space: ParamSpace):
 def _contracted_vocabulary(path) -> dict:
     """Index of every op sequence without identity ops, from the empty one (a pure skip path)
     up to the longest route."""
-    from itertools import product
-
     ops = [o for o in path["ops"] if o not in IDENTITY_OPS]
     longest = max(len(r) for r in path["routes"])
     seqs = [t for n in range(longest + 1) for t in product(ops, repeat=n)]
