@@ -8,7 +8,10 @@ accuracy when trained alone (the table's mean over two seeds): Spearman and Kend
 plus the mean shared-weight accuracy, and where the cells that the shared weights rank first land in
 the table: the table percentile of the top-ranked cell and the mean of the top 5 (what a strategy that
 picks children by shared-weight accuracy -- spos, supernet-evolution, ENAS -- can at best pick from these
-cells). One JSON line per (seed, epochs) to stdout.
+cells). ``by_input_edge_op`` breaks the same numbers down by the op on the cell's input edge (0 -> 1),
+the edge the over-rated shallow cells differ on: per group the table's mean percentile, the mean
+shared-weight accuracy, the Spearman correlation inside the group and the table percentile of the
+group's top-ranked cell. One JSON line per (seed, epochs) to stdout.
 
     python benchmarks/shared_weight_ranking.py --epochs 10 40 100 200 --seeds 1 --cells 100
     python benchmarks/shared_weight_ranking.py --epochs 40 100 200 --seeds 1 2 3 --cells 0   # all cells
@@ -80,6 +83,22 @@ def main(argv=None):
     architect.ARCHITECTS[args.strategy].select = score_table_cells
     truth = [r["accuracy_mean"] for r in pick]
     percentile = np.array([table.percentile(a) for a in truth])
+    input_op = [str(NB201Cell.parse(r["arch"])).split("|")[1].split("~")[0] for r in pick]
+
+    def by_input_edge_op(shared):
+        out = {}
+        for op in sorted(set(input_op)):
+            idx = [i for i, o in enumerate(input_op) if o == op]
+            s = np.asarray(shared)[idx]
+            out[op] = dict(
+                cells=len(idx),
+                table_percentile=round(float(percentile[idx].mean()), 1),
+                mean_shared_accuracy=round(float(s.mean()), 3),
+                spearman=round(float(spearmanr(s, np.asarray(truth)[idx]).correlation), 2),
+                top1_percentile=round(float(percentile[idx[int(np.argmax(s))]]), 1),
+            )
+        return out
+
     for seed in args.seeds:
         for epochs in args.epochs:
             t0 = time.time()
@@ -106,6 +125,7 @@ def main(argv=None):
                         mean_shared_accuracy=round(float(np.mean(shared)), 3),
                         top1_percentile=round(float(percentile[top[0]]), 1),
                         top5_percentile=round(float(percentile[top[:5]].mean()), 1),
+                        by_input_edge_op=by_input_edge_op(shared),
                         final_train_accuracy=round(r.trace[-1]["train_accuracy"], 3),
                         seconds=round(time.time() - t0, 1),
                         train_seconds=round(train_seconds, 1),
