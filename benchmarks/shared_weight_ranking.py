@@ -17,6 +17,12 @@ group's top-ranked cell. One JSON line per (seed, epochs) to stdout.
     python benchmarks/shared_weight_ranking.py --epochs 40 100 200 --seeds 1 2 3 --cells 0   # all cells
     python benchmarks/shared_weight_ranking.py --strategy enas --epochs 40 --seeds 1 2 3 --cells 0 \
         --search_kwargs '{"warmup_epochs": 20, "eval_batches": 4}'   # ENAS's own supernet
+    python benchmarks/shared_weight_ranking.py --epochs 40 --seeds 1 2 3 --cells 0 --split_epochs 8
+
+``--split_epochs E`` adds few-shot NAS's remedy for rank disorder (Zhao et al. 2021), split on the input
+edge: the trained supernet is copied once per op of edge 0 -> 1, each copy fine-tuned for ``E`` epochs
+on the children with that op there (Adam, cosine from half the protocol's learning rate, clip 5), and
+each cell scored by the copy of its own input-edge op. The supernet's cost grows by ``5 E`` epochs.
 
 Benchmark-only: the final selection of the ``spos`` strategy is swapped for one that scores the table's
 cells (``Spos.select``), everything else is the library's search.
@@ -38,6 +44,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TABLE = os.path.join(REPO, "benchmarks", "data", "digits_nb201.csv")
 
 
+def fine_tune_step(model, opt):
+    """One traced training step of ``model`` on a given child path (``opt`` built here)."""
+    import tensorflow as tf
+
+    opt.build(model.trainable_variables)
+
+    @tf.function
+    def step(xb, yb, path):
+        with tf.GradientTape() as tape:
+            logits = model(xb, path=path, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+            )
+        pairs = [
+            (g, v)
+            for g, v in zip(
+                tape.gradient(loss, model.trainable_variables), model.trainable_variables
+            )
+            if g is not None
+        ]
+        grads, _ = tf.clip_by_global_norm([g for g, _ in pairs], 5.0)
+        opt.apply_gradients(zip(grads, [v for _, v in pairs]))
+
+    return step
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,6 +87,12 @@ def main(argv=None):
         help="whose supernet training (enas: the controller's children after any warm-up)",
     )
     ap.add_argument("--search_kwargs", default="", help="JSON of extra search() arguments")
+    ap.add_argument(
+        "--split_epochs",
+        type=int,
+        default=0,
+        help="few-shot split on the input edge: fine-tune one copy per op for this many epochs",
+    )
     ap.add_argument("--table", default=DEFAULT_TABLE)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -76,9 +114,43 @@ def main(argv=None):
     def score_table_cells(self, loop):
         scored["t"] = time.time()
         every = len(loop.val_batches())  # the whole val split, whatever eval_batches says
-        shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"]), batches=every) for r in pick]
+        if args.split_epochs:
+            shared = split_scores(loop, every)
+        else:
+            shared = [loop.evaluate_arch(NB201Cell.parse(r["arch"]), batches=every) for r in pick]
         scored["shared"] = shared
         return NB201Cell.parse(pick[int(np.argmax(shared))]["arch"]), []
+
+    def split_scores(loop, every):
+        """Few-shot split on the input edge (see the module docstring)."""
+        import keras
+        import tensorflow as tf
+
+        model, x, y = loop.model, data["x_train"], data["y_train"].astype(np.int32)
+        bs = loop.batch_size
+        steps = len(x) // bs
+        base = [v.numpy() for v in model.weights]
+        shared = [0.0] * len(pick)
+        for k, op in enumerate(loop.space.ops):
+            for v, b in zip(model.weights, base):
+                v.assign(b)
+            schedule = keras.optimizers.schedules.CosineDecay(
+                dg.PROTOCOL.learning_rate / 2, args.split_epochs * steps
+            )
+            step = fine_tune_step(model, keras.optimizers.Adam(schedule))
+            rng = np.random.default_rng([loop.seed, 77, k])
+            for _ in range(args.split_epochs):
+                order = rng.permutation(len(x))
+                for i in range(steps):
+                    idx = order[i * bs : (i + 1) * bs]
+                    path = loop.space.random_path(rng)
+                    path[0] = k  # edge 0 -> 1
+                    step(tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(path, tf.int32))
+            for j, r in enumerate(pick):
+                cell = NB201Cell.parse(r["arch"])
+                if cell.ops[0] == op:
+                    shared[j] = loop.evaluate_arch(cell, batches=every)
+        return shared
 
     architect.ARCHITECTS[args.strategy].select = score_table_cells
     truth = [r["accuracy_mean"] for r in pick]
@@ -115,6 +187,7 @@ def main(argv=None):
                     dict(
                         strategy=args.strategy,
                         search_kwargs=args.search_kwargs,
+                        split_epochs=args.split_epochs,
                         seed=seed,
                         epochs=epochs,
                         batch_size=kw["batch_size"],
