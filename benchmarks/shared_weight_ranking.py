@@ -155,7 +155,7 @@ def main(argv=None):
     architect.ARCHITECTS[args.strategy].select = score_table_cells
     truth = [r["accuracy_mean"] for r in pick]
     percentile = np.array([table.percentile(a) for a in truth])
-    input_op = [str(NB201Cell.parse(r["arch"])).split("|")[1].split("~")[0] for r in pick]
+    input_op = [NB201Cell.parse(r["arch"]).ops[0] for r in pick]  # edge 0 -> 1
 
     def by_input_edge_op(shared):
         out = {}
